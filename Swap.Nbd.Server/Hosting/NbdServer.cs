@@ -1,0 +1,238 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Swap.Nbd.Server.Connection;
+using Swap.Slabs.Buffers;
+using Swap.Slabs.Devices;
+
+namespace Swap.Nbd.Server.Hosting;
+
+/// <summary>
+/// An NBD server for one export, embeddable: tests and benchmarks start it in-process from a typed options object,
+/// the swapnbd-server executable starts it from configuration.
+/// </summary>
+public sealed class NbdServer : IAsyncDisposable
+{
+    private readonly NbdServerOptions _options;
+    private readonly NbdExport _export;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly NbdServerState _state = new();
+    private readonly PinnedBufferPool _buffers = new();
+    private readonly List<Socket> _listeners = [];
+    private readonly List<Task> _acceptLoops = [];
+    private readonly ConcurrentDictionary<long, (NbdConnection Connection, Task Task)> _connections = new();
+    private readonly List<EndPoint> _endPoints = [];
+    private long _nextId;
+    private int _stopped;
+
+    public NbdServer(NbdServerOptions options, IBlockDevice device, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    {
+        var errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException(string.Join(Environment.NewLine, errors), nameof(options));
+        }
+
+        _options = options;
+        _export = new NbdExport(options.ExportName, options.Description, device);
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _logger = _loggerFactory.CreateLogger("Swap.Nbd.Server");
+        _time = timeProvider ?? TimeProvider.System;
+    }
+
+    /// <summary>The endpoints actually bound (with real port numbers when port 0 was asked for).</summary>
+    public IReadOnlyList<EndPoint> EndPoints => _endPoints;
+
+    public int ConnectionCount => _connections.Count;
+
+    public NbdExport Export => _export;
+
+    /// <summary>Binds every listener and starts accepting; throws if an address cannot be bound.</summary>
+    public void Start()
+    {
+        try
+        {
+            foreach (var text in _options.SplitListen())
+            {
+                _ = EndpointParser.TryParse(text, out var ip); // validated by the options
+                var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                Bind(socket, ip);
+            }
+
+            if (_options.Socket is { } path)
+            {
+                // A socket file left by a crashed server would make bind fail; a live server still holding it would not notice.
+                if (Path.Exists(path))
+                {
+                    TryDeleteStaleSocket(path);
+                }
+
+                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                Bind(socket, new UnixDomainSocketEndPoint(path));
+            }
+        }
+        catch
+        {
+            foreach (var listener in _listeners)
+            {
+                listener.Dispose();
+            }
+
+            throw;
+        }
+
+        ServerLog.Export(_logger, _export.Name, _export.Device.Size, _options.Backend, _export.FlagsFor(false).ToString());
+        foreach (var listener in _listeners)
+        {
+            _acceptLoops.Add(AcceptLoopAsync(listener));
+        }
+    }
+
+    private void Bind(Socket socket, EndPoint endPoint)
+    {
+        _listeners.Add(socket);
+        socket.Bind(endPoint);
+        socket.Listen(128);
+        var bound = socket.LocalEndPoint!;
+        _endPoints.Add(bound);
+        ServerLog.Listening(_logger, bound.ToString() ?? "?");
+    }
+
+    private static void TryDeleteStaleSocket(string path)
+    {
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new UnixDomainSocketEndPoint(path));
+        }
+        catch (SocketException)
+        {
+            File.Delete(path);
+            return;
+        }
+
+        throw new IOException($"Socket: another server is already listening on {path}");
+    }
+
+    private async Task AcceptLoopAsync(Socket listener)
+    {
+        while (true)
+        {
+            Socket client;
+            try
+            {
+                client = await listener.AcceptAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is ObjectDisposedException || (ex is SocketException && Volatile.Read(ref _stopped) != 0))
+            {
+                return;
+            }
+            catch (SocketException ex)
+            {
+                // Transient (EMFILE, ECONNABORTED): keep serving the connections we have.
+                ServerLog.AcceptFailed(_logger, ex, listener.LocalEndPoint?.ToString() ?? "?");
+                await Task.Delay(TimeSpan.FromMilliseconds(100), _time).ConfigureAwait(false);
+                continue;
+            }
+
+            var remote = client.RemoteEndPoint?.ToString() ?? "unix";
+            if (_connections.Count >= _options.MaxConnections || Volatile.Read(ref _stopped) != 0)
+            {
+                ServerLog.TooManyConnections(_logger, remote, _options.MaxConnections);
+                client.Dispose();
+                continue;
+            }
+
+            if (client.AddressFamily != AddressFamily.Unix)
+            {
+                client.NoDelay = true;
+            }
+
+            var id = Interlocked.Increment(ref _nextId);
+            ServerLog.Accepted(_logger, id, remote);
+            var connection = new NbdConnection(id, client, _export, _options, _state, _buffers, _time, _logger);
+            var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _connections[id] = (connection, tcs.Task);
+            _ = RunConnectionAsync(id, connection, tcs);
+        }
+    }
+
+    private async Task RunConnectionAsync(long id, NbdConnection connection, TaskCompletionSource done)
+    {
+        try
+        {
+            await Task.Yield();
+            await connection.RunAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            _connections.TryRemove(id, out _);
+            done.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// Graceful stop: no new connections; requests already received are answered, later ones get ESHUTDOWN;
+    /// connections still open after the shutdown timeout are closed.
+    /// </summary>
+    public async Task StopAsync()
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            return;
+        }
+
+        ServerLog.Stopping(_logger, _connections.Count);
+        _state.BeginStopping();
+        foreach (var listener in _listeners)
+        {
+            listener.Dispose();
+        }
+
+        await Task.WhenAll(_acceptLoops).ConfigureAwait(false);
+        if (_options.Socket is { } path)
+        {
+            File.Delete(path);
+        }
+
+        foreach (var (connection, _) in _connections.Values)
+        {
+            connection.BeginShutdown();
+        }
+
+        var all = Task.WhenAll(_connections.Values.Select(c => c.Task));
+        if (!await WaitAsync(all, _options.ShutdownTimeout).ConfigureAwait(false))
+        {
+            ServerLog.ForcedClose(_logger, _connections.Count);
+            foreach (var (connection, _) in _connections.Values)
+            {
+                connection.Abort();
+            }
+
+            await all.ConfigureAwait(false);
+        }
+
+        ServerLog.Stopped(_logger);
+    }
+
+    private async Task<bool> WaitAsync(Task task, TimeSpan timeout)
+    {
+        try
+        {
+            await task.WaitAsync(timeout, _time).ConfigureAwait(false);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
+}

@@ -1,0 +1,3 @@
+using Swap.Nbd.Server.Hosting;
+
+return await ServerCommand.RunAsync(args).ConfigureAwait(false);

@@ -1,0 +1,95 @@
+using System.Numerics;
+
+namespace Swap.Slabs.Buffers;
+
+/// <summary>
+/// A bounded pool of pinned byte arrays in power-of-two size classes (4 KiB to 32 MiB), so the I/O path reuses
+/// memory instead of allocating per request, and buffers never move (safe for mlock and native I/O).
+/// </summary>
+public sealed class PinnedBufferPool
+{
+    public const int MinimumSize = 4096;
+    public const int MaximumSize = 32 * 1024 * 1024;
+    private const int MinimumShift = 12;
+
+    private readonly SizeClass[] _classes;
+
+    /// <param name="retainBytesPerClass">How many bytes each size class keeps for reuse; more are allocated and dropped on return.</param>
+    public PinnedBufferPool(long retainBytesPerClass = 64L * 1024 * 1024)
+    {
+        _classes = new SizeClass[BitOperations.Log2(MaximumSize) - MinimumShift + 1];
+        for (var i = 0; i < _classes.Length; i++)
+        {
+            var size = MinimumSize << i;
+            _classes[i] = new SizeClass(size, (int)Math.Max(1, retainBytesPerClass / size));
+        }
+    }
+
+    public static PinnedBufferPool Shared { get; } = new();
+
+    /// <summary>Returns a pinned array of at least <paramref name="length"/> bytes.</summary>
+    public byte[] Rent(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, MaximumSize);
+        return _classes[ClassOf(length)].Rent();
+    }
+
+    public void Return(byte[] buffer)
+    {
+        var index = ClassOf(buffer.Length);
+        if ((MinimumSize << index) != buffer.Length)
+        {
+            throw new ArgumentException("buffer was not rented from this pool", nameof(buffer));
+        }
+
+        _classes[index].Return(buffer);
+    }
+
+    /// <summary>Allocates <paramref name="count"/> buffers of the class holding <paramref name="length"/> up front.</summary>
+    public void Preallocate(int length, int count)
+    {
+        var sizeClass = _classes[ClassOf(length)];
+        for (var i = 0; i < count; i++)
+        {
+            sizeClass.Return(sizeClass.Allocate());
+        }
+    }
+
+    private static int ClassOf(int length) =>
+        length <= MinimumSize ? 0 : BitOperations.Log2((uint)length - 1) + 1 - MinimumShift;
+
+    private sealed class SizeClass(int size, int retain)
+    {
+        private readonly byte[]?[] _free = new byte[]?[retain];
+        private readonly Lock _lock = new();
+        private int _count;
+
+        public byte[] Rent()
+        {
+            lock (_lock)
+            {
+                if (_count > 0)
+                {
+                    var buffer = _free[--_count]!;
+                    _free[_count] = null;
+                    return buffer;
+                }
+            }
+
+            return Allocate();
+        }
+
+        public byte[] Allocate() => GC.AllocateUninitializedArray<byte>(size, pinned: true);
+
+        public void Return(byte[] buffer)
+        {
+            lock (_lock)
+            {
+                if (_count < _free.Length)
+                {
+                    _free[_count++] = buffer;
+                }
+            }
+        }
+    }
+}
