@@ -1,0 +1,2 @@
+Console.Error.WriteLine("swapnbd-client: not yet implemented");
+return 1;

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Publishes every executable into out/ at the repository root (out/swapnbd-server, out/swapnbd-client).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+mkdir -p out
+for project in Swap.Nbd.Server Swap.Nbd.Client; do
+  # Framework-dependent single file: one binary per tool, the .NET runtime comes from the machine.
+  dotnet publish "$project" -c Release -o out --nologo -v quiet \
+    -p:PublishSingleFile=true -p:SelfContained=false -p:DebugType=none >/dev/null
+done
+rm -f out/*.pdb out/*.xml
+ls -1 out/swapnbd-*
