@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine and runs every test (unit, in-process integration, real clients, the kernel under qemu).
+# Extra arguments go to `dotnet test` (e.g. --filter TestCategory=Interop).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+"$root/scripts/setup.sh"
+if [[ -x "$root/scripts/kernel/prepare.sh" ]]; then
+  "$root/scripts/kernel/prepare.sh" >/dev/null
+fi
+
+results="$root/TestResults"
+rm -rf "$results"
+set +e
+dotnet test "$root/tests/Swap.Nbd.Tests" -c Release --nologo \
+  --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" --results-directory "$results" "$@"
+status=$?
+set -e
+
+# One plain closing line that any CI reads: "N passed, N failed".
+trx="$results/results.trx"
+if [[ -f "$trx" ]]; then
+  python3 - "$trx" <<'PY'
+import sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+c = ET.parse(sys.argv[1]).getroot().find("t:ResultSummary/t:Counters", ns)
+passed, failed = int(c.get("passed")), int(c.get("failed")) + int(c.get("error")) + int(c.get("timeout"))
+skipped = int(c.get("total")) - int(c.get("executed"))
+print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
+PY
+fi
+exit $status

@@ -1,0 +1,141 @@
+using NUnit.Framework;
+using Swap.Nbd.Server.Configuration;
+using Swap.Slabs.Units;
+
+namespace Swap.Nbd.Tests.Configuration;
+
+[NonParallelizable]
+public sealed class ServerSettingsTests
+{
+    [Test]
+    public void Defaults_are_valid()
+    {
+        var errors = new List<string>();
+        var options = ServerSettings.Load([], errors, out _);
+        Assert.That(errors, Is.Empty);
+        Assert.That(options.Listen, Is.EqualTo("127.0.0.1:10809"));
+        Assert.That(options.Size, Is.EqualTo(1L << 30));
+    }
+
+    [Test]
+    public void Command_line_sets_every_option()
+    {
+        var errors = new List<string>();
+        var options = ServerSettings.Load(
+            ["--backend", "memory", "--size", "64GiB", "--listen", "127.0.0.1:0,[::1]:0", "--socket=/tmp/x.sock",
+             "--export-name", "swap", "--max-connections", "8", "--handshake-timeout", "2.5", "--max-in-flight", "256MiB",
+             "--shutdown-timeout", "00:00:03", "--log-level", "Debug"], errors, out var level);
+        Assert.That(errors, Is.Empty);
+        Assert.That(options.Size, Is.EqualTo(64L << 30));
+        Assert.That(options.SplitListen(), Is.EqualTo(new[] { "127.0.0.1:0", "[::1]:0" }));
+        Assert.That(options.Socket, Is.EqualTo("/tmp/x.sock"));
+        Assert.That(options.ExportName, Is.EqualTo("swap"));
+        Assert.That(options.MaxConnections, Is.EqualTo(8));
+        Assert.That(options.HandshakeTimeout, Is.EqualTo(TimeSpan.FromSeconds(2.5)));
+        Assert.That(options.MaxInFlightBytes, Is.EqualTo(256L << 20));
+        Assert.That(options.ShutdownTimeout, Is.EqualTo(TimeSpan.FromSeconds(3)));
+        Assert.That(level, Is.EqualTo(Microsoft.Extensions.Logging.LogLevel.Debug));
+    }
+
+    [Test]
+    public void Every_bad_value_is_reported_by_its_key_at_once()
+    {
+        var errors = new List<string>();
+        ServerSettings.Load(["--size", "12XB", "--listen", "nohost", "--max-connections", "many", "--backend", "disk", "--handshake-timeout", "soon"], errors, out _);
+        Assert.That(errors, Has.Some.StartsWith("Size:"));
+        Assert.That(errors, Has.Some.StartsWith("Listen:"));
+        Assert.That(errors, Has.Some.StartsWith("MaxConnections:"));
+        Assert.That(errors, Has.Some.StartsWith("Backend:"));
+        Assert.That(errors, Has.Some.StartsWith("HandshakeTimeout:"));
+    }
+
+    [Test]
+    public void Unknown_switches_and_stray_arguments_are_refused()
+    {
+        var errors = new List<string>();
+        ServerSettings.Load(["--sise", "1G", "stray"], errors, out _);
+        Assert.That(errors, Has.Some.Contains("'--sise' is not known"));
+        Assert.That(errors, Has.Some.Contains("'stray'"));
+    }
+
+    [Test]
+    public void Json_file_then_environment_then_command_line()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"swapnbd-{Guid.NewGuid():N}.json");
+        File.WriteAllText(file, """{ "Size": "2GiB", "ExportName": "fromfile", "MaxConnections": 3 }""");
+        Environment.SetEnvironmentVariable("SWAPNBD_EXPORT_NAME", "fromenv");
+        Environment.SetEnvironmentVariable("SWAPNBD_MAXCONNECTIONS", "5");
+        try
+        {
+            var errors = new List<string>();
+            var options = ServerSettings.Load(["--config", file, "--max-connections", "7"], errors, out _);
+            Assert.That(errors, Is.Empty);
+            Assert.That(options.Size, Is.EqualTo(2L << 30));
+            Assert.That(options.ExportName, Is.EqualTo("fromenv"));
+            Assert.That(options.MaxConnections, Is.EqualTo(7));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("SWAPNBD_EXPORT_NAME", null);
+            Environment.SetEnvironmentVariable("SWAPNBD_MAXCONNECTIONS", null);
+            File.Delete(file);
+        }
+    }
+
+    [Test]
+    public void Unknown_keys_in_the_file_are_refused_with_their_name()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"swapnbd-{Guid.NewGuid():N}.json");
+        File.WriteAllText(file, """{ "Sise": "2GiB" }""");
+        try
+        {
+            var errors = new List<string>();
+            ServerSettings.Load(["--config", file], errors, out _);
+            Assert.That(errors, Has.Some.StartsWith("Sise: not a known setting"));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Test]
+    public void Missing_or_broken_config_file_is_an_error()
+    {
+        var errors = new List<string>();
+        ServerSettings.Load(["--config", "/nonexistent/x.json"], errors, out _);
+        Assert.That(errors, Has.Some.StartsWith("Config:"));
+
+        var file = Path.Combine(Path.GetTempPath(), $"swapnbd-{Guid.NewGuid():N}.json");
+        File.WriteAllText(file, "{ not json");
+        try
+        {
+            errors.Clear();
+            ServerSettings.Load(["--config", file], errors, out _);
+            Assert.That(errors, Has.Some.StartsWith("Config:"));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [TestCase("4096", 4096L)]
+    [TestCase("512K", 512L << 10)]
+    [TestCase("64MiB", 64L << 20)]
+    [TestCase("1G", 1L << 30)]
+    [TestCase("12GiB", 12L << 30)]
+    [TestCase("2TB", 2L << 40)]
+    public void Sizes_parse(string text, long bytes)
+    {
+        Assert.That(ByteSize.TryParse(text, out var parsed), Is.True);
+        Assert.That(parsed, Is.EqualTo(bytes));
+    }
+
+    [TestCase("")]
+    [TestCase("G")]
+    [TestCase("-1G")]
+    [TestCase("1.5G")]
+    [TestCase("99999999999T")]
+    public void Bad_sizes_do_not_parse(string text) => Assert.That(ByteSize.TryParse(text, out _), Is.False);
+}
