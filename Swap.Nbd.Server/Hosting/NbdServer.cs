@@ -49,6 +49,9 @@ public sealed class NbdServer : IAsyncDisposable
 
     public int ConnectionCount => _connections.Count;
 
+    /// <summary>Connections accepted since start (refused ones excluded).</summary>
+    public long AcceptedConnections => Interlocked.Read(ref _nextId);
+
     public NbdExport Export => _export;
 
     /// <summary>Binds every listener and starts accepting; throws if an address cannot be bound.</summary>
