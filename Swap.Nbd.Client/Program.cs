@@ -1,2 +1,11 @@
-Console.Error.WriteLine("swapnbd-client: not yet implemented");
-return 1;
+using System.Runtime.InteropServices;
+using Swap.Nbd.Client.Cli;
+
+using var interrupt = new CancellationTokenSource();
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
+{
+    // First Ctrl+C ends a benchmark early with its results; a second one kills the process as usual.
+    context.Cancel = !interrupt.IsCancellationRequested;
+    interrupt.Cancel();
+});
+return await ClientCli.RunAsync(args, Console.Out, Console.Error, interrupt.Token).ConfigureAwait(false);
