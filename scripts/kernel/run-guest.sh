@@ -1,50 +1,137 @@
 #!/usr/bin/env bash
-# Boots Debian's kernel under qemu (TCG) with the base initramfs plus GUEST_SCRIPT as /test.sh, and exits with the
-# script's exit code. The guest reaches the NBD server on host loopback PORT as 10.0.2.100:PORT (qemu user
-# networking, restrict=on: the guest can reach nothing else).
-#   run-guest.sh --port PORT --script GUEST_SCRIPT [--env KEY=VALUE]... [--mem 512M] [--timeout 300] [--log FILE]
+# Boots Debian's kernel under qemu (TCG) with the base initramfs from prepare.sh plus a second cpio holding
+# GUEST_SCRIPT as /test.sh, runs it with the real kernel nbd client, and exits with the script's exit code.
+#
+#   run-guest.sh --port PORT --script GUEST_SCRIPT [--env KEY=VALUE]... [--file SRC[:DEST]]... [--mem 512M]
+#                [--smp 2] [--timeout 300] [--log FILE] [--append 'KERNEL ARGS'] [--console]
+#
+# The guest reaches the NBD server listening on host 127.0.0.1:PORT as 10.0.2.100:PORT (env NBD_HOST, NBD_PORT).
+# qemu user networking runs with restrict=on, so the guest can reach nothing else.
+# --env     extra environment for /test.sh (repeatable)        --file  extra file for the guest (default DEST /SRC's name)
+# --log     keep the full console log (kernel messages included) --console  also stream the console to stderr
+# Prints the guest script's output on stdout. Exit: the script's code; 124 on timeout; 125 if the guest never
+# reported (kernel panic, qemu failure); 2 on bad usage.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-port="" script="" mem=512M timeout=300 log="" envs=()
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+usage() { sed -n '5,6p' "${BASH_SOURCE[0]}" | sed 's/^# *//' >&2; exit 2; }
+port="" script="" mem=512M smp=2 timeout=300 log="" append="" console=0 envs=() files=()
 while (($#)); do
   case "$1" in
-    --port) port=$2; shift 2 ;;
-    --script) script=$2; shift 2 ;;
-    --env) envs+=("$2"); shift 2 ;;
-    --mem) mem=$2; shift 2 ;;
-    --timeout) timeout=$2; shift 2 ;;
-    --log) log=$2; shift 2 ;;
-    *) echo "run-guest: unknown argument $1" >&2; exit 2 ;;
+    --port) port=${2:?}; shift 2 ;;
+    --script) script=${2:?}; shift 2 ;;
+    --env) envs+=("${2:?}"); shift 2 ;;
+    --file) files+=("${2:?}"); shift 2 ;;
+    --mem) mem=${2:?}; shift 2 ;;
+    --smp) smp=${2:?}; shift 2 ;;
+    --timeout) timeout=${2:?}; shift 2 ;;
+    --log) log=${2:?}; shift 2 ;;
+    --append) append=${2:?}; shift 2 ;;
+    --console) console=1; shift ;;
+    -h | --help) usage ;;
+    *) echo "run-guest: unknown argument $1" >&2; usage ;;
   esac
 done
-[[ -n "$port" && -f "$script" ]] || { echo "run-guest: need --port PORT --script FILE" >&2; exit 2; }
+[[ "$port" =~ ^[0-9]+$ && -f "$script" ]] || usage
+[[ "$timeout" =~ ^[0-9]+$ ]] || usage
 
-eval "$("$here/prepare.sh" | sed 's/^/local_/')"
+vmlinuz="" initramfs=""
+while IFS='=' read -r key value; do
+  case "$key" in
+    vmlinuz) vmlinuz=$value ;;
+    initramfs) initramfs=$value ;;
+  esac
+done < <("$here/prepare.sh")
+[[ -f "$vmlinuz" && -f "$initramfs" ]] || { echo "run-guest: prepare.sh gave no kernel/initramfs" >&2; exit 125; }
+
+# No commas in these paths: qemu's option syntax would split them (mktemp's default names have none).
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+qemu_pid=""
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+  if [[ -n "$qemu_pid" ]] && kill -0 "$qemu_pid" 2>/dev/null; then kill "$qemu_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- per-test cpio: /test.sh, /test.env, extra files --------------------------------------------------------------
 mkdir -p "$work/root"
 install -m 0755 "$script" "$work/root/test.sh"
+# POSIX single quoting: the guest shell is busybox ash, so bash's printf %q ($'...') is not safe to use.
+squote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 {
-  echo "export NBD_HOST=10.0.2.100 NBD_PORT=$port"
-  for kv in "${envs[@]}"; do printf 'export %q\n' "$kv"; done
+  echo "NBD_HOST=10.0.2.100"
+  echo "NBD_PORT=$port"
+  for kv in "${envs[@]}"; do
+    key=${kv%%=*}
+    [[ "$kv" == *=* && "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || { echo "run-guest: bad --env '$kv'" >&2; exit 2; }
+    echo "$key=$(squote "${kv#*=}")"
+  done
 } >"$work/root/test.env"
-(cd "$work/root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/extra.cpio.gz"
-# The kernel unpacks concatenated archives in order, so the test files land on top of the base image.
-cat "$local_initrd" "$work/extra.cpio.gz" >"$work/initrd.cpio.gz"
+for spec in "${files[@]}"; do
+  src=${spec%%:*}
+  dest=/$(basename "$src")
+  [[ "$spec" == *:* ]] && dest=${spec#*:}
+  [[ -e "$src" && "$dest" == /* ]] || { echo "run-guest: bad --file '$spec'" >&2; exit 2; }
+  mkdir -p "$work/root$(dirname "$dest")"
+  cp -a "$src" "$work/root$dest"
+done
+(cd "$work/root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$work/extra.cpio.gz"
+# Linux unpacks concatenated (separately compressed) cpio archives in order: the test files land on top of the base.
+cat "$initramfs" "$work/extra.cpio.gz" >"$work/initrd.cpio.gz"
 
-log=${log:-$work/console.log}
-set +e
-timeout --kill-after=10 "$timeout" qemu-system-x86_64 -accel tcg -m "$mem" -smp 1 -nographic -no-reboot \
-  -kernel "$local_kernel" -initrd "$work/initrd.cpio.gz" \
-  -append "console=ttyS0 panic=-1 loglevel=4 random.trust_cpu=on" \
-  -netdev "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:$port-cmd:nc -N 127.0.0.1 $port" \
-  -device e1000,netdev=n0 </dev/null >"$log" 2>&1
-qemu_status=$?
-set -e
-code=$(tr -d '\r' <"$log" | sed -n 's/^GUEST-EXIT: \([0-9]*\).*/\1/p' | tail -1)
-if [[ -z "$code" ]]; then
-  echo "run-guest: the guest did not finish (qemu exit $qemu_status); console log tail:" >&2
-  tail -n 30 "$log" >&2
-  exit 124
+# --- guest networking ------------------------------------------------------------------------------------------------
+# guestfwd with a chardev (tcp:127.0.0.1:PORT) is ONE host connection shared by every guest connection: a second
+# connection (nbd-client -C 2) gets its bytes mixed into the first stream and hangs. The cmd: form runs a relay per
+# guest connection (its stdin/stdout are the guest socket; libslirp also points stderr there, hence -lf).
+if command -v socat >/dev/null; then
+  relay="socat -lf $work/relay.log - TCP:127.0.0.1:$port,,nodelay"
+else
+  relay="busybox nc 127.0.0.1 $port"
 fi
+netdev="user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:$port-cmd:$relay"
+
+# --- boot --------------------------------------------------------------------------------------------------------------
+console_log=${log:-$work/console.log}
+: >"$console_log"
+: >"$work/guest.out"
+start=$(date +%s)
+# -accel tcg: KVM is present on these machines but hangs with this kernel. ttyS0 = console (stdio, monitor muxed),
+# ttyS1 = the test's own output (see init.sh). autonegotiation=off: the emulated e1000 otherwise reports link ~2 s
+# after the driver loads, and init waits for carrier.
+timeout --kill-after=10 "$timeout" qemu-system-x86_64 -accel tcg -m "$mem" -smp "$smp" -nographic -no-reboot \
+  -serial mon:stdio -serial "file:$work/guest.out" \
+  -kernel "$vmlinuz" -initrd "$work/initrd.cpio.gz" \
+  -append "console=ttyS0 panic=-1 loglevel=7 random.trust_cpu=on $append" \
+  -netdev "$netdev" -device e1000,netdev=n0,autonegotiation=off \
+  </dev/null >"$console_log" 2>&1 &
+qemu_pid=$!
+if ((console)); then
+  tail -n +1 -f --pid="$qemu_pid" "$console_log" >&2 &
+fi
+qemu_status=0
+wait "$qemu_pid" || qemu_status=$?
+qemu_pid=""
+wait || true
+elapsed=$(($(date +%s) - start))
+
+tr -d '\r' <"$work/guest.out" | grep -v '^GUEST-EXIT: ' || true
+code=$(tr -d '\r' <"$work/guest.out" | sed -n 's/^GUEST-EXIT: \([0-9][0-9]*\)$/\1/p' | tail -n 1)
+if [[ -z "$code" ]]; then
+  if ((qemu_status == 124 || qemu_status == 137)); then
+    echo "run-guest: timed out after ${timeout}s; console log tail:" >&2
+    code=124
+  else
+    echo "run-guest: the guest ended without reporting (qemu exit $qemu_status); console log tail:" >&2
+    code=125
+  fi
+  tail -n 40 "$console_log" | tr -d '\r' >&2
+fi
+if ((code != 0)) && [[ -s "$work/relay.log" ]]; then
+  echo "run-guest: relay (guest -> 127.0.0.1:$port) errors:" >&2
+  tail -n 10 "$work/relay.log" >&2
+fi
+echo "run-guest: guest exit $code after ${elapsed}s${log:+, console log $log}" >&2
 exit "$code"

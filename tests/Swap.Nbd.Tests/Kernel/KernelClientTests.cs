@@ -25,7 +25,8 @@ public sealed class KernelClientTests
         TestContext.Out.WriteLine(console);
 
         Assert.That(exit, Is.Zero, "guest script failed:\n" + output);
-        Assert.That(console, Does.Contain("RW-CHECK: 3 x 32 MiB verified"));
+        Assert.That(console, Does.Contain("RW-CHECK: verified 3 x 32 MiB"));
+        Assert.That(console, Does.Contain("2 hw queue(s)"), "the kernel used both connections");
         Assert.That(console, Does.Contain("RW-CHECK: PASS"));
         Assert.That(console, Does.Not.Contain("I/O error"));
         Assert.That(server.Server.AcceptedConnections, Is.GreaterThanOrEqualTo(2), "nbd-client -C 2 opens two connections");
