@@ -122,7 +122,9 @@ internal sealed partial class NbdConnection
                 await FlushRepliesAsync(ct).ConfigureAwait(false);
             }
 
-            if (disconnect || result.IsCompleted || (_state.IsStopping && buffer.IsEmpty))
+            // Stopping: whatever the client has already sent is still read and answered (ESHUTDOWN for new
+            // requests); the connection ends once nothing more is waiting.
+            if (disconnect || result.IsCompleted || (_state.IsStopping && buffer.IsEmpty && _socket.Available == 0))
             {
                 break;
             }

@@ -93,8 +93,19 @@ internal sealed partial class NbdConnection : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _input.CompleteAsync().ConfigureAwait(false);
-        await _output.CompleteAsync().ConfigureAwait(false);
+        // Every reply that will ever be sent has been flushed by now. Completing the writer with an exception keeps
+        // it from trying to send leftovers to a peer that may be gone (which could throw or block).
+        var closed = new ObjectDisposedException(nameof(NbdConnection));
+        try
+        {
+            await _input.CompleteAsync(closed).ConfigureAwait(false);
+            await _output.CompleteAsync(closed).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The socket is being torn down anyway.
+        }
+
         await _stream.DisposeAsync().ConfigureAwait(false);
         _writeLock.Dispose();
         _abort.Dispose();

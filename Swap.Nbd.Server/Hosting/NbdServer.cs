@@ -174,9 +174,15 @@ public sealed class NbdServer : IAsyncDisposable
         }
         finally
         {
-            await connection.DisposeAsync().ConfigureAwait(false);
-            _connections.TryRemove(id, out _);
-            done.TrySetResult();
+            try
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                _connections.TryRemove(id, out _);
+                done.TrySetResult();
+            }
         }
     }
 
