@@ -186,6 +186,8 @@ fmt_mbs() { [[ $1 == fail ]] && echo fail || awk -v v="$1" 'BEGIN { printf "%.1f
 fmt_us() { [[ $1 == fail ]] && echo fail || awk -v v="$1" 'BEGIN { printf "%.0f", v / 1e3 }'; }
 fmt_ratio() { [[ $1 == fail || $2 == fail ]] && echo "-" || awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
+# Other work on the machine skews everything; the load before and after goes into the report.
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 rows=$(( ${#workloads[@]} * 4 ))
 echo "bench.sh: $rows rows x 2 servers, ${seconds}s + ${ramp}s warm-up per cell" >&2
 table=$'| Workload | Transport | Conns | SwapNbd IOPS | nbdkit IOPS | Ratio | SwapNbd MB/s | SwapNbd p99 µs | nbdkit p99 µs |\n'
@@ -220,7 +222,7 @@ kill -0 "$pid_swap" 2>/dev/null || { echo "bench.sh: swapnbd-server died during 
 
 report=$(
   echo "SwapNbd $(git rev-parse --short HEAD 2>/dev/null || echo '?') vs nbdkit $(nbdkit --version | awk '{print $2}'), $(fio --version)," \
-    "$(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), ${seconds}s per cell after ${ramp}s warm-up," \
+    "$(nproc) CPUs, load $load_start before / $(cut -d' ' -f1-3 /proc/loadavg) after, ${seconds}s per cell after ${ramp}s warm-up," \
     "${working_set_mib} MiB working set (pre-filled) on a ${export_size}iB export; QD is per connection."
   echo
   printf '%s' "$table"
