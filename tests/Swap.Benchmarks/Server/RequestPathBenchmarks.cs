@@ -4,8 +4,8 @@ namespace Swap.Benchmarks.Server;
 
 /// <summary>
 /// The whole request path in one process: a real NbdServer on a Unix socket and a raw pipelined client.
-/// Times are per request. Allocated is whole-process on .NET (BenchmarkDotNet reads GC.GetTotalAllocatedBytes),
-/// and the client allocates nothing, so it is the server's allocation per request.
+/// Times are per request. The client allocates nothing; whether BenchmarkDotNet's Allocated column also counts the
+/// server's thread-pool threads depends on its GC counter, so <c>--alloc-check</c> is the authoritative per-request figure.
 /// </summary>
 [MemoryDiagnoser]
 public class RequestPathBenchmarks
