@@ -18,7 +18,7 @@ internal sealed partial class NbdConnection : IAsyncDisposable
     private const int FlushThreshold = 256 * 1024;
 
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly SocketTransport _transport;
     private readonly PipeReader _input;
     private readonly PipeWriter _output;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
@@ -35,9 +35,9 @@ internal sealed partial class NbdConnection : IAsyncDisposable
     {
         Id = id;
         _socket = socket;
-        _stream = new NetworkStream(socket, ownsSocket: true);
-        _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
-        _output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
+        _transport = new SocketTransport(socket);
+        _input = _transport.Input;
+        _output = _transport.Output;
         _export = export;
         _options = options;
         _state = state;
@@ -53,6 +53,7 @@ internal sealed partial class NbdConnection : IAsyncDisposable
     {
         try
         {
+            _transport.Start($"nbd-connection-{Id}");
             if (await HandshakeAsync().ConfigureAwait(false))
             {
                 await TransmissionAsync().ConfigureAwait(false);
@@ -106,7 +107,9 @@ internal sealed partial class NbdConnection : IAsyncDisposable
             // The socket is being torn down anyway.
         }
 
-        await _stream.DisposeAsync().ConfigureAwait(false);
+        // Unblocks the receiving thread, which then ends.
+        Abort();
+        _socket.Dispose();
         _writeLock.Dispose();
         _abort.Dispose();
     }

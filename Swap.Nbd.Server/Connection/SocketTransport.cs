@@ -1,0 +1,123 @@
+using System.IO.Pipelines;
+using System.Net.Sockets;
+
+namespace Swap.Nbd.Server.Connection;
+
+/// <summary>
+/// Moves bytes between a socket and the connection's pipes with blocking socket calls on a thread of its own,
+/// the way nbdkit serves a connection. The protocol code runs inline on that thread as soon as bytes arrive,
+/// and replies go out with a blocking send from whichever thread completes them: no thread-pool hop on the path
+/// of a request, which is what an NBD client waiting on one request at a time (QD1) feels.
+/// </summary>
+/// <remarks>
+/// Only synchronous socket calls are used: one asynchronous call would switch the socket to non-blocking mode,
+/// after which .NET emulates blocking calls through its event loop (a hop again).
+/// </remarks>
+internal sealed class SocketTransport
+{
+    private const int ReceiveSize = 64 * 1024;
+
+    private readonly Socket _socket;
+    private readonly Pipe _input;
+
+    public SocketTransport(Socket socket)
+    {
+        _socket = socket;
+        // Inline scheduling runs the reader (the protocol loop) on the receiving thread. No pause threshold: the
+        // protocol loop consumes every complete request at once and is itself what blocks the receive thread when
+        // the client stops reading replies, so the buffered input stays within one request plus one receive.
+        _input = new Pipe(new PipeOptions(
+            readerScheduler: PipeScheduler.Inline,
+            writerScheduler: PipeScheduler.Inline,
+            pauseWriterThreshold: 0,
+            resumeWriterThreshold: 0,
+            minimumSegmentSize: ReceiveSize,
+            useSynchronizationContext: false));
+        Output = PipeWriter.Create(new SendStream(socket), new StreamPipeWriterOptions(minimumBufferSize: ReceiveSize, leaveOpen: true));
+    }
+
+    public PipeReader Input => _input.Reader;
+
+    public PipeWriter Output { get; }
+
+    /// <summary>Starts the receiving thread; it ends when the peer closes, the socket fails or the reader completes.</summary>
+    public void Start(string name)
+    {
+        var thread = new Thread(ReceiveLoop) { IsBackground = true, Name = name };
+        thread.UnsafeStart();
+    }
+
+    private void ReceiveLoop()
+    {
+        var writer = _input.Writer;
+        Exception? error = null;
+        try
+        {
+            while (true)
+            {
+                var memory = writer.GetMemory(ReceiveSize);
+                var n = _socket.Receive(memory.Span, SocketFlags.None);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                writer.Advance(n);
+                var flush = writer.FlushAsync();
+                var result = flush.IsCompleted ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
+                if (result.IsCompleted)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or InvalidOperationException)
+        {
+            error = ex is InvalidOperationException ? null : ex;
+        }
+
+        writer.Complete(error);
+    }
+
+    /// <summary>A write-only stream that sends with blocking calls, for the reply PipeWriter.</summary>
+    private sealed class SendStream(Socket socket) : Stream
+    {
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            while (!buffer.IsEmpty)
+            {
+                buffer = buffer[socket.Send(buffer, SocketFlags.None)..];
+            }
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                Write(buffer.Span);
+                return ValueTask.CompletedTask;
+            }
+            catch (SocketException ex)
+            {
+                return ValueTask.FromException(new IOException(ex.Message, ex));
+            }
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Flush() { }
+        public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+}
