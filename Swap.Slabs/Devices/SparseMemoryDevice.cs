@@ -1,36 +1,39 @@
-using System.Runtime.InteropServices;
+using System.Numerics;
 
 namespace Swap.Slabs.Devices;
 
 /// <summary>
 /// An in-memory block device that commits memory only for pages that have been written; TRIM and
-/// WRITE_ZEROES give whole pages back. Pages live in native memory so they neither grow the GC heap nor move.
+/// WRITE_ZEROES give whole pages back to the kernel. The address space is reserved in 2 MiB anonymous mappings,
+/// created on first write to a chunk, so memory costs what is stored (no allocator overhead per page) and lives
+/// outside the GC heap.
 /// </summary>
+/// <remarks>
+/// No locks: a mapping is never unmapped while the device is in use, so overlapping concurrent requests (whose
+/// result NBD leaves undefined) can race on content but never on memory safety. Per-page "written" bits, kept
+/// with atomic operations, answer BLOCK_STATUS and count committed memory.
+/// </remarks>
 public sealed unsafe class SparseMemoryDevice : IBlockDevice
 {
     public const int PageSize = 4096;
     private const int PageShift = 12;
-    private const int PagesPerChunkShift = 9;
-    private const int PagesPerChunk = 1 << PagesPerChunkShift;
-    private const int ChunkShift = PageShift + PagesPerChunkShift; // 2 MiB per chunk
-    private const int LockStripes = 256;
+    private const int ChunkShift = 21; // 2 MiB
+    private const long ChunkSize = 1L << ChunkShift;
+    private const int PagesPerChunk = 1 << (ChunkShift - PageShift);
+    private const int WordsPerChunk = PagesPerChunk / 64;
 
-    // chunks[i] is null until a page in the chunk is written; each entry is a page pointer or 0.
-    private readonly nint[]?[] _chunks;
-    private readonly Lock[] _locks;
+    private readonly nint[] _chunks;
+    private readonly ulong[] _written;
     private long _allocatedPages;
-    private bool _disposed;
+    private int _disposed;
 
     public SparseMemoryDevice(long size)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(size);
         Size = size;
-        _chunks = new nint[]?[(size + (1L << ChunkShift) - 1) >> ChunkShift];
-        _locks = new Lock[LockStripes];
-        for (var i = 0; i < _locks.Length; i++)
-        {
-            _locks[i] = new Lock();
-        }
+        var chunks = (size + ChunkSize - 1) >> ChunkShift;
+        _chunks = new nint[chunks];
+        _written = new ulong[chunks * WordsPerChunk];
     }
 
     public long Size { get; }
@@ -47,25 +50,53 @@ public sealed unsafe class SparseMemoryDevice : IBlockDevice
 
     public bool TryRead(long offset, Span<byte> destination)
     {
-        Read(offset, destination);
+        CheckRange(offset, destination.Length);
+        while (!destination.IsEmpty)
+        {
+            var n = (int)Math.Min(destination.Length, ChunkSize - (offset & (ChunkSize - 1)));
+            var chunk = Volatile.Read(ref _chunks[offset >> ChunkShift]);
+            if (chunk == 0)
+            {
+                destination[..n].Clear();
+            }
+            else
+            {
+                // Never-written and discarded pages of an anonymous mapping read as zero.
+                new ReadOnlySpan<byte>((byte*)chunk + (offset & (ChunkSize - 1)), n).CopyTo(destination);
+            }
+
+            destination = destination[n..];
+            offset += n;
+        }
+
         return true;
     }
 
     public ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
     {
-        Read(offset, destination.Span);
+        TryRead(offset, destination.Span);
         return ValueTask.CompletedTask;
     }
 
     public bool TryWrite(long offset, ReadOnlySpan<byte> source, bool fua)
     {
-        Write(offset, source);
+        CheckRange(offset, source.Length);
+        while (!source.IsEmpty)
+        {
+            var n = (int)Math.Min(source.Length, ChunkSize - (offset & (ChunkSize - 1)));
+            var chunk = MapChunk(offset >> ChunkShift);
+            source[..n].CopyTo(new Span<byte>((byte*)chunk + (offset & (ChunkSize - 1)), n));
+            MarkWritten(offset, n);
+            source = source[n..];
+            offset += n;
+        }
+
         return true;
     }
 
     public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken)
     {
-        Write(offset, source.Span);
+        TryWrite(offset, source.Span, fua);
         return ValueTask.CompletedTask;
     }
 
@@ -88,145 +119,112 @@ public sealed unsafe class SparseMemoryDevice : IBlockDevice
     {
         CheckRange(offset, length);
         var count = 0;
-        var runStart = offset;
-        var runAllocated = IsPageAllocated(offset >> PageShift);
         var end = offset + length;
+        var runStart = offset;
+        var runWritten = IsWritten(offset >> PageShift);
         var pos = offset;
         while (pos < end)
         {
             var page = pos >> PageShift;
-            var allocated = IsPageAllocated(page);
-            if (allocated != runAllocated)
+            var written = IsWritten(page);
+            if (written != runWritten)
             {
-                extents[count++] = new AllocationExtent(pos - runStart, !runAllocated, !runAllocated);
+                extents[count++] = new AllocationExtent(pos - runStart, !runWritten, !runWritten);
                 if (count == extents.Length)
                 {
                     return count;
                 }
 
                 runStart = pos;
-                runAllocated = allocated;
+                runWritten = written;
             }
 
-            // Skip a whole unallocated chunk at once so a sparse 64 GiB device answers quickly.
-            if (!allocated && _chunks[page >> PagesPerChunkShift] is null)
-            {
-                pos = Math.Min(end, ((page >> PagesPerChunkShift) + 1) << ChunkShift);
-            }
-            else
-            {
-                pos = Math.Min(end, (page + 1) << PageShift);
-            }
+            // A chunk never mapped is one hole: skip it whole, so a sparse 64 GiB device answers quickly.
+            pos = !written && Volatile.Read(ref _chunks[page >> (ChunkShift - PageShift)]) == 0
+                ? Math.Min(end, ((pos >> ChunkShift) + 1) << ChunkShift)
+                : Math.Min(end, (page + 1) << PageShift);
         }
 
-        extents[count++] = new AllocationExtent(end - runStart, !runAllocated, !runAllocated);
+        extents[count++] = new AllocationExtent(end - runStart, !runWritten, !runWritten);
         return count;
     }
 
     public void Dispose()
     {
-        if (_disposed)
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
         }
 
-        _disposed = true;
-        foreach (var chunk in _chunks)
+        for (var i = 0; i < _chunks.Length; i++)
         {
-            if (chunk is null)
+            if (_chunks[i] != 0)
             {
-                continue;
-            }
-
-            foreach (var page in chunk)
-            {
-                if (page != 0)
-                {
-                    NativeMemory.AlignedFree((void*)page);
-                }
+                NativeMemoryMap.Unmap((byte*)_chunks[i], (nuint)ChunkSize);
+                _chunks[i] = 0;
             }
         }
 
         _allocatedPages = 0;
     }
 
-    private bool IsPageAllocated(long page)
+    private nint MapChunk(long index)
     {
-        var chunk = Volatile.Read(ref _chunks[page >> PagesPerChunkShift]);
-        return chunk is not null && Volatile.Read(ref chunk[page & (PagesPerChunk - 1)]) != 0;
+        var chunk = Volatile.Read(ref _chunks[index]);
+        if (chunk != 0)
+        {
+            return chunk;
+        }
+
+        var mapped = (nint)NativeMemoryMap.Map((nuint)ChunkSize);
+        var existing = Interlocked.CompareExchange(ref _chunks[index], mapped, 0);
+        if (existing == 0)
+        {
+            return mapped;
+        }
+
+        NativeMemoryMap.Unmap((byte*)mapped, (nuint)ChunkSize);
+        return existing;
     }
 
-    private void Read(long offset, Span<byte> destination)
+    private bool IsWritten(long page) => (Volatile.Read(ref _written[page >> 6]) & (1UL << (int)(page & 63))) != 0;
+
+    private void MarkWritten(long offset, long length)
     {
-        CheckRange(offset, destination.Length);
-        while (!destination.IsEmpty)
+        for (var page = offset >> PageShift; page <= (offset + length - 1) >> PageShift;)
         {
-            var page = offset >> PageShift;
-            var inPage = (int)(offset & (PageSize - 1));
-            var n = Math.Min(destination.Length, PageSize - inPage);
-            var chunkIndex = page >> PagesPerChunkShift;
-            var chunk = Volatile.Read(ref _chunks[chunkIndex]);
-            if (chunk is null)
+            // Whole 64-page words at a time where the range allows.
+            var bit = (int)(page & 63);
+            var last = Math.Min((offset + length - 1) >> PageShift, page - bit + 63);
+            var span = (int)(last - page + 1);
+            var mask = span == 64 ? ulong.MaxValue : ((1UL << span) - 1) << bit;
+            var before = Interlocked.Or(ref _written[page >> 6], mask);
+            var added = BitOperations.PopCount(mask & ~before);
+            if (added != 0)
             {
-                destination[..n].Clear();
-            }
-            else
-            {
-                lock (_locks[chunkIndex % LockStripes])
-                {
-                    var p = chunk[page & (PagesPerChunk - 1)];
-                    if (p == 0)
-                    {
-                        destination[..n].Clear();
-                    }
-                    else
-                    {
-                        new ReadOnlySpan<byte>((byte*)p + inPage, n).CopyTo(destination);
-                    }
-                }
+                Interlocked.Add(ref _allocatedPages, added);
             }
 
-            destination = destination[n..];
-            offset += n;
+            page = last + 1;
         }
     }
 
-    private void Write(long offset, ReadOnlySpan<byte> source)
+    private void ClearWritten(long firstPage, long lastPage)
     {
-        CheckRange(offset, source.Length);
-        while (!source.IsEmpty)
+        for (var page = firstPage; page <= lastPage;)
         {
-            var page = offset >> PageShift;
-            var inPage = (int)(offset & (PageSize - 1));
-            var n = Math.Min(source.Length, PageSize - inPage);
-            var chunkIndex = page >> PagesPerChunkShift;
-            lock (_locks[chunkIndex % LockStripes])
+            var bit = (int)(page & 63);
+            var last = Math.Min(lastPage, page - bit + 63);
+            var span = (int)(last - page + 1);
+            var mask = span == 64 ? ulong.MaxValue : ((1UL << span) - 1) << bit;
+            var before = Interlocked.And(ref _written[page >> 6], ~mask);
+            var removed = BitOperations.PopCount(mask & before);
+            if (removed != 0)
             {
-                var chunk = _chunks[chunkIndex];
-                if (chunk is null)
-                {
-                    chunk = new nint[PagesPerChunk];
-                    Volatile.Write(ref _chunks[chunkIndex], chunk);
-                }
-
-                ref var slot = ref chunk[page & (PagesPerChunk - 1)];
-                if (slot == 0)
-                {
-                    var p = (byte*)NativeMemory.AlignedAlloc(PageSize, PageSize);
-                    if (n != PageSize)
-                    {
-                        new Span<byte>(p, PageSize).Clear();
-                    }
-
-                    Volatile.Write(ref slot, (nint)p);
-                    Interlocked.Increment(ref _allocatedPages);
-                }
-
-                source[..n].CopyTo(new Span<byte>((byte*)slot + inPage, n));
+                Interlocked.Add(ref _allocatedPages, -removed);
             }
 
-            source = source[n..];
-            offset += n;
+            page = last + 1;
         }
     }
 
@@ -236,33 +234,43 @@ public sealed unsafe class SparseMemoryDevice : IBlockDevice
         var end = offset + length;
         while (offset < end)
         {
-            var page = offset >> PageShift;
-            var inPage = (int)(offset & (PageSize - 1));
-            var n = (int)Math.Min(end - offset, PageSize - inPage);
-            var chunkIndex = page >> PagesPerChunkShift;
-            var chunk = Volatile.Read(ref _chunks[chunkIndex]);
-            if (chunk is null)
+            var n = Math.Min(end - offset, ChunkSize - (offset & (ChunkSize - 1)));
+            var index = offset >> ChunkShift;
+            var chunk = Volatile.Read(ref _chunks[index]);
+            if (chunk == 0 && free)
             {
-                // Whole chunk is a hole already: skip to its end.
-                offset = Math.Min(end, (chunkIndex + 1) << ChunkShift);
+                // Never written: already a hole.
+                offset += n;
                 continue;
             }
 
-            lock (_locks[chunkIndex % LockStripes])
+            if (chunk == 0)
             {
-                ref var slot = ref chunk[page & (PagesPerChunk - 1)];
-                if (slot != 0)
+                chunk = MapChunk(index);
+            }
+
+            var start = (byte*)chunk + (offset & (ChunkSize - 1));
+            if (!free)
+            {
+                // NO_HOLE: the zeroes must be stored, so the pages stay (or become) committed.
+                new Span<byte>(start, (int)n).Clear();
+                MarkWritten(offset, n);
+            }
+            else
+            {
+                // Whole pages go back to the kernel; the partial pages at either end are cleared in place.
+                var firstWhole = (offset + PageSize - 1) & ~(long)(PageSize - 1);
+                var endWhole = (offset + n) & ~(long)(PageSize - 1);
+                if (endWhole > firstWhole)
                 {
-                    if (n == PageSize && free)
-                    {
-                        NativeMemory.AlignedFree((void*)slot);
-                        slot = 0;
-                        Interlocked.Decrement(ref _allocatedPages);
-                    }
-                    else
-                    {
-                        new Span<byte>((byte*)slot + inPage, n).Clear();
-                    }
+                    ClearWritten(firstWhole >> PageShift, (endWhole >> PageShift) - 1);
+                    NativeMemoryMap.Discard((byte*)chunk + (firstWhole & (ChunkSize - 1)), (nuint)(endWhole - firstWhole));
+                    new Span<byte>(start, (int)(firstWhole - offset)).Clear();
+                    new Span<byte>((byte*)chunk + (endWhole & (ChunkSize - 1)), (int)(offset + n - endWhole)).Clear();
+                }
+                else
+                {
+                    new Span<byte>(start, (int)n).Clear();
                 }
             }
 
@@ -272,7 +280,7 @@ public sealed unsafe class SparseMemoryDevice : IBlockDevice
 
     private void CheckRange(long offset, long length)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
         if (offset < 0 || length < 0 || offset > Size - length)
         {
             throw new BlockDeviceException(BlockDeviceError.Invalid, $"range {offset}+{length} is outside the device (size {Size})");
