@@ -19,12 +19,15 @@ internal sealed partial class NbdConnection
     private NbdRequest _discardRequest;
     private NbdError _discardError;
     private AllocationExtent[]? _extents;
+    private NbdTransmissionFlags _flags;
 
     /// <summary>Asks an idle connection to end now; a busy one ends once its current requests are answered.</summary>
     public void BeginShutdown() => _input.CancelPendingRead();
 
     private async Task TransmissionAsync()
     {
+        // Fixed from here on; computed once so the per-request checks are plain bit tests.
+        _flags = _export.FlagsFor(_structuredReplies);
         ServerLog.Transmission(_logger, Id, _structuredReplies);
         var ct = _abort.Token;
         var headerBytes = new byte[NbdRequest.Size];
@@ -136,7 +139,7 @@ internal sealed partial class NbdConnection
 
     private NbdError Validate(in NbdRequest request)
     {
-        var flags = _export.FlagsFor(_structuredReplies);
+        var flags = _flags;
         var allowed = NbdCommandFlags.Fua;
         var writes = false;
         switch (request.Command)
@@ -154,14 +157,14 @@ internal sealed partial class NbdConnection
             case NbdCommand.Disconnect:
                 return NbdError.None;
             case NbdCommand.Flush:
-                if (!flags.HasFlag(NbdTransmissionFlags.SendFlush) || request.Offset != 0 || request.Length != 0)
+                if (((flags & NbdTransmissionFlags.SendFlush) == 0) || request.Offset != 0 || request.Length != 0)
                 {
                     return NbdError.Inval;
                 }
 
                 break;
             case NbdCommand.Trim:
-                if (!flags.HasFlag(NbdTransmissionFlags.SendTrim))
+                if ((flags & NbdTransmissionFlags.SendTrim) == 0)
                 {
                     return NbdError.Inval;
                 }
@@ -169,13 +172,13 @@ internal sealed partial class NbdConnection
                 writes = true;
                 break;
             case NbdCommand.WriteZeroes:
-                if (!flags.HasFlag(NbdTransmissionFlags.SendWriteZeroes))
+                if ((flags & NbdTransmissionFlags.SendWriteZeroes) == 0)
                 {
                     return NbdError.Inval;
                 }
 
                 allowed |= NbdCommandFlags.NoHole;
-                if (flags.HasFlag(NbdTransmissionFlags.SendFastZero))
+                if ((flags & NbdTransmissionFlags.SendFastZero) != 0)
                 {
                     allowed |= NbdCommandFlags.FastZero;
                 }
@@ -197,7 +200,7 @@ internal sealed partial class NbdConnection
         }
 
         if ((request.Flags & ~allowed) != 0 ||
-            (request.Flags.HasFlag(NbdCommandFlags.Fua) && !flags.HasFlag(NbdTransmissionFlags.SendFua)))
+            ((request.Flags & NbdCommandFlags.Fua) != 0 && (flags & NbdTransmissionFlags.SendFua) == 0))
         {
             return NbdError.Inval;
         }
@@ -207,7 +210,7 @@ internal sealed partial class NbdConnection
             return request.Command == NbdCommand.Read ? NbdError.Inval : NbdError.Overflow;
         }
 
-        if (writes && flags.HasFlag(NbdTransmissionFlags.ReadOnly))
+        if (writes && (flags & NbdTransmissionFlags.ReadOnly) != 0)
         {
             return NbdError.Perm;
         }
@@ -236,7 +239,7 @@ internal sealed partial class NbdConnection
     {
         var device = _export.Device;
         var offset = (long)request.Offset;
-        var fua = request.Flags.HasFlag(NbdCommandFlags.Fua);
+        var fua = (request.Flags & NbdCommandFlags.Fua) != 0;
         switch (request.Command)
         {
             case NbdCommand.Read:
@@ -273,7 +276,7 @@ internal sealed partial class NbdConnection
 
             case NbdCommand.WriteZeroes:
                 await CompleteAsync(device.WriteZeroesAsync(offset, request.Length,
-                    request.Flags.HasFlag(NbdCommandFlags.NoHole), request.Flags.HasFlag(NbdCommandFlags.FastZero), fua, ct), request, ct).ConfigureAwait(false);
+                    (request.Flags & NbdCommandFlags.NoHole) != 0, (request.Flags & NbdCommandFlags.FastZero) != 0, fua, ct), request, ct).ConfigureAwait(false);
                 return;
 
             case NbdCommand.Cache:
@@ -466,7 +469,7 @@ internal sealed partial class NbdConnection
     {
         _extents ??= new AllocationExtent[MaxExtentsPerReply];
         var count = _export.Device.GetAllocation((long)request.Offset, request.Length,
-            request.Flags.HasFlag(NbdCommandFlags.ReqOne) ? _extents.AsSpan(0, 1) : _extents);
+            (request.Flags & NbdCommandFlags.ReqOne) != 0 ? _extents.AsSpan(0, 1) : _extents);
         await _writeLock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
