@@ -137,7 +137,8 @@ public sealed class TransmissionBadInputTests
     [Test, CancelAfter(120_000)]
     public async Task Fuzzed_frames_never_crash_the_server_or_disturb_a_healthy_connection(CancellationToken ct)
     {
-        await using var server = TestServer.Start(Size, o => o.HandshakeTimeout = TimeSpan.FromSeconds(1));
+        // Hundreds of connections open and close in quick succession; the default limit of 64 would refuse some.
+        await using var server = TestServer.Start(Size, o => (o.HandshakeTimeout, o.MaxConnections) = (TimeSpan.FromSeconds(1), 1024));
         using var healthy = await RawNbdClient.TransmissionAsync(server, ct);
         var rng = new Random(20261123);
         for (var i = 0; i < 200; i++)
