@@ -93,9 +93,12 @@ internal sealed partial class NbdConnection : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _input.CompleteAsync().ConfigureAwait(false);
-        await _output.CompleteAsync().ConfigureAwait(false);
+        // Close the socket first and complete the writer with an error so it does not try to send what is still
+        // buffered: every normal exit has flushed already, and pushing leftovers at a client that never reads would
+        // block forever, or throw if the client reset the connection.
         await _stream.DisposeAsync().ConfigureAwait(false);
+        await _input.CompleteAsync().ConfigureAwait(false);
+        await _output.CompleteAsync(new IOException("connection closed")).ConfigureAwait(false);
         _writeLock.Dispose();
         _abort.Dispose();
     }

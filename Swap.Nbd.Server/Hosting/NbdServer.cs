@@ -171,9 +171,20 @@ public sealed class NbdServer : IAsyncDisposable
         }
         finally
         {
-            await connection.DisposeAsync().ConfigureAwait(false);
-            _connections.TryRemove(id, out _);
-            done.TrySetResult();
+            try
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                ServerLog.Unexpected(_logger, ex, id);
+            }
+            finally
+            {
+                // Always forget the connection: StopAsync waits for this, and MaxConnections counts it.
+                _connections.TryRemove(id, out _);
+                done.TrySetResult();
+            }
         }
     }
 
