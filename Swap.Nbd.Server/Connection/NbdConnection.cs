@@ -16,6 +16,8 @@ internal sealed partial class NbdConnection : IAsyncDisposable
 {
     // A reply batch is sent once this much is buffered, so a burst of large reads cannot pile up in memory.
     private const int FlushThreshold = 256 * 1024;
+    // How long a graceful close waits for the client to hang up after the server's FIN.
+    private static readonly TimeSpan LingerTimeout = TimeSpan.FromSeconds(2);
 
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
@@ -56,6 +58,7 @@ internal sealed partial class NbdConnection : IAsyncDisposable
             if (await HandshakeAsync().ConfigureAwait(false))
             {
                 await TransmissionAsync().ConfigureAwait(false);
+                await LingerAsync().ConfigureAwait(false);
             }
         }
         catch (NbdProtocolException ex)
@@ -74,6 +77,34 @@ internal sealed partial class NbdConnection : IAsyncDisposable
         {
             await WaitForInFlightAsync().ConfigureAwait(false);
             ServerLog.Closed(_logger, Id);
+        }
+    }
+
+    /// <summary>
+    /// Graceful close: send FIN after the last reply, then read and drop whatever the client still sends until it
+    /// hangs up. Closing with unread input makes the kernel send a RST, and a RST can destroy replies that are
+    /// still on their way to the client (a request that raced a shutdown would cost the answers to the ones before it).
+    /// </summary>
+    private async Task LingerAsync()
+    {
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Send);
+            using var deadline = new CancellationTokenSource(LingerTimeout, _time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, _abort.Token);
+            while (true)
+            {
+                var result = await _input.ReadAsync(linked.Token).ConfigureAwait(false);
+                _input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The client is gone or too slow to hang up: close anyway.
         }
     }
 
