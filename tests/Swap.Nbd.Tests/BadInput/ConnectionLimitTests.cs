@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using NUnit.Framework;
+using Swap.Nbd.Protocol;
 using Swap.Nbd.Tests.Support;
 
 namespace Swap.Nbd.Tests.BadInput;
@@ -63,6 +64,32 @@ public sealed class ConnectionLimitTests
 
         // Once one leaves, a newcomer gets in.
         await second.DisposeAsync();
+        await scenario.WaitForConnectionCountAsync(1, TimeSpan.FromSeconds(3), ct);
+        await scenario.AssertServerHealthyAsync(ct);
+    }
+
+    [Test, CancelAfter(20_000)]
+    public async Task Client_that_never_reads_its_replies_does_not_stall_others(CancellationToken ct)
+    {
+        await using var scenario = await BadInputScenario.StartAsync(ct);
+        await using (var hog = await scenario.OpenAsync(ct))
+        {
+            // 256 MiB of READ replies that nobody reads: the server's sends block on this connection only.
+            var batch = new byte[NbdRequest.Size * 256];
+            for (var i = 0; i < 256; i++)
+            {
+                new NbdRequest(NbdCommandFlags.None, NbdCommand.Read, (ulong)i, 0, 1 << 20).Write(batch.AsSpan(i * NbdRequest.Size));
+            }
+
+            await hog.SendAsync(batch, ct);
+            await Task.Delay(300, ct);
+
+            var stopwatch = Stopwatch.StartNew();
+            await scenario.AssertServerHealthyAsync(ct);
+            Assert.That(stopwatch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(2)));
+        }
+
+        // Hanging up with unread replies resets the connection; the server must notice and drop it.
         await scenario.WaitForConnectionCountAsync(1, TimeSpan.FromSeconds(3), ct);
         await scenario.AssertServerHealthyAsync(ct);
     }

@@ -317,4 +317,44 @@ public sealed class HandshakeBadInputTests
         Assert.That(await client.ReadUntilClosedAsync(Prompt, ct), Is.Empty);
         await scenario.AssertServerHealthyAsync(ct);
     }
+
+    [Test, CancelAfter(15_000)]
+    public async Task Export_name_without_NO_ZEROES_gets_the_124_byte_padding(CancellationToken ct)
+    {
+        await using var scenario = await BadInputScenario.StartAsync(ct);
+        await using var client = await scenario.ConnectAsync(ct);
+        await client.ReadGreetingAsync(ct);
+        await client.SendClientFlagsAsync((uint)NbdClientFlags.FixedNewstyle, ct);
+
+        await client.SendOptionAsync(NbdOption.ExportName, [], ct);
+        var reply = await client.ReadExactAsync(NbdHandshake.ExportNameReplySize + NbdHandshake.ExportNameReplyPadding, ct);
+
+        Assert.That(reply.AsSpan(NbdHandshake.ExportNameReplySize).IndexOfAnyExcept((byte)0), Is.EqualTo(-1));
+        await client.RoundTripAsync(ct);
+    }
+
+    [Test, CancelAfter(15_000)]
+    public async Task Info_then_go_return_the_same_export_information(CancellationToken ct)
+    {
+        await using var scenario = await BadInputScenario.StartAsync(ct);
+        await using var client = await scenario.ConnectAsync(ct);
+        await client.StartOptionsAsync(ct);
+        var data = new byte[64];
+        var length = NbdOptionCodec.WriteInfoRequest(data, "swapnbd", [NbdInfoType.BlockSize, NbdInfoType.Name, NbdInfoType.Description, (NbdInfoType)77]);
+
+        await client.SendOptionAsync(NbdOption.Info, data[..length], ct);
+        var info = await client.ReadOptionRepliesAsync(ct);
+        await client.SendOptionAsync(NbdOption.Go, data[..length], ct);
+        var go = await client.ReadOptionRepliesAsync(ct);
+
+        Assert.That(go.Select(r => (r.Type, Convert.ToHexString(r.Data))), Is.EqualTo(info.Select(r => (r.Type, Convert.ToHexString(r.Data)))));
+        var blockSize = info.Single(r => r.Type == NbdOptionReplyType.Info && BinaryPrimitives.ReadUInt16BigEndian(r.Data) == (ushort)NbdInfoType.BlockSize).Data;
+        Assert.Multiple(() =>
+        {
+            Assert.That(BinaryPrimitives.ReadUInt32BigEndian(blockSize.AsSpan(2)), Is.EqualTo(1u), "minimum");
+            Assert.That(BinaryPrimitives.ReadUInt32BigEndian(blockSize.AsSpan(6)), Is.EqualTo(4096u), "preferred");
+            Assert.That(BinaryPrimitives.ReadUInt32BigEndian(blockSize.AsSpan(10)), Is.EqualTo(32u << 20), "maximum payload");
+        });
+        await client.RoundTripAsync(ct);
+    }
 }

@@ -112,4 +112,23 @@ public sealed class ShutdownTests
         await stop.WaitAsync(TimeSpan.FromSeconds(4), ct);
         Assert.That(await idle.ReadUntilClosedAsync(TimeSpan.FromSeconds(1), ct), Is.Empty, "an idle connection is closed by the stop");
     }
+
+    [Test, CancelAfter(20_000)]
+    public async Task Stop_closes_a_connection_stuck_mid_request_after_the_shutdown_timeout(CancellationToken ct)
+    {
+        await using var scenario = await BadInputScenario.StartAsync(ct, o => o.ShutdownTimeout = TimeSpan.FromSeconds(1));
+        await using var stuck = await scenario.OpenAsync(ct);
+        var frame = new byte[NbdRequest.Size + 4096];
+        new NbdRequest(NbdCommandFlags.None, NbdCommand.Write, 1, 0, 4096).Write(frame);
+        await stuck.SendAsync(frame.AsMemory(0, NbdRequest.Size + 100), ct);
+        await Task.Delay(100, ct);
+
+        var stopwatch = Stopwatch.StartNew();
+        await scenario.Server.Server.StopAsync().WaitAsync(TimeSpan.FromSeconds(5), ct);
+
+        Assert.That(stopwatch.Elapsed, Is.GreaterThanOrEqualTo(TimeSpan.FromMilliseconds(900)).And.LessThan(TimeSpan.FromSeconds(3)));
+        Assert.That(await stuck.ReadUntilClosedAsync(TimeSpan.FromSeconds(1), ct), Is.Empty);
+        Assert.That(scenario.Server.Server.ConnectionCount, Is.Zero);
+        scenario.AssertNoUnexpectedFailure();
+    }
 }
