@@ -96,20 +96,17 @@ internal sealed partial class NbdConnection : IAsyncDisposable
     {
         // Every reply that will ever be sent has been flushed by now. Completing the writer with an exception keeps
         // it from trying to send leftovers to a peer that may be gone (which could throw or block).
-        var closed = new ObjectDisposedException(nameof(NbdConnection));
         try
         {
-            await _input.CompleteAsync(closed).ConfigureAwait(false);
-            await _output.CompleteAsync(closed).ConfigureAwait(false);
+            await _output.CompleteAsync(new ObjectDisposedException(nameof(NbdConnection))).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
             // The socket is being torn down anyway.
         }
 
-        // Unblocks the receiving thread, which then ends.
-        Abort();
-        _socket.Dispose();
+        // A stopping server lingers less, so the shutdown timeout still bounds the stop.
+        await _transport.CloseAsync(_state.IsStopping ? TimeSpan.FromMilliseconds(500) : TimeSpan.FromSeconds(2), _time).ConfigureAwait(false);
         _writeLock.Dispose();
         _abort.Dispose();
     }

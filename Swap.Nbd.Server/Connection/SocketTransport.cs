@@ -19,6 +19,7 @@ internal sealed class SocketTransport
 
     private readonly Socket _socket;
     private readonly Pipe _input;
+    private readonly TaskCompletionSource _received = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public SocketTransport(Socket socket)
     {
@@ -67,6 +68,7 @@ internal sealed class SocketTransport
                 var result = flush.IsCompleted ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
                 if (result.IsCompleted)
                 {
+                    Drain();
                     break;
                 }
             }
@@ -77,6 +79,38 @@ internal sealed class SocketTransport
         }
 
         writer.Complete(error);
+        _received.TrySetResult();
+    }
+
+    // The protocol is done with this connection but the client may still be sending: read and drop until it
+    // closes, because closing a socket with unread input sends a reset, and a reset can destroy replies the client
+    // has not read yet.
+    private void Drain()
+    {
+        var scratch = new byte[16 * 1024];
+        while (_socket.Receive(scratch, SocketFlags.None) > 0)
+        {
+        }
+    }
+
+    /// <summary>
+    /// Ends the connection after the last reply: stops sending (the client sees end of stream), lets the client's
+    /// remaining bytes drain for up to <paramref name="linger"/>, then closes.
+    /// </summary>
+    public async Task CloseAsync(TimeSpan linger, TimeProvider time)
+    {
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Send);
+            await _input.Reader.CompleteAsync().ConfigureAwait(false);
+            await _received.Task.WaitAsync(linger, time).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or TimeoutException)
+        {
+            // Gone already, or the client does not hang up: close anyway.
+        }
+
+        _socket.Dispose();
     }
 
     /// <summary>A write-only stream that sends with blocking calls, for the reply PipeWriter.</summary>

@@ -1,194 +1,367 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
+using System.Text;
 using Swap.Nbd.Protocol;
 
 namespace Swap.Nbd.Tests.Support;
 
-/// <summary>A bare-socket NBD peer for tests that must send what no well-behaved client would.</summary>
-public sealed class RawNbdClient : IDisposable
+/// <summary>One option reply as it came off the wire.</summary>
+public sealed record RawOptionReply(NbdOption Option, NbdOptionReplyType Type, byte[] Data)
+{
+    public bool IsError => ((uint)Type & 0x80000000) != 0;
+}
+
+/// <summary>One transmission reply: a simple reply (Chunk is null) or one structured chunk.</summary>
+public sealed record RawReply(ulong Cookie, NbdError Error, NbdStructuredReply? Chunk, byte[] Payload)
+{
+    public bool IsStructured => Chunk is not null;
+}
+
+/// <summary>
+/// A deliberately dumb NBD client over a raw socket: it does the handshake with the Swap.Nbd.Protocol codecs when
+/// asked to, and otherwise sends exactly the bytes a test gives it, so tests can misbehave on purpose.
+/// </summary>
+public sealed class RawNbdClient : IAsyncDisposable
 {
     private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+    private ulong _nextCookie = 1;
 
-    private RawNbdClient(Socket socket) => _socket = socket;
-
-    public Socket Socket => _socket;
-
-    public static async Task<RawNbdClient> ConnectAsync(TestServer server, CancellationToken ct)
+    private RawNbdClient(Socket socket)
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync("127.0.0.1", server.Port, ct);
+        _socket = socket;
+        _stream = new NetworkStream(socket, ownsSocket: true);
+    }
+
+    public NetworkStream Stream => _stream;
+    public bool StructuredReplies { get; private set; }
+    public ulong ExportSize { get; private set; }
+    public NbdTransmissionFlags TransmissionFlags { get; private set; }
+
+    public static async Task<RawNbdClient> ConnectTcpAsync(TestServer server, CancellationToken ct)
+    {
+        var socket = new Socket(System.Net.Sockets.AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, server.Port), ct);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
         return new RawNbdClient(socket);
     }
 
-    /// <summary>Connects, reads the greeting and answers with the given client flags.</summary>
-    public static async Task<RawNbdClient> GreetAsync(TestServer server, CancellationToken ct, NbdClientFlags flags = NbdClientFlags.FixedNewstyle | NbdClientFlags.NoZeroes)
+    public static async Task<RawNbdClient> ConnectUnixAsync(string path, CancellationToken ct)
     {
-        var client = await ConnectAsync(server, ct);
-        var greeting = await client.ReadAsync(NbdHandshake.GreetingSize, ct);
-        NbdHandshake.TryReadGreeting(greeting, out _);
-        var bytes = new byte[4];
-        NbdHandshake.WriteClientFlags(bytes, flags);
-        await client.SendAsync(bytes, ct);
-        return client;
+        var socket = new Socket(System.Net.Sockets.AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), ct);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        return new RawNbdClient(socket);
     }
 
-    /// <summary>Greets, optionally negotiates structured replies and base:allocation, then OPT_GO into transmission.</summary>
-    public static async Task<RawNbdClient> TransmissionAsync(TestServer server, CancellationToken ct, bool structured = false, bool metaContext = false)
+    /// <summary>Connects over TCP and negotiates up to transmission with OPT_GO for the default export.</summary>
+    public static async Task<RawNbdClient> OpenAsync(TestServer server, CancellationToken ct, bool structured = false, bool metaContext = false)
     {
-        var client = await GreetAsync(server, ct);
+        var client = await ConnectTcpAsync(server, ct);
+        try
+        {
+            await client.HandshakeAsync(ct, structured, metaContext);
+            return client;
+        }
+        catch
+        {
+            await client.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async Task<NbdHandshakeFlags> ReadGreetingAsync(CancellationToken ct)
+    {
+        var greeting = await ReadExactAsync(NbdHandshake.GreetingSize, ct);
+        NbdHandshake.TryReadGreeting(greeting, out var flags);
+        return flags;
+    }
+
+    public Task SendClientFlagsAsync(uint flags, CancellationToken ct)
+    {
+        var bytes = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(bytes, flags);
+        return SendAsync(bytes, ct);
+    }
+
+    /// <summary>Greeting and client flags (FIXED_NEWSTYLE | NO_ZEROES): ready for options.</summary>
+    public async Task StartOptionsAsync(CancellationToken ct)
+    {
+        await ReadGreetingAsync(ct);
+        await SendClientFlagsAsync((uint)(NbdClientFlags.FixedNewstyle | NbdClientFlags.NoZeroes), ct);
+    }
+
+    public async Task HandshakeAsync(CancellationToken ct, bool structured = false, bool metaContext = false)
+    {
+        await StartOptionsAsync(ct);
         if (structured)
         {
-            await client.SendOptionAsync(NbdOption.StructuredReply, [], ct);
-            await client.ExpectFinalReplyAsync(NbdOptionReplyType.Ack, ct);
+            await SendOptionAsync(NbdOption.StructuredReply, [], ct);
+            var reply = await ReadOptionReplyAsync(ct);
+            if (reply.Type != NbdOptionReplyType.Ack)
+            {
+                throw new InvalidOperationException($"OPT_STRUCTURED_REPLY answered {reply.Type}");
+            }
+
+            StructuredReplies = true;
         }
 
         if (metaContext)
         {
             var data = new byte[64];
-            var n = NbdOptionCodec.WriteMetaContextRequest(data, "", ["base:allocation"]);
-            await client.SendOptionAsync(NbdOption.SetMetaContext, data.AsSpan(0, n).ToArray(), ct);
-            await client.ExpectFinalReplyAsync(NbdOptionReplyType.Ack, ct);
-        }
-
-        var go = new byte[16];
-        var len = NbdOptionCodec.WriteInfoRequest(go, "", []);
-        await client.SendOptionAsync(NbdOption.Go, go.AsSpan(0, len).ToArray(), ct);
-        await client.ExpectFinalReplyAsync(NbdOptionReplyType.Ack, ct);
-        return client;
-    }
-
-    public async Task SendAsync(ReadOnlyMemory<byte> bytes, CancellationToken ct)
-    {
-        while (!bytes.IsEmpty)
-        {
-            var n = await _socket.SendAsync(bytes, SocketFlags.None, ct);
-            bytes = bytes[n..];
-        }
-    }
-
-    public Task SendOptionAsync(NbdOption option, byte[] data, CancellationToken ct) => SendOptionAsync(option, (uint)data.Length, data, ct);
-
-    public async Task SendOptionAsync(NbdOption option, uint declaredLength, byte[] data, CancellationToken ct)
-    {
-        var bytes = new byte[NbdOptionHeader.Size + data.Length];
-        NbdOptionCodec.WriteHeader(bytes, option, declaredLength);
-        data.CopyTo(bytes, NbdOptionHeader.Size);
-        await SendAsync(bytes, ct);
-    }
-
-    public async Task<(NbdOptionReplyHeader Header, byte[] Data)> ReadOptionReplyAsync(CancellationToken ct)
-    {
-        var header = await ReadAsync(NbdOptionReplyHeader.Size, ct);
-        NbdOptionCodec.TryReadReplyHeader(header, out var reply);
-        return (reply, await ReadAsync((int)reply.Length, ct));
-    }
-
-    /// <summary>Reads option replies until the final one (ACK or error) and returns its type.</summary>
-    public async Task<NbdOptionReplyType> ReadFinalReplyAsync(CancellationToken ct)
-    {
-        while (true)
-        {
-            var (header, _) = await ReadOptionReplyAsync(ct);
-            if (header.Type is not (NbdOptionReplyType.Info or NbdOptionReplyType.Server or NbdOptionReplyType.MetaContext))
+            var length = NbdOptionCodec.WriteMetaContextRequest(data, "", ["base:allocation"]);
+            await SendOptionAsync(NbdOption.SetMetaContext, data.AsSpan(0, length).ToArray(), ct);
+            var replies = await ReadOptionRepliesAsync(ct);
+            if (replies[^1].Type != NbdOptionReplyType.Ack)
             {
-                return header.Type;
+                throw new InvalidOperationException($"OPT_SET_META_CONTEXT answered {replies[^1].Type}");
             }
         }
-    }
 
-    public async Task ExpectFinalReplyAsync(NbdOptionReplyType expected, CancellationToken ct)
-    {
-        var type = await ReadFinalReplyAsync(ct);
-        if (type != expected)
+        var go = await GoAsync("", ct);
+        if (go[^1].Type != NbdOptionReplyType.Ack)
         {
-            throw new InvalidOperationException($"expected {expected}, got {type}");
+            throw new InvalidOperationException($"OPT_GO answered {go[^1].Type}");
         }
     }
 
-    public Task SendRequestAsync(NbdCommand command, ulong offset, uint length, ulong cookie, CancellationToken ct, NbdCommandFlags flags = 0, byte[]? payload = null)
+    /// <summary>After some options were tried: OPT_GO for the default export and one round trip.</summary>
+    public async Task HandshakeAfterOptionsAsync(CancellationToken ct)
     {
-        var bytes = new byte[NbdRequest.Size + (payload?.Length ?? 0)];
-        new NbdRequest(flags, command, cookie, offset, length).Write(bytes);
-        payload?.CopyTo(bytes, NbdRequest.Size);
+        var go = await GoAsync("", ct);
+        if (go[^1].Type != NbdOptionReplyType.Ack)
+        {
+            throw new InvalidOperationException($"OPT_GO answered {go[^1].Type}");
+        }
+
+        await RoundTripAsync(ct);
+    }
+
+    /// <summary>Sends OPT_GO and reads every reply up to the final one; records size and flags from NBD_INFO_EXPORT.</summary>
+    public async Task<List<RawOptionReply>> GoAsync(string name, CancellationToken ct)
+    {
+        var data = new byte[8 + (name.Length * 4)];
+        var length = NbdOptionCodec.WriteInfoRequest(data, name, []);
+        await SendOptionAsync(NbdOption.Go, data.AsSpan(0, length).ToArray(), ct);
+        var replies = await ReadOptionRepliesAsync(ct);
+        foreach (var reply in replies)
+        {
+            if (reply.Type == NbdOptionReplyType.Info && BinaryPrimitives.ReadUInt16BigEndian(reply.Data) == (ushort)NbdInfoType.Export)
+            {
+                ExportSize = BinaryPrimitives.ReadUInt64BigEndian(reply.Data.AsSpan(2));
+                TransmissionFlags = (NbdTransmissionFlags)BinaryPrimitives.ReadUInt16BigEndian(reply.Data.AsSpan(10));
+            }
+        }
+
+        return replies;
+    }
+
+    public Task SendOptionAsync(NbdOption option, byte[] data, CancellationToken ct) =>
+        SendOptionAsync(NbdMagic.IHaveOpt, (uint)option, data, (uint)data.Length, ct);
+
+    /// <summary>An option with any magic and any claimed length (the data sent may be shorter or absent).</summary>
+    public Task SendOptionAsync(ulong magic, uint option, byte[] data, uint claimedLength, CancellationToken ct)
+    {
+        var bytes = new byte[NbdOptionHeader.Size + data.Length];
+        BinaryPrimitives.WriteUInt64BigEndian(bytes, magic);
+        BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(8), option);
+        BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(12), claimedLength);
+        data.CopyTo(bytes, NbdOptionHeader.Size);
         return SendAsync(bytes, ct);
     }
 
-    /// <summary>Reads one simple reply header (and no data).</summary>
-    public async Task<NbdSimpleReply> ReadSimpleReplyAsync(CancellationToken ct)
+    public async Task<RawOptionReply> ReadOptionReplyAsync(CancellationToken ct)
     {
-        var bytes = await ReadAsync(NbdSimpleReply.Size, ct);
-        if (BinaryPrimitives.ReadUInt32BigEndian(bytes) != NbdMagic.SimpleReply)
+        var header = await ReadExactAsync(NbdOptionReplyHeader.Size, ct);
+        NbdOptionCodec.TryReadReplyHeader(header, out var h);
+        if (h.Length > 1 << 20)
         {
-            throw new InvalidOperationException($"expected a simple reply, got magic {BinaryPrimitives.ReadUInt32BigEndian(bytes):x8}");
+            throw new InvalidOperationException($"option reply claims {h.Length} bytes");
         }
 
-        return NbdSimpleReply.Read(bytes);
+        var data = await ReadExactAsync((int)h.Length, ct);
+        return new RawOptionReply(h.Option, h.Type, data);
     }
 
-    /// <summary>A WRITE then a READ of the same bytes, to show the connection still works.</summary>
-    public async Task AssertHealthyAsync(CancellationToken ct)
+    /// <summary>Reads option replies until ACK or an error (the final reply), returning all of them.</summary>
+    public async Task<List<RawOptionReply>> ReadOptionRepliesAsync(CancellationToken ct)
     {
-        var data = new byte[4096];
-        Random.Shared.NextBytes(data);
-        await SendRequestAsync(NbdCommand.Write, 8192, 4096, 0xAAAA, ct, payload: data);
-        var reply = await ReadSimpleReplyAsync(ct);
-        if (reply != new NbdSimpleReply(NbdError.None, 0xAAAA))
+        var replies = new List<RawOptionReply>();
+        while (true)
         {
-            throw new InvalidOperationException($"health WRITE got {reply}");
-        }
-
-        await SendRequestAsync(NbdCommand.Read, 8192, 4096, 0xBBBB, ct);
-        reply = await ReadSimpleReplyAsync(ct);
-        var back = await ReadAsync(4096, ct);
-        if (reply != new NbdSimpleReply(NbdError.None, 0xBBBB) || !back.AsSpan().SequenceEqual(data))
-        {
-            throw new InvalidOperationException("health READ returned other data");
-        }
-    }
-
-    public async Task<byte[]> ReadAsync(int count, CancellationToken ct)
-    {
-        var buffer = new byte[count];
-        var at = 0;
-        while (at < count)
-        {
-            var n = await _socket.ReceiveAsync(buffer.AsMemory(at), SocketFlags.None, ct);
-            if (n == 0)
+            var reply = await ReadOptionReplyAsync(ct);
+            replies.Add(reply);
+            if (reply.Type == NbdOptionReplyType.Ack || reply.IsError)
             {
-                throw new EndOfStreamException($"server closed the connection after {at} of {count} bytes");
+                return replies;
+            }
+        }
+    }
+
+    public ulong NextCookie() => _nextCookie++;
+
+    public Task SendRequestAsync(NbdRequest request, ReadOnlyMemory<byte> payload, CancellationToken ct)
+    {
+        var bytes = new byte[NbdRequest.Size + payload.Length];
+        request.Write(bytes);
+        payload.Span.CopyTo(bytes.AsSpan(NbdRequest.Size));
+        return SendAsync(bytes, ct);
+    }
+
+    public Task SendRequestAsync(NbdRequest request, CancellationToken ct) => SendRequestAsync(request, ReadOnlyMemory<byte>.Empty, ct);
+
+    public async Task SendAsync(ReadOnlyMemory<byte> bytes, CancellationToken ct) => await _stream.WriteAsync(bytes, ct);
+
+    /// <summary>Reads one reply; a successful simple reply is followed by <paramref name="simpleDataLength"/> data bytes.</summary>
+    public async Task<RawReply> ReadReplyAsync(CancellationToken ct, int simpleDataLength = 0)
+    {
+        var magicBytes = await ReadExactAsync(4, ct);
+        var magic = BinaryPrimitives.ReadUInt32BigEndian(magicBytes);
+        if (magic == NbdMagic.SimpleReply)
+        {
+            var rest = await ReadExactAsync(NbdSimpleReply.Size - 4, ct);
+            var header = new byte[NbdSimpleReply.Size];
+            magicBytes.CopyTo(header, 0);
+            rest.CopyTo(header, 4);
+            var simple = NbdSimpleReply.Read(header);
+            var data = simple.Error == NbdError.None && simpleDataLength > 0 ? await ReadExactAsync(simpleDataLength, ct) : [];
+            return new RawReply(simple.Cookie, simple.Error, null, data);
+        }
+
+        if (magic == NbdMagic.StructuredReply)
+        {
+            var rest = await ReadExactAsync(NbdStructuredReply.Size - 4, ct);
+            var header = new byte[NbdStructuredReply.Size];
+            magicBytes.CopyTo(header, 0);
+            rest.CopyTo(header, 4);
+            var chunk = NbdStructuredReply.Read(header);
+            if (chunk.Length > 64 << 20)
+            {
+                throw new InvalidOperationException($"structured chunk claims {chunk.Length} bytes");
             }
 
-            at += n;
+            var payload = await ReadExactAsync((int)chunk.Length, ct);
+            var error = ((ushort)chunk.Type & 0x8000) != 0 && payload.Length >= 4
+                ? (NbdError)BinaryPrimitives.ReadUInt32BigEndian(payload)
+                : NbdError.None;
+            return new RawReply(chunk.Cookie, error, chunk, payload);
         }
 
-        return buffer;
+        throw new InvalidOperationException($"reply has a bad magic 0x{magic:x8}");
     }
 
-    /// <summary>True if the server closed the connection (EOF or reset) within the timeout, reading and dropping whatever came first.</summary>
-    public async Task<bool> IsClosedByServerAsync(TimeSpan within, CancellationToken ct)
+    /// <summary>WRITE then READ back through this connection; throws on any error.</summary>
+    public async Task WriteAsync(ulong offset, byte[] data, CancellationToken ct)
+    {
+        var cookie = NextCookie();
+        await SendRequestAsync(new NbdRequest(NbdCommandFlags.None, NbdCommand.Write, cookie, offset, (uint)data.Length), data, ct);
+        var reply = await ReadReplyAsync(ct);
+        if (reply.Cookie != cookie || reply.Error != NbdError.None)
+        {
+            throw new InvalidOperationException($"WRITE answered cookie {reply.Cookie} error {reply.Error}");
+        }
+    }
+
+    public async Task<byte[]> ReadAsync(ulong offset, int length, CancellationToken ct)
+    {
+        var cookie = NextCookie();
+        await SendRequestAsync(new NbdRequest(NbdCommandFlags.None, NbdCommand.Read, cookie, offset, (uint)length), ct);
+        var reply = await ReadReplyAsync(ct, length);
+        if (reply.Cookie != cookie || reply.Error != NbdError.None)
+        {
+            throw new InvalidOperationException($"READ answered cookie {reply.Cookie} error {reply.Error}");
+        }
+
+        if (!reply.IsStructured)
+        {
+            return reply.Payload;
+        }
+
+        if (reply.Chunk!.Value.Type == NbdReplyChunkType.None)
+        {
+            return [];
+        }
+
+        if (reply.Chunk.Value.Type != NbdReplyChunkType.OffsetData || !reply.Chunk.Value.Flags.HasFlag(NbdReplyFlags.Done))
+        {
+            throw new InvalidOperationException($"READ answered with a {reply.Chunk.Value.Type} chunk");
+        }
+
+        return reply.Payload[8..];
+    }
+
+    /// <summary>Writes a random block and reads it back; proves this connection still works end to end.</summary>
+    public async Task RoundTripAsync(CancellationToken ct, ulong offset = 4096 * 7)
+    {
+        var data = new byte[8192];
+        Random.Shared.NextBytes(data);
+        await WriteAsync(offset, data, ct);
+        var back = await ReadAsync(offset, data.Length, ct);
+        if (!back.AsSpan().SequenceEqual(data))
+        {
+            throw new InvalidOperationException("round trip returned different data");
+        }
+    }
+
+    /// <summary>
+    /// Reads until the server closes the connection (EOF or reset) and returns what it sent before closing;
+    /// throws <see cref="TimeoutException"/> if it is still open after <paramref name="timeout"/>.
+    /// </summary>
+    public async Task<byte[]> ReadUntilClosedAsync(TimeSpan timeout, CancellationToken ct)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        cts.CancelAfter(within);
-        var buffer = new byte[4096];
+        cts.CancelAfter(timeout);
+        var received = new MemoryStream();
+        var buffer = new byte[64 * 1024];
         try
         {
             while (true)
             {
-                if (await _socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token) == 0)
+                var n = await _stream.ReadAsync(buffer, cts.Token);
+                if (n == 0)
                 {
-                    return true;
+                    return received.ToArray();
                 }
+
+                received.Write(buffer, 0, n);
             }
         }
-        catch (SocketException)
+        catch (IOException ex) when (ex.InnerException is SocketException)
         {
-            return true;
+            return received.ToArray();
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            return false;
+            throw new TimeoutException($"the server did not close the connection within {timeout} (received {received.Length} bytes)");
         }
     }
 
-    public void Dispose() => _socket.Dispose();
+    public void Shutdown() => _socket.Shutdown(SocketShutdown.Send);
+
+    public async Task<byte[]> ReadExactAsync(int count, CancellationToken ct)
+    {
+        var bytes = new byte[count];
+        await _stream.ReadExactlyAsync(bytes, ct);
+        return bytes;
+    }
+
+    public static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
+
+    public ValueTask DisposeAsync() => _stream.DisposeAsync();
 }
