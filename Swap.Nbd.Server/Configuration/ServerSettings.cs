@@ -23,6 +23,7 @@ public static class ServerSettings
         ["--handshake-timeout"] = "HandshakeTimeout",
         ["--max-in-flight"] = "MaxInFlightBytes",
         ["--shutdown-timeout"] = "ShutdownTimeout",
+        ["--poll-us"] = "PollMicroseconds",
         ["--log-level"] = "LogLevel",
     };
 
@@ -41,6 +42,7 @@ public static class ServerSettings
           --handshake-timeout SECONDS     drop clients that stall in the handshake (default 10)
           --max-in-flight SIZE            per-connection bytes of requests in progress (default 128MiB)
           --shutdown-timeout SECONDS      on SIGTERM, time for clients to finish (default 10)
+          --poll-us MICROSECONDS          poll for the next request this long before sleeping (default 50; 0 off)
           --log-level LEVEL               Trace, Debug, Information, Warning, Error (default Information)
 
         Every option can also be set as SWAPNBD_<KEY> (e.g. SWAPNBD_SIZE=4GiB) or in the JSON file
@@ -65,6 +67,7 @@ public static class ServerSettings
             HandshakeTimeout = reader.GetDuration("HandshakeTimeout", defaults.HandshakeTimeout),
             MaxInFlightBytes = reader.GetSize("MaxInFlightBytes", defaults.MaxInFlightBytes),
             ShutdownTimeout = reader.GetDuration("ShutdownTimeout", defaults.ShutdownTimeout),
+            PollMicroseconds = reader.GetInt("PollMicroseconds", defaults.PollMicroseconds),
         };
         reader.GetOptionalString("Config");
         var level = reader.GetString("LogLevel", nameof(LogLevel.Information));

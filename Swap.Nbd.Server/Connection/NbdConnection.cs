@@ -35,7 +35,7 @@ internal sealed partial class NbdConnection : IAsyncDisposable
     {
         Id = id;
         _socket = socket;
-        _transport = new SocketTransport(socket);
+        _transport = new SocketTransport(socket, options.PollMicroseconds);
         _input = _transport.Input;
         _output = _transport.Output;
         _export = export;

@@ -31,6 +31,13 @@ public sealed class NbdServerOptions
     /// <summary>Per connection: payload bytes of requests in progress before the server stops reading more.</summary>
     public long MaxInFlightBytes { get; set; } = 128L * 1024 * 1024;
 
+    /// <summary>
+    /// How long a connection's thread polls for the next request before it sleeps. A client waiting on its previous
+    /// reply (queue depth 1, a swap-in) sends again within tens of microseconds, and a sleep plus cross-CPU wake-up
+    /// costs more than that on a VM: measured 15-17k vs 29-32k IOPS at QD1 over loopback. 0 turns polling off.
+    /// </summary>
+    public int PollMicroseconds { get; set; } = 50;
+
     /// <summary>On SIGTERM: how long connections get to finish and disconnect before they are closed.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -84,6 +91,11 @@ public sealed class NbdServerOptions
         if (MaxInFlightBytes < MaxPayload)
         {
             errors.Add($"MaxInFlightBytes: must be at least {MaxPayload} (one maximum request)");
+        }
+
+        if (PollMicroseconds is < 0 or > 10_000)
+        {
+            errors.Add("PollMicroseconds: must be between 0 (off) and 10000");
         }
 
         if (ShutdownTimeout < TimeSpan.Zero)

@@ -24,7 +24,7 @@ public sealed class ServerSettingsTests
         var options = ServerSettings.Load(
             ["--backend", "memory", "--size", "64GiB", "--listen", "127.0.0.1:0,[::1]:0", "--socket=/tmp/x.sock",
              "--export-name", "swap", "--max-connections", "8", "--handshake-timeout", "2.5", "--max-in-flight", "256MiB",
-             "--shutdown-timeout", "00:00:03", "--log-level", "Debug"], errors, out var level);
+             "--shutdown-timeout", "00:00:03", "--poll-us", "0", "--log-level", "Debug"], errors, out var level);
         Assert.That(errors, Is.Empty);
         Assert.That(options.Size, Is.EqualTo(64L << 30));
         Assert.That(options.SplitListen(), Is.EqualTo(new[] { "127.0.0.1:0", "[::1]:0" }));
@@ -34,6 +34,7 @@ public sealed class ServerSettingsTests
         Assert.That(options.HandshakeTimeout, Is.EqualTo(TimeSpan.FromSeconds(2.5)));
         Assert.That(options.MaxInFlightBytes, Is.EqualTo(256L << 20));
         Assert.That(options.ShutdownTimeout, Is.EqualTo(TimeSpan.FromSeconds(3)));
+        Assert.That(options.PollMicroseconds, Is.Zero);
         Assert.That(level, Is.EqualTo(Microsoft.Extensions.Logging.LogLevel.Debug));
     }
 
@@ -41,12 +42,13 @@ public sealed class ServerSettingsTests
     public void Every_bad_value_is_reported_by_its_key_at_once()
     {
         var errors = new List<string>();
-        ServerSettings.Load(["--size", "12XB", "--listen", "nohost", "--max-connections", "many", "--backend", "disk", "--handshake-timeout", "soon"], errors, out _);
+        ServerSettings.Load(["--size", "12XB", "--listen", "nohost", "--max-connections", "many", "--backend", "disk", "--handshake-timeout", "soon", "--poll-us", "-1"], errors, out _);
         Assert.That(errors, Has.Some.StartsWith("Size:"));
         Assert.That(errors, Has.Some.StartsWith("Listen:"));
         Assert.That(errors, Has.Some.StartsWith("MaxConnections:"));
         Assert.That(errors, Has.Some.StartsWith("Backend:"));
         Assert.That(errors, Has.Some.StartsWith("HandshakeTimeout:"));
+        Assert.That(errors, Has.Some.StartsWith("PollMicroseconds:"));
     }
 
     [Test]
