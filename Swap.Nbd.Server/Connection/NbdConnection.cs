@@ -35,7 +35,7 @@ internal sealed partial class NbdConnection : IAsyncDisposable
     {
         Id = id;
         _socket = socket;
-        _transport = new SocketTransport(socket, options.PollMicroseconds);
+        _transport = new SocketTransport(socket, options.PollMicroseconds, state);
         _input = _transport.Input;
         _output = _transport.Output;
         _export = export;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using Swap.Nbd.Server.Hosting;
 
 namespace Swap.Nbd.Server.Connection;
 
@@ -21,12 +22,14 @@ internal sealed class SocketTransport
     private readonly Socket _socket;
     private readonly Pipe _input;
     private readonly long _pollMicroseconds;
+    private readonly NbdServerState _state;
     private readonly TaskCompletionSource _received = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public SocketTransport(Socket socket, int pollMicroseconds)
+    public SocketTransport(Socket socket, int pollMicroseconds, NbdServerState state)
     {
         _socket = socket;
         _pollMicroseconds = pollMicroseconds;
+        _state = state;
         // Inline scheduling runs the reader (the protocol loop) on the receiving thread. No pause threshold: the
         // protocol loop consumes every complete request at once and is itself what blocks the receive thread when
         // the client stops reading replies, so the buffered input stays within one request plus one receive.
@@ -90,7 +93,7 @@ internal sealed class SocketTransport
     // before blocking spares the sleep and cross-CPU wake-up, which on a VM costs more than the request itself.
     private void SpinForInput()
     {
-        if (_pollMicroseconds <= 0 || _socket.Available > 0)
+        if (_pollMicroseconds <= 0 || _socket.Available > 0 || !_state.TryBeginPoll())
         {
             return;
         }
@@ -100,6 +103,8 @@ internal sealed class SocketTransport
         {
             Thread.SpinWait(20);
         }
+
+        _state.EndPoll();
     }
 
     // The protocol is done with this connection but the client may still be sending: read and drop until it
