@@ -17,7 +17,7 @@ namespace Swap.Nbd.Server.Connection;
 /// </remarks>
 internal sealed class SocketTransport
 {
-    private const int ReceiveSize = 256 * 1024;
+    private const int ReceiveSize = 1024 * 1024;
 
     private readonly Socket _socket;
     private readonly Pipe _input;
