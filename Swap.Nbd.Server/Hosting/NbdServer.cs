@@ -26,6 +26,7 @@ public sealed class NbdServer : IAsyncDisposable
     private readonly List<Task> _acceptLoops = [];
     private readonly ConcurrentDictionary<long, (NbdConnection Connection, Task Task)> _connections = new();
     private readonly List<EndPoint> _endPoints = [];
+    private const int SendBufferSize = 2 * 1024 * 1024;
     private long _nextId;
     private int _stopped;
 
@@ -155,6 +156,10 @@ public sealed class NbdServer : IAsyncDisposable
             {
                 client.NoDelay = true;
             }
+
+            // Room for a queue depth of large read replies, so the connection thread can go on to the next request
+            // while the client drains the last; the kernel caps it at net.core.wmem_max.
+            client.SendBufferSize = SendBufferSize;
 
             var id = Interlocked.Increment(ref _nextId);
             ServerLog.Accepted(_logger, id, remote);
