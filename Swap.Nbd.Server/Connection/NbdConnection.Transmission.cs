@@ -157,7 +157,7 @@ internal sealed partial class NbdConnection
             case NbdCommand.Disconnect:
                 return NbdError.None;
             case NbdCommand.Flush:
-                if (((flags & NbdTransmissionFlags.SendFlush) == 0) || request.Offset != 0 || request.Length != 0)
+                if ((flags & NbdTransmissionFlags.SendFlush) == 0 || request.Offset != 0 || request.Length != 0)
                 {
                     return NbdError.Inval;
                 }

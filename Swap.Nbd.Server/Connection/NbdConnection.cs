@@ -155,19 +155,4 @@ internal sealed partial class NbdConnection : IAsyncDisposable
             throw new IOException("client stopped reading");
         }
     }
-
-    private static void WriteTo(PipeWriter writer, ReadOnlySpan<byte> bytes)
-    {
-        var span = writer.GetSpan(bytes.Length);
-        bytes.CopyTo(span);
-        writer.Advance(bytes.Length);
-    }
-
-    private static void CopyTo(in ReadOnlySequence<byte> source, PipeWriter writer)
-    {
-        foreach (var segment in source)
-        {
-            WriteTo(writer, segment.Span);
-        }
-    }
 }
