@@ -57,6 +57,38 @@ public sealed class DaemonWireGoldenTests
         Assert.That(SlabRange.ReadSlabOnly(notice.AsSpan(DaemonFrameHeader.Size)), Is.EqualTo(new SlabRange(9, 2, 0, 0)));
     }
 
+    [Test]
+    public void Alloc_slab_request_and_grant()
+    {
+        var request = new byte[SlabAllocRequest.Size];
+        new SlabAllocRequest(1UL << 30, 5).Write(request);
+        Assert.That(Convert.ToHexString(request), Is.EqualTo("0000000040000000" + "00000005"));
+        Assert.That(SlabAllocRequest.Read(request), Is.EqualTo(new SlabAllocRequest(1UL << 30, 5)));
+
+        var grant = new byte[SlabGrant.Size];
+        new SlabGrant(0x11, 0x22).Write(grant);
+        Assert.That(Convert.ToHexString(grant), Is.EqualTo("00000011" + "00000022"));
+        Assert.That(SlabGrant.Read(grant), Is.EqualTo(new SlabGrant(0x11, 0x22)));
+        Assert.That(() => SlabAllocRequest.Read(new byte[11]), Throws.TypeOf<DaemonProtocolException>());
+        Assert.That(() => SlabGrant.Read(new byte[7]), Throws.TypeOf<DaemonProtocolException>());
+    }
+
+    [Test]
+    public void Stats_and_free_slabs_replies()
+    {
+        var stats = new byte[DaemonStats.Size];
+        new DaemonStats(0x0102, 0x0304, 5, 6).Write(stats);
+        Assert.That(Convert.ToHexString(stats), Is.EqualTo("0000000000000102" + "0000000000000304" + "00000005" + "00000006"));
+        Assert.That(DaemonStats.Read(stats), Is.EqualTo(new DaemonStats(0x0102, 0x0304, 5, 6)));
+
+        var free = new byte[DaemonStats.FreeSlabsSize];
+        DaemonStats.WriteFreeSlabs(free, 9);
+        Assert.That(Convert.ToHexString(free), Is.EqualTo("00000009"));
+        Assert.That(DaemonStats.ReadFreeSlabs(free), Is.EqualTo(9u));
+        Assert.That(() => DaemonStats.Read(new byte[23]), Throws.TypeOf<DaemonProtocolException>());
+        Assert.That(() => DaemonStats.ReadFreeSlabs(new byte[3]), Throws.TypeOf<DaemonProtocolException>());
+    }
+
     [TestCase("0000000C" + "0000" + "0000" + "0000000000000001", TestName = "opcode 0")]
     [TestCase("0000000C" + "000A" + "0000" + "0000000000000001", TestName = "opcode 10")]
     [TestCase("0000000B" + "0001" + "0000" + "0000000000000001", TestName = "length shorter than the header")]
