@@ -1,0 +1,25 @@
+using Microsoft.Extensions.Logging;
+
+namespace Swap.Slabs.Mapping;
+
+/// <summary>Log messages of the slab layer (event ids 350-399).</summary>
+internal static partial class SlabLog
+{
+    [LoggerMessage(350, LogLevel.Information, "Slab {Slab} placed on {Daemon} (slab id {SlabId}, epoch {Epoch})")]
+    public static partial void Placed(ILogger logger, int slab, string daemon, uint slabId, uint epoch);
+
+    [LoggerMessage(351, LogLevel.Warning, "Slab {Slab} unmapped from {Daemon}: {Reason}; serving it from the backup disk")]
+    public static partial void Unmapped(ILogger logger, int slab, string daemon, string reason);
+
+    [LoggerMessage(352, LogLevel.Information, "Slab {Slab} stays on the backup disk for now: {Reason}; retrying in {Delay}")]
+    public static partial void NotPlaced(ILogger logger, int slab, string reason, TimeSpan delay);
+
+    [LoggerMessage(353, LogLevel.Information, "Slab {Slab} filled on {Daemon}: {Pages} pages copied from the backup disk")]
+    public static partial void Filled(ILogger logger, int slab, string daemon, long pages);
+
+    [LoggerMessage(354, LogLevel.Error, "Backup disk error: {Message}")]
+    public static partial void DiskError(ILogger logger, string message);
+
+    [LoggerMessage(355, LogLevel.Warning, "Slab {Slab}: fill from the backup disk failed: {Message}")]
+    public static partial void FillFailed(ILogger logger, int slab, string message);
+}

@@ -1,0 +1,92 @@
+using Swap.Slabs.Remote;
+using Swap.Slabs.Wire;
+
+namespace Swap.Slabs.Mapping;
+
+/// <summary>
+/// One placement of one slab on one daemon link. It is never reused: when the slab moves, a new mapping with empty
+/// bitmaps replaces it, so a late completion that sets bits on an old mapping is harmless.
+/// </summary>
+internal sealed class SlabMapping
+{
+    private readonly Lock _bits = new();
+    private int _state;
+
+    public SlabMapping(DaemonEndpoint daemon, DaemonLink link, SlabGrant grant, long pages)
+    {
+        Daemon = daemon;
+        Link = link;
+        Grant = grant;
+        Valid = new PageBitmap(pages);
+        Touched = new PageBitmap(pages);
+    }
+
+    public DaemonEndpoint Daemon { get; }
+
+    public DaemonLink Link { get; }
+
+    public SlabGrant Grant { get; }
+
+    /// <summary>Pages whose current contents are on the daemon.</summary>
+    public PageBitmap Valid { get; }
+
+    /// <summary>Pages written while the slab was being filled from disk.</summary>
+    public PageBitmap Touched { get; }
+
+    public SlabState State => (SlabState)Volatile.Read(ref _state);
+
+    /// <summary>Writes take the remote path only when this is true.</summary>
+    public bool Active => State == SlabState.Active && Link.IsAlive;
+
+    public bool Usable => State != SlabState.Dead && Link.IsAlive;
+
+    public void Activate() => Interlocked.CompareExchange(ref _state, (int)SlabState.Active, (int)SlabState.Filling);
+
+    /// <summary>False if it was dead already.</summary>
+    public bool Kill() => Interlocked.Exchange(ref _state, (int)SlabState.Dead) != (int)SlabState.Dead;
+
+    /// <summary>A write that bypasses the daemon: its pages are no longer valid there, and a fill in progress must not mark them.</summary>
+    public void Bypass(long first, long count)
+    {
+        lock (_bits)
+        {
+            Touched.Set(first, count);
+            Valid.Clear(first, count);
+        }
+    }
+
+    /// <summary>The fill copied these pages: valid unless a write touched them since the copy began.</summary>
+    public void Filled(long first, long count)
+    {
+        lock (_bits)
+        {
+            var page = first;
+            var end = first + count;
+            while (page < end)
+            {
+                var touched = Touched.NextDifferent(page, end, value: false);
+                Valid.Set(page, touched - page);
+                page = Touched.NextDifferent(touched, end, value: true);
+            }
+        }
+    }
+
+    public void BeginFill(long first, long count)
+    {
+        lock (_bits)
+        {
+            Touched.Clear(first, count);
+        }
+    }
+}
+
+/// <summary>Life of a <see cref="SlabMapping"/>.</summary>
+internal enum SlabState
+{
+    /// <summary>Granted; pages on disk are being copied to the daemon; writes go to disk only.</summary>
+    Filling,
+    /// <summary>Writes go to the daemon and the disk.</summary>
+    Active,
+    /// <summary>Unmapped (daemon lost, evicted, stale); reads and writes use the disk.</summary>
+    Dead,
+}

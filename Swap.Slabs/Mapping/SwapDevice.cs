@@ -1,0 +1,270 @@
+using System.Net;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Swap.Slabs.Backup;
+using Swap.Slabs.Devices;
+using Swap.Slabs.Remote;
+
+namespace Swap.Slabs.Mapping;
+
+/// <summary>
+/// The swap device: an address space cut into slabs, each placed on a donor daemon (power of two choices) and every
+/// page mirrored on the backup disk. Writes go to the daemon and the disk; a write is acknowledged when both have it.
+/// Reads go to the daemon when the page is valid there, else to the disk. Losing a daemon, an eviction, a timeout or
+/// a daemon that breaks the protocol unmaps its slabs at once (reads fall back to the disk, no error reaches the
+/// client) and the slabs are re-placed in the background, their pages copied back from the disk.
+/// </summary>
+public sealed partial class SwapDevice : IBlockDevice
+{
+    internal const int PageShift = 12;
+    internal const int PageSize = 1 << PageShift;
+
+    private readonly IBackupStore _disk;
+    private readonly SwapDeviceOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly int _slabShift;
+    private readonly long _pagesPerSlab;
+    private readonly SlabMapping?[] _map;
+    private readonly int[] _placement;
+    private readonly int[] _retries;
+    private readonly PageBitmap _onDisk;
+    private readonly DaemonEndpoint[] _daemons;
+    private readonly SlabWriters _writers;
+
+    public SwapDevice(long size, IBackupStore disk, IReadOnlyList<(string Name, EndPoint EndPoint)> daemons, SwapDeviceOptions options,
+        TimeProvider? time = null, ILoggerFactory? loggerFactory = null)
+    {
+        var errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException(string.Join("; ", errors), nameof(options));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(size);
+        if (disk.Size < size)
+        {
+            throw new ArgumentException($"the backup disk holds {disk.Size} bytes, the device needs {size}", nameof(disk));
+        }
+
+        Size = size;
+        _disk = disk;
+        _options = options;
+        _time = time ?? TimeProvider.System;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Swap.Slabs.SwapDevice");
+        _slabShift = System.Numerics.BitOperations.Log2((ulong)options.SlabSize);
+        _pagesPerSlab = options.SlabSize >> PageShift;
+        var slabs = (int)((size + options.SlabSize - 1) >> _slabShift);
+        _map = new SlabMapping?[slabs];
+        _placement = new int[slabs];
+        _retries = new int[slabs];
+        _writers = new SlabWriters(slabs);
+        _onDisk = new PageBitmap((size + PageSize - 1) >> PageShift);
+        _random = options.Seed is { } seed ? new Random(seed) : new Random();
+        _fills = new SemaphoreSlim(options.ParallelFills);
+        var clientId = options.ClientId != 0 ? options.ClientId : (ulong)Random.Shared.NextInt64(1, long.MaxValue);
+        _daemons = new DaemonEndpoint[daemons.Count];
+        for (var i = 0; i < _daemons.Length; i++)
+        {
+            var endpoint = new DaemonEndpoint(daemons[i].Name, daemons[i].EndPoint, clientId, options.Links, _time, _logger);
+            endpoint.Joined += OnJoined;
+            endpoint.Lost += OnLost;
+            _daemons[i] = endpoint;
+        }
+    }
+
+    public long Size { get; }
+
+    public BlockDeviceCapabilities Capabilities =>
+        BlockDeviceCapabilities.Flush | BlockDeviceCapabilities.Fua | BlockDeviceCapabilities.Trim |
+        BlockDeviceCapabilities.WriteZeroes | BlockDeviceCapabilities.FastZero | BlockDeviceCapabilities.MultiConn;
+
+    public int MinimumBlockSize => 1;
+
+    public long SlabSize => _options.SlabSize;
+
+    public IReadOnlyList<DaemonEndpoint> Daemons => _daemons;
+
+    /// <summary>Starts connecting to the daemons; the device serves from the disk until they answer.</summary>
+    public void Start()
+    {
+        foreach (var daemon in _daemons)
+        {
+            daemon.Start();
+        }
+    }
+
+    public bool TryRead(long offset, Span<byte> destination) => false;
+
+    public bool TryWrite(long offset, ReadOnlySpan<byte> source, bool fua) => false;
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        while (!destination.IsEmpty)
+        {
+            var n = PieceLength(offset, destination.Length);
+            await ReadPieceAsync(offset, destination[..n]).ConfigureAwait(false);
+            offset += n;
+            destination = destination[n..];
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken)
+    {
+        while (!source.IsEmpty)
+        {
+            var n = PieceLength(offset, source.Length);
+            await WritePieceAsync(offset, source[..n]).ConfigureAwait(false);
+            offset += n;
+            source = source[n..];
+        }
+
+        if (fua)
+        {
+            DiskOp(DiskOperation.Flush, 0, default, default);
+        }
+    }
+
+    public ValueTask FlushAsync(CancellationToken cancellationToken)
+    {
+        DiskOp(DiskOperation.Flush, 0, default, default);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Bytes from <paramref name="offset"/> to the end of its slab, at most <paramref name="length"/>.</summary>
+    private int PieceLength(long offset, long length) =>
+        (int)Math.Min(length, _options.SlabSize - (offset & (_options.SlabSize - 1)));
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask ReadPieceAsync(long offset, Memory<byte> destination)
+    {
+        var slab = (int)(offset >> _slabShift);
+        var mapping = Volatile.Read(ref _map[slab]);
+        if (mapping is null || !mapping.Usable)
+        {
+            DiskRead(offset, destination.Span);
+            return;
+        }
+
+        // Page by page within the slab: runs valid on the daemon are read from it, the rest from the disk.
+        var slabBase = (long)slab << _slabShift;
+        var end = offset + destination.Length;
+        var position = offset;
+        while (position < end)
+        {
+            var page = (position - slabBase) >> PageShift;
+            var lastPage = (end - 1 - slabBase) >> PageShift;
+            var valid = mapping.Valid.Get(page);
+            var runEndPage = mapping.Valid.NextDifferent(page, lastPage + 1, valid);
+            var runEnd = Math.Min(end, slabBase + (runEndPage << PageShift));
+            var run = destination.Slice((int)(position - offset), (int)(runEnd - position));
+            if (!valid || !await TryRemoteReadAsync(slab, mapping, position - slabBase, run).ConfigureAwait(false))
+            {
+                DiskRead(position, run.Span);
+            }
+
+            position = runEnd;
+        }
+    }
+
+    private async ValueTask<bool> TryRemoteReadAsync(int slab, SlabMapping mapping, long slabOffset, Memory<byte> destination)
+    {
+        try
+        {
+            var reply = await mapping.Link.ReadAsync(mapping.Grant, slabOffset, destination).ConfigureAwait(false);
+            if (reply.Ok)
+            {
+                return true;
+            }
+
+            Unmap(slab, mapping, $"daemon answered {reply.Status} to a read");
+        }
+        catch (DaemonLinkException)
+        {
+            // The link is down; OnLost unmaps every slab on it.
+        }
+
+        return false;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WritePieceAsync(long offset, ReadOnlyMemory<byte> source)
+    {
+        var slab = (int)(offset >> _slabShift);
+        var slabBase = (long)slab << _slabShift;
+        var firstPage = (offset - slabBase) >> PageShift;
+        var pages = ((offset + source.Length - 1 - slabBase) >> PageShift) - firstPage + 1;
+        // Only whole pages go to the daemon; a partly written page is served from the disk until rewritten whole.
+        var wholeStart = (offset + PageSize - 1) & ~(long)(PageSize - 1);
+        var wholeEnd = (offset + source.Length) & ~(long)(PageSize - 1);
+        var generation = _writers.Enter(slab);
+        var mapping = Volatile.Read(ref _map[slab]);
+        var remote = default(ValueTask<DaemonReply>);
+        var sent = false;
+        if (mapping is not null && mapping.Active)
+        {
+            // Cleared before the write, so no read can see the daemon's old copy as current once the disk has the new one.
+            mapping.Valid.Clear(firstPage, pages);
+            if (wholeEnd > wholeStart)
+            {
+                remote = mapping.Link.WriteAsync(mapping.Grant, wholeStart - slabBase, source.Slice((int)(wholeStart - offset), (int)(wholeEnd - wholeStart)));
+                sent = true;
+            }
+        }
+        else
+        {
+            mapping?.Bypass(firstPage, pages);
+        }
+
+        BlockDeviceException? diskError = null;
+        try
+        {
+            DiskWrite(offset, source.Span);
+            _onDisk.Set(offset >> PageShift, ((offset + source.Length - 1) >> PageShift) - (offset >> PageShift) + 1);
+        }
+        catch (BlockDeviceException ex)
+        {
+            diskError = ex;
+        }
+        finally
+        {
+            _writers.Exit(slab, generation);
+        }
+
+        if (sent)
+        {
+            try
+            {
+                var reply = await remote.ConfigureAwait(false);
+                if (reply.Ok)
+                {
+                    if (diskError is null && wholeEnd > wholeStart)
+                    {
+                        mapping!.Valid.Set((wholeStart - slabBase) >> PageShift, (wholeEnd - wholeStart) >> PageShift);
+                    }
+                }
+                else
+                {
+                    Unmap(slab, mapping!, $"daemon answered {reply.Status} to a write");
+                }
+            }
+            catch (DaemonLinkException)
+            {
+                // The page is on disk and not valid remotely; OnLost unmaps the slab.
+            }
+        }
+
+        if (diskError is not null)
+        {
+            throw diskError;
+        }
+
+        if (mapping is null)
+        {
+            EnsurePlaced(slab);
+        }
+    }
+}

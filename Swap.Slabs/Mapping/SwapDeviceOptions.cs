@@ -1,0 +1,57 @@
+using Swap.Slabs.Remote;
+
+namespace Swap.Slabs.Mapping;
+
+/// <summary>How a <see cref="SwapDevice"/> spreads its slabs over daemons; the server's slab-mode options.</summary>
+public sealed record SwapDeviceOptions
+{
+    public const long MinimumSlabSize = 1L << 20;
+    public const long MaximumSlabSize = 16L << 30;
+
+    /// <summary>Bytes per slab, a power of two (Infiniswap: 1 GiB).</summary>
+    public long SlabSize { get; init; } = 1L << 30;
+
+    public DaemonLinkSettings Links { get; init; } = new();
+
+    /// <summary>A slab no daemon could take is retried after this, doubling up to <see cref="PlacementRetryMaxDelay"/>.</summary>
+    public TimeSpan PlacementRetryDelay { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    public TimeSpan PlacementRetryMaxDelay { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Slabs being copied from disk to a new daemon at the same time.</summary>
+    public int ParallelFills { get; init; } = 2;
+
+    /// <summary>Seed for the random choices of placement; null for a random seed.</summary>
+    public int? Seed { get; init; }
+
+    /// <summary>Identifies this server to daemons (HELLO); random when 0.</summary>
+    public ulong ClientId { get; init; }
+
+    /// <summary>Every problem, each starting with its key; empty when valid.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (SlabSize < MinimumSlabSize || SlabSize > MaximumSlabSize || (SlabSize & (SlabSize - 1)) != 0)
+        {
+            errors.Add($"SlabSize: {SlabSize} must be a power of two from 1MiB to 16GiB (e.g. 1GiB)");
+        }
+
+        CheckPositive(errors, "DaemonTimeout", Links.RequestTimeout);
+        CheckPositive(errors, "ConnectTimeout", Links.ConnectTimeout);
+        CheckPositive(errors, "HeartbeatInterval", Links.HeartbeatInterval);
+        if (ParallelFills < 1)
+        {
+            errors.Add("ParallelFills: must be at least 1");
+        }
+
+        return errors;
+    }
+
+    private static void CheckPositive(List<string> errors, string key, TimeSpan value)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            errors.Add($"{key}: must be positive (e.g. 2s)");
+        }
+    }
+}

@@ -1,0 +1,16 @@
+using Microsoft.Extensions.Logging;
+
+namespace Swap.Slabs.Remote;
+
+/// <summary>Log messages of the server's daemon connections (event ids 300-349).</summary>
+internal static partial class DaemonLinkLog
+{
+    [LoggerMessage(300, LogLevel.Warning, "Daemon {EndPoint} link down: {Reason}")]
+    public static partial void LinkDown(ILogger logger, string endPoint, string reason);
+
+    [LoggerMessage(301, LogLevel.Information, "Daemon {EndPoint} joined (daemon id {DaemonId:x}, up to {MaxSlabs} slabs)")]
+    public static partial void Joined(ILogger logger, string endPoint, ulong daemonId, uint maxSlabs);
+
+    [LoggerMessage(302, LogLevel.Warning, "Daemon {EndPoint} unreachable: {Reason}")]
+    public static partial void ConnectFailed(ILogger logger, string endPoint, string reason);
+}
