@@ -68,7 +68,9 @@ public static class PortalList
 
         if (declared != entries.Count)
         {
-            Fail(sourceName, countLine, $"the count says {declared} daemons but {entries.Count} are listed; make the count {entries.Count}");
+            var says = declared == 1 ? "1 daemon" : $"{declared} daemons";
+            var listed = entries.Count == 1 ? "1 is" : $"{entries.Count} are";
+            Fail(sourceName, countLine, $"the count says {says} but {listed} listed; make the count {entries.Count}");
         }
 
         return entries.AsReadOnly();
