@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Publishes every executable into out/ at the repository root (out/swapnbd-server, out/swapnbd-client).
+# Publishes every executable into out/ at the repository root (out/swapnbd-server, out/swapnbd-client, out/swapnbd-daemon).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 mkdir -p out
-for project in Swap.Nbd.Server Swap.Nbd.Client; do
+for project in Swap.Nbd.Server Swap.Nbd.Client Swap.Slabs.Daemon; do
   # Framework-dependent single file: one binary per tool, the .NET runtime comes from the machine.
   dotnet publish "$project" -c Release -o out --nologo -v quiet \
     -p:PublishSingleFile=true -p:SelfContained=false -p:DebugType=none >/dev/null

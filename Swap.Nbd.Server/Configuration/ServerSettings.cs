@@ -9,6 +9,9 @@ public static class ServerSettings
 {
     public const string EnvironmentPrefix = "SWAPNBD_";
 
+    /// <summary>swapnbd-daemon's variables share the SWAPNBD_ prefix; the server must not refuse them as unknown keys.</summary>
+    public const string DaemonEnvironmentPrefix = "SWAPNBD_DAEMON_";
+
     /// <summary>Command-line switch → configuration key.</summary>
     public static readonly IReadOnlyDictionary<string, string> Switches = new Dictionary<string, string>
     {
@@ -53,7 +56,7 @@ public static class ServerSettings
     public static NbdServerOptions Load(IReadOnlyList<string> args, List<string> errors, out LogLevel logLevel)
     {
         var commandLine = CommandLineSettings.Parse(args, Switches, new HashSet<string>(), errors);
-        var reader = new SettingsReader(SettingsReader.Build(commandLine, EnvironmentPrefix, errors));
+        var reader = new SettingsReader(SettingsReader.Build(commandLine, EnvironmentPrefix, errors, DaemonEnvironmentPrefix));
         var defaults = new NbdServerOptions();
         var options = new NbdServerOptions
         {

@@ -19,9 +19,10 @@ public sealed class SettingsReader
 
     /// <summary>
     /// Builds the layered configuration. <paramref name="commandLine"/> wins over <paramref name="environmentPrefix"/>
-    /// variables, which win over the JSON file named by the "Config" key of the command line.
+    /// variables, which win over the JSON file named by the "Config" key of the command line. Variables starting with
+    /// <paramref name="excludedEnvironmentPrefix"/> belong to another program (SWAPNBD_DAEMON_ under SWAPNBD_) and are left out.
     /// </summary>
-    public static IConfiguration Build(Dictionary<string, string?> commandLine, string environmentPrefix, List<string> errors)
+    public static IConfiguration Build(Dictionary<string, string?> commandLine, string environmentPrefix, List<string> errors, string? excludedEnvironmentPrefix = null)
     {
         var builder = new ConfigurationBuilder();
         if (commandLine.TryGetValue("Config", out var file) && file is not null)
@@ -36,7 +37,8 @@ public sealed class SettingsReader
             }
         }
 
-        builder.AddEnvironmentVariables(environmentPrefix);
+        var environment = EnvironmentSettings(environmentPrefix, excludedEnvironmentPrefix);
+        builder.AddInMemoryCollection(environment);
         builder.AddInMemoryCollection(commandLine);
         try
         {
@@ -45,8 +47,19 @@ public sealed class SettingsReader
         catch (Exception ex) when (ex is FormatException or InvalidDataException or IOException)
         {
             errors.Add($"Config: cannot read '{file}': {ex.Message}");
-            return new ConfigurationBuilder().AddEnvironmentVariables(environmentPrefix).AddInMemoryCollection(commandLine).Build();
+            return new ConfigurationBuilder().AddInMemoryCollection(environment).AddInMemoryCollection(commandLine).Build();
         }
+    }
+
+    private static List<KeyValuePair<string, string?>> EnvironmentSettings(string prefix, string? excludedPrefix)
+    {
+        var variables = new ConfigurationBuilder().AddEnvironmentVariables(prefix).Build().AsEnumerable();
+        var excluded = excludedPrefix is not null && excludedPrefix.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)
+            ? excludedPrefix[prefix.Length..]
+            : null;
+        return variables
+            .Where(kv => kv.Value is not null && (excluded is null || !kv.Key.StartsWith(excluded, StringComparison.OrdinalIgnoreCase)))
+            .ToList();
     }
 
     public string GetString(string key, string defaultValue) => Raw(key) ?? defaultValue;
@@ -107,6 +120,23 @@ public sealed class SettingsReader
         }
 
         Errors.Add($"{key}: '{raw}' is not a duration; write seconds (e.g. 10) or hh:mm:ss");
+        return defaultValue;
+    }
+
+    public double GetDouble(string key, double defaultValue)
+    {
+        var raw = Raw(key);
+        if (raw is null)
+        {
+            return defaultValue;
+        }
+
+        if (double.TryParse(raw, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value))
+        {
+            return value;
+        }
+
+        Errors.Add($"{key}: '{raw}' is not a number");
         return defaultValue;
     }
 

@@ -102,6 +102,9 @@ public sealed unsafe class SparseMemoryDevice : IBlockDevice
 
     public ValueTask FlushAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
+    /// <summary>Synchronous TRIM: whole pages go back to the kernel (madvise DONTNEED), partial ones are zeroed.</summary>
+    public void Trim(long offset, long length) => Zero(offset, length, free: true);
+
     public ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken cancellationToken)
     {
         Zero(offset, length, free: true);

@@ -1,0 +1,3 @@
+using Swap.Slabs.Daemon;
+
+return await DaemonCommand.RunAsync(args).ConfigureAwait(false);

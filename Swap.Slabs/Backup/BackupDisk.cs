@@ -1,0 +1,308 @@
+using Microsoft.Win32.SafeHandles;
+using Swap.Slabs.Devices;
+using Swap.Slabs.Units;
+
+namespace Swap.Slabs.Backup;
+
+/// <summary>The disk mirror of every page: a regular file (kept sparse) or a block device, read and written synchronously.</summary>
+/// <remarks>
+/// Calls are synchronous on purpose: a write into the page cache takes microseconds and the caller overlaps it with
+/// the network round trip to the daemon. Concurrent calls are allowed (pread/pwrite). Ranges outside
+/// <see cref="Size"/> are caller bugs and throw <see cref="ArgumentOutOfRangeException"/>; everything the disk
+/// itself refuses throws <see cref="BlockDeviceException"/> with <see cref="BlockDeviceError.Io"/>.
+/// </remarks>
+public sealed class BackupDisk : IDisposable
+{
+    // Discard zeroes unaligned edges by writing and punches only whole 4 KiB blocks: block devices refuse
+    // fallocate on ranges not aligned to their logical block size, and 4 KiB covers 512-byte and 4K-native disks.
+    private const int DiscardAlignment = 4096;
+    private static readonly byte[] Zeroes = new byte[64 * 1024];
+
+    private readonly SafeFileHandle _handle;
+    private volatile bool _punchUnsupported;
+
+    private BackupDisk(string path, long size, bool isBlockDevice, SafeFileHandle handle, BackupDiskFaults faults)
+    {
+        Path = path;
+        Size = size;
+        IsBlockDevice = isBlockDevice;
+        _handle = handle;
+        Faults = faults;
+    }
+
+    public string Path { get; }
+
+    /// <summary>The usable size: the size asked for at open (the file or device may be larger).</summary>
+    public long Size { get; }
+
+    public bool IsBlockDevice { get; }
+
+    public BackupDiskFaults Faults { get; }
+
+    /// <summary>Bytes the file really occupies (st_blocks × 512); a block device reports 0.</summary>
+    public long AllocatedBytes
+    {
+        get
+        {
+            var errno = BackupDiskNative.FileStatusOf(_handle, out var status);
+            if (errno != 0)
+            {
+                throw new BlockDeviceException(BlockDeviceError.Io, $"backup disk {Path}: fstat failed: {BackupDiskNative.Describe(errno)}");
+            }
+
+            return status.Blocks * 512;
+        }
+    }
+
+    /// <summary>Opens (creating if missing) a file or block device of at least <paramref name="size"/> bytes for read/write.</summary>
+    /// <remarks>
+    /// A smaller regular file is extended with ftruncate and stays sparse; a smaller block device is refused. The file
+    /// is locked (flock) so that two servers cannot share one backup disk. Throws <see cref="BackupDiskException"/>.
+    /// </remarks>
+    public static BackupDisk Open(string path, long size, BackupDiskFaults? faults = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(size);
+
+        var existed = ExistsOnDisk(path);
+        if (!existed && path.StartsWith("/dev/", StringComparison.Ordinal))
+        {
+            // A typo in a device name would otherwise create a regular file on devtmpfs, i.e. in memory: the very thing a swap backup must not be.
+            throw new BackupDiskException($"backup disk {path}: no such device; check the partition name (a file is not created under /dev, which lives in memory)");
+        }
+
+        SafeFileHandle handle;
+        try
+        {
+            handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (DirectoryNotFoundException ex)
+        {
+            throw new BackupDiskException($"backup disk {path}: the directory does not exist; create it or choose another path", ex);
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            throw new BackupDiskException($"backup disk {path}: cannot open for reading and writing ({ex.Message}); give a writable regular file or block device", ex);
+        }
+        catch (IOException ex)
+        {
+            throw new BackupDiskException($"backup disk {path}: cannot open ({ex.Message}); if another swapnbd-server uses this backup disk, give each its own", ex);
+        }
+
+        try
+        {
+            return Prepare(path, size, handle, faults ?? new BackupDiskFaults());
+        }
+        catch
+        {
+            handle.Dispose();
+            if (!existed)
+            {
+                TryDelete(path);
+            }
+
+            throw;
+        }
+    }
+
+    private static BackupDisk Prepare(string path, long size, SafeFileHandle handle, BackupDiskFaults faults)
+    {
+        var errno = BackupDiskNative.FileStatusOf(handle, out var status);
+        if (errno != 0)
+        {
+            throw new BackupDiskException($"backup disk {path}: fstat failed: {BackupDiskNative.Describe(errno)}");
+        }
+
+        switch (status.FileType)
+        {
+            case BackupDiskNative.FileTypeBlockDevice:
+                errno = BackupDiskNative.BlockDeviceSize(handle, out var deviceSize);
+                if (errno != 0)
+                {
+                    throw new BackupDiskException($"backup disk {path}: cannot read the device size: {BackupDiskNative.Describe(errno)}");
+                }
+
+                if (deviceSize < size)
+                {
+                    throw new BackupDiskException(
+                        $"backup disk {path}: {ByteSize.Format(deviceSize)}, need {ByteSize.Format(size)}; give a partition at least the export size or export less");
+                }
+
+                return new BackupDisk(path, size, isBlockDevice: true, handle, faults);
+
+            case BackupDiskNative.FileTypeRegular:
+                if (status.Size < size)
+                {
+                    try
+                    {
+                        RandomAccess.SetLength(handle, size);
+                    }
+                    catch (IOException ex)
+                    {
+                        throw new BackupDiskException(
+                            $"backup disk {path}: cannot extend from {ByteSize.Format(status.Size)} to {ByteSize.Format(size)} ({ex.Message}); choose a file system that allows a file this large", ex);
+                    }
+                }
+
+                return new BackupDisk(path, size, isBlockDevice: false, handle, faults);
+
+            case BackupDiskNative.FileTypeDirectory:
+                throw new BackupDiskException($"backup disk {path}: is a directory; give a file path inside it (e.g. {System.IO.Path.Combine(path, "swapnbd.backup")}) or a block device");
+
+            default:
+                throw new BackupDiskException($"backup disk {path}: is neither a regular file nor a block device; give a file path or a partition");
+        }
+    }
+
+    public void Read(long offset, Span<byte> destination)
+    {
+        CheckRange(offset, destination.Length);
+        if (Faults.FailReads)
+        {
+            throw Failure("read", offset, destination.Length, "injected fault (FailReads)");
+        }
+
+        var done = 0;
+        try
+        {
+            while (done < destination.Length)
+            {
+                var n = RandomAccess.Read(_handle, destination[done..], offset + done);
+                if (n == 0)
+                {
+                    throw Failure("read", offset, destination.Length, $"unexpected end of file after {done} bytes (was the file truncated?)");
+                }
+
+                done += n;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw Failure("read", offset, destination.Length, ex.Message, ex);
+        }
+    }
+
+    public void Write(long offset, ReadOnlySpan<byte> source)
+    {
+        CheckRange(offset, source.Length);
+        if (Faults.FailWrites)
+        {
+            throw Failure("write", offset, source.Length, "injected fault (FailWrites)");
+        }
+
+        try
+        {
+            // RandomAccess.Write loops over short writes itself.
+            RandomAccess.Write(_handle, source, offset);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw Failure("write", offset, source.Length, ex.Message, ex);
+        }
+    }
+
+    /// <summary>Makes every completed write durable (fdatasync).</summary>
+    public void Flush()
+    {
+        if (Faults.FailFlush)
+        {
+            throw new BlockDeviceException(BlockDeviceError.Io, $"backup disk {Path}: flush failed: injected fault (FailFlush)");
+        }
+
+        var errno = BackupDiskNative.DataSync(_handle);
+        if (errno != 0)
+        {
+            throw new BlockDeviceException(BlockDeviceError.Io, $"backup disk {Path}: fdatasync failed: {BackupDiskNative.Describe(errno)}");
+        }
+    }
+
+    /// <summary>Makes the range read as zeroes and frees its storage where the file system or device can (punch hole).</summary>
+    public void Discard(long offset, long length)
+    {
+        CheckRange(offset, length);
+        if (Faults.FailWrites)
+        {
+            throw Failure("discard", offset, length, "injected fault (FailWrites)");
+        }
+
+        var end = offset + length;
+        var holeStart = Math.Min(AlignUp(offset), end);
+        var holeEnd = Math.Max(end & ~(long)(DiscardAlignment - 1), holeStart);
+        WriteZeroes(offset, holeStart - offset);
+        if (holeEnd > holeStart)
+        {
+            PunchHole(holeStart, holeEnd - holeStart);
+        }
+
+        WriteZeroes(holeEnd, end - holeEnd);
+    }
+
+    public void Dispose() => _handle.Dispose();
+
+    private void PunchHole(long offset, long length)
+    {
+        if (!_punchUnsupported)
+        {
+            var errno = BackupDiskNative.Allocate(_handle, BackupDiskNative.FallocFlPunchHole | BackupDiskNative.FallocFlKeepSize, offset, length);
+            if (errno == 0)
+            {
+                return;
+            }
+
+            if (errno != BackupDiskNative.ErrnoNotSupported)
+            {
+                throw Failure("discard", offset, length, "fallocate(PUNCH_HOLE) failed: " + BackupDiskNative.Describe(errno));
+            }
+
+            // The file system or device cannot punch holes; zeroes read back the same, they just keep the space.
+            _punchUnsupported = true;
+        }
+
+        WriteZeroes(offset, length);
+    }
+
+    private void WriteZeroes(long offset, long length)
+    {
+        try
+        {
+            while (length > 0)
+            {
+                var chunk = (int)Math.Min(length, Zeroes.Length);
+                RandomAccess.Write(_handle, Zeroes.AsSpan(0, chunk), offset);
+                offset += chunk;
+                length -= chunk;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw Failure("discard", offset, length, "writing zeroes failed: " + ex.Message, ex);
+        }
+    }
+
+    private static long AlignUp(long value) => (value + DiscardAlignment - 1) & ~(long)(DiscardAlignment - 1);
+
+    private void CheckRange(long offset, long length)
+    {
+        if (offset < 0 || length < 0 || offset > Size - length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), $"backup disk {Path}: range {offset}+{length} is outside 0..{Size}");
+        }
+    }
+
+    private BlockDeviceException Failure(string operation, long offset, long length, string reason, Exception? inner = null) =>
+        new(BlockDeviceError.Io, $"backup disk {Path}: {operation} of {length} bytes at offset {offset} failed: {reason}", inner);
+
+    private static bool ExistsOnDisk(string path) => File.Exists(path) || Directory.Exists(path);
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: the open already failed with a better message than this one would give.
+        }
+    }
+}

@@ -1,0 +1,137 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+
+namespace Swap.Slabs.Backup;
+
+/// <summary>The libc calls the backup disk needs that .NET does not expose: fdatasync, fallocate, statx, BLKGETSIZE64.</summary>
+internal static partial class BackupDiskNative
+{
+    public const int FallocFlKeepSize = 0x01;
+    public const int FallocFlPunchHole = 0x02;
+    public const int ErrnoNotSupported = 95; // EOPNOTSUPP (== ENOTSUP on Linux)
+
+    private const int AtEmptyPath = 0x1000;
+    private const uint StatxBasicStats = 0x7ff;
+    private const ulong BlkGetSize64 = 0x80081272;
+    private const int StatxBufferSize = 256;
+    private const int StatxModeOffset = 28;
+    private const int StatxSizeOffset = 40;
+    private const int StatxBlocksOffset = 48;
+
+    public const int FileTypeMask = 0xF000;
+    public const int FileTypeRegular = 0x8000;
+    public const int FileTypeBlockDevice = 0x6000;
+    public const int FileTypeDirectory = 0x4000;
+
+    /// <summary>What fstat says about an open file.</summary>
+    public readonly record struct FileStatus(int Mode, long Size, long Blocks)
+    {
+        public int FileType => Mode & FileTypeMask;
+    }
+
+    /// <summary>statx has one layout on every architecture, unlike struct stat, so no per-arch structs are needed.</summary>
+    public static unsafe int FileStatusOf(SafeHandle handle, out FileStatus status)
+    {
+        var buffer = stackalloc byte[StatxBufferSize];
+        var added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            var empty = stackalloc byte[1];
+            empty[0] = 0;
+            if (statx((int)handle.DangerousGetHandle(), empty, AtEmptyPath, StatxBasicStats, buffer) != 0)
+            {
+                status = default;
+                return Marshal.GetLastPInvokeError();
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+
+        var span = new ReadOnlySpan<byte>(buffer, StatxBufferSize);
+        status = new FileStatus(
+            BinaryPrimitives.ReadUInt16LittleEndian(span[StatxModeOffset..]),
+            (long)BinaryPrimitives.ReadUInt64LittleEndian(span[StatxSizeOffset..]),
+            (long)BinaryPrimitives.ReadUInt64LittleEndian(span[StatxBlocksOffset..]));
+        return 0;
+    }
+
+    /// <summary>Size of a block device in bytes (st_size is 0 for block devices).</summary>
+    public static unsafe int BlockDeviceSize(SafeHandle handle, out long size)
+    {
+        ulong bytes = 0;
+        var added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            if (ioctl((int)handle.DangerousGetHandle(), BlkGetSize64, &bytes) != 0)
+            {
+                size = 0;
+                return Marshal.GetLastPInvokeError();
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+
+        size = (long)bytes;
+        return 0;
+    }
+
+    public static int DataSync(SafeHandle handle)
+    {
+        var added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            return fdatasync((int)handle.DangerousGetHandle()) == 0 ? 0 : Marshal.GetLastPInvokeError();
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
+    public static int Allocate(SafeHandle handle, int mode, long offset, long length)
+    {
+        var added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            return fallocate((int)handle.DangerousGetHandle(), mode, offset, length) == 0 ? 0 : Marshal.GetLastPInvokeError();
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
+    public static string Describe(int errno) => $"{Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})";
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fdatasync(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fallocate(int fd, int mode, long offset, long length);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial int statx(int dirfd, byte* path, int flags, uint mask, byte* buffer);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial int ioctl(int fd, ulong request, ulong* result);
+}

@@ -1,0 +1,466 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Swap.Slabs.Devices;
+using Swap.Slabs.Wire;
+
+namespace Swap.Slabs.Donor;
+
+/// <summary>
+/// One server connection to the donor: a blocking receive thread that parses frames with the wire codecs and answers
+/// each request in order (memory operations do not block), and one send lock that serializes replies with the
+/// EVICTED notices other threads send. READ/WRITE use a pinned per-connection buffer: nothing is allocated per request.
+/// </summary>
+internal sealed class DonorConnection
+{
+    private const int BufferSize = 256 * 1024;
+    private const int ReplyBody = DaemonFrameHeader.Size; // replies are built at this offset in the buffer
+
+    private readonly DonorDaemon _daemon;
+    private readonly Socket _socket;
+    private readonly ILogger _logger;
+    private readonly byte[] _buffer = GC.AllocateUninitializedArray<byte>(BufferSize, pinned: true);
+    private readonly Lock _sendLock = new();
+    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _closed;
+
+    public DonorConnection(long id, Socket socket, DonorDaemon daemon, ILogger logger)
+    {
+        Id = id;
+        _socket = socket;
+        _daemon = daemon;
+        _logger = logger;
+    }
+
+    public long Id { get; }
+
+    /// <summary>Set by a successful HELLO.</summary>
+    public DonorClient? Client { get; set; }
+
+    public Task Completion => _done.Task;
+
+    public bool IsClosed => Volatile.Read(ref _closed) != 0;
+
+    public void Start()
+    {
+        var thread = new Thread(Run) { IsBackground = true, Name = $"donor-conn-{Id}" };
+        thread.Start();
+    }
+
+    /// <summary>Closes the socket; the receive thread ends and the daemon is told.</summary>
+    public void Close()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already gone.
+        }
+
+        _socket.Dispose();
+    }
+
+    /// <summary>Sends an EVICTED notice (request id 0); called off the receive thread, failures only mean the connection is gone.</summary>
+    public void SendEvicted(uint slabId, uint epoch)
+    {
+        Span<byte> frame = stackalloc byte[DaemonFrameHeader.Size + SlabRange.SlabOnlySize];
+        DaemonFrameHeader.For(DaemonOpcode.Evicted, DaemonStatus.Ok, 0, SlabRange.SlabOnlySize).Write(frame);
+        new SlabRange(slabId, epoch, 0, 0).WriteSlabOnly(frame[DaemonFrameHeader.Size..]);
+        try
+        {
+            lock (_sendLock)
+            {
+                SendAll(frame);
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            Close();
+        }
+    }
+
+    private void Run()
+    {
+        try
+        {
+            while (!IsClosed && ServeOne())
+            {
+            }
+        }
+        catch (DaemonProtocolException ex)
+        {
+            DonorLog.ProtocolViolation(_logger, Id, ex.Message);
+        }
+        catch (EndOfStreamException)
+        {
+            if (!IsClosed)
+            {
+                DonorLog.ProtocolViolation(_logger, Id, "connection closed in the middle of a frame");
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // The peer went away or the daemon closed us.
+        }
+        catch (Exception ex)
+        {
+            DonorLog.ConnectionFailed(_logger, ex, Id);
+        }
+        finally
+        {
+            Close();
+            _daemon.OnConnectionClosed(this);
+            DonorLog.Closed(_logger, Id);
+            _done.TrySetResult();
+        }
+    }
+
+    /// <summary>Reads and answers one request; false at a clean end of stream.</summary>
+    private bool ServeOne()
+    {
+        if (!Receive(_buffer.AsSpan(0, DaemonFrameHeader.Size), endOfStreamOk: true))
+        {
+            return false;
+        }
+
+        DaemonFrameHeader.TryRead(_buffer, out var header);
+        WaitWhileStalled();
+        var bodyLength = header.BodyLength;
+        if (header.Opcode == DaemonOpcode.Write)
+        {
+            ServeWrite(header);
+            return true;
+        }
+
+        var fixedBody = header.Opcode switch
+        {
+            DaemonOpcode.Hello => DaemonHello.Size,
+            DaemonOpcode.QueryFree => 8,
+            DaemonOpcode.AllocSlab => SlabAllocRequest.Size,
+            DaemonOpcode.Read or DaemonOpcode.Trim => SlabRange.Size,
+            DaemonOpcode.FreeSlab => SlabRange.SlabOnlySize,
+            DaemonOpcode.Stats => 0,
+            _ => -1,
+        };
+        if (fixedBody < 0)
+        {
+            DaemonProtocolException.Throw($"{header.Opcode} is not a request");
+        }
+
+        if (bodyLength < fixedBody)
+        {
+            DaemonProtocolException.Throw($"{header.Opcode} body of {bodyLength} bytes, need {fixedBody}");
+        }
+
+        // The body sits right after the header; anything beyond the fixed part is ignored.
+        var body = _buffer.AsSpan(DaemonFrameHeader.Size, fixedBody);
+        Receive(body, endOfStreamOk: false);
+        Skip(bodyLength - fixedBody);
+
+        if (header.Opcode == DaemonOpcode.Hello)
+        {
+            var hello = DaemonHello.Read(body); // a wrong magic throws: not one of ours, close
+            ServeHello(header.RequestId, hello);
+            return true;
+        }
+
+        if (Client is not { } client)
+        {
+            Reply(header.Opcode, DaemonStatus.HelloFirst, header.RequestId, 0);
+            return true;
+        }
+
+        switch (header.Opcode)
+        {
+            case DaemonOpcode.QueryFree:
+            {
+                var size = BinaryPrimitives.ReadUInt64BigEndian(body);
+                var status = _daemon.QueryFree(client, size, out var free);
+                if (status == DaemonStatus.Ok)
+                {
+                    DaemonStats.WriteFreeSlabs(_buffer.AsSpan(ReplyBody), free);
+                    Reply(header.Opcode, status, header.RequestId, DaemonStats.FreeSlabsSize);
+                }
+                else
+                {
+                    Reply(header.Opcode, status, header.RequestId, 0);
+                }
+
+                break;
+            }
+
+            case DaemonOpcode.AllocSlab:
+            {
+                var request = SlabAllocRequest.Read(body);
+                var status = _daemon.Allocate(client, request, out var grant);
+                if (status == DaemonStatus.Ok)
+                {
+                    grant.Write(_buffer.AsSpan(ReplyBody));
+                    Reply(header.Opcode, status, header.RequestId, SlabGrant.Size);
+                }
+                else
+                {
+                    Reply(header.Opcode, status, header.RequestId, 0);
+                }
+
+                break;
+            }
+
+            case DaemonOpcode.Read:
+                ServeRead(header.RequestId, SlabRange.Read(body));
+                break;
+
+            case DaemonOpcode.Trim:
+                ServeTrim(header.RequestId, SlabRange.Read(body));
+                break;
+
+            case DaemonOpcode.FreeSlab:
+                Reply(header.Opcode, _daemon.FreeSlab(client, SlabRange.ReadSlabOnly(body)), header.RequestId, 0);
+                break;
+
+            case DaemonOpcode.Stats:
+                _daemon.Stats(client).Write(_buffer.AsSpan(ReplyBody));
+                Reply(header.Opcode, DaemonStatus.Ok, header.RequestId, DaemonStats.Size);
+                break;
+        }
+
+        return true;
+    }
+
+    private void ServeHello(ulong requestId, DaemonHello hello)
+    {
+        if (hello.Version != DaemonFrameHeader.Version)
+        {
+            Reply(DaemonOpcode.Hello, DaemonStatus.Version, requestId, 0);
+            return;
+        }
+
+        var status = _daemon.Hello(this, hello.ClientId);
+        if (status != DaemonStatus.Ok)
+        {
+            Reply(DaemonOpcode.Hello, status, requestId, 0);
+            return;
+        }
+
+        DonorLog.Hello(_logger, Id, hello.ClientId);
+        _daemon.Welcome.Write(_buffer.AsSpan(ReplyBody));
+        Reply(DaemonOpcode.Hello, DaemonStatus.Ok, requestId, DaemonWelcome.Size);
+    }
+
+    private void ServeWrite(DaemonFrameHeader header)
+    {
+        if (header.BodyLength < SlabRange.Size)
+        {
+            DaemonProtocolException.Throw($"WRITE body of {header.BodyLength} bytes, need {SlabRange.Size}");
+        }
+
+        var rangeBytes = _buffer.AsSpan(DaemonFrameHeader.Size, SlabRange.Size);
+        Receive(rangeBytes, endOfStreamOk: false);
+        var range = SlabRange.Read(rangeBytes);
+        if ((long)header.BodyLength - SlabRange.Size != range.Length)
+        {
+            DaemonProtocolException.Throw($"WRITE carries {header.BodyLength - SlabRange.Size} bytes but its range says {range.Length}");
+        }
+
+        if (Client is null)
+        {
+            Skip(range.Length);
+            Reply(DaemonOpcode.Write, DaemonStatus.HelloFirst, header.RequestId, 0);
+            return;
+        }
+
+        var status = Resolve(range, out var slab);
+        if (status != DaemonStatus.Ok)
+        {
+            Skip(range.Length);
+            Reply(DaemonOpcode.Write, status, header.RequestId, 0);
+            return;
+        }
+
+        try
+        {
+            // The payload goes from the socket through the pinned buffer into the slab, a chunk at a time.
+            var offset = (long)range.Offset;
+            var remaining = (int)range.Length;
+            while (remaining > 0)
+            {
+                var chunk = _buffer.AsSpan(0, Math.Min(remaining, BufferSize));
+                Receive(chunk, endOfStreamOk: false);
+                slab!.Device.TryWrite(offset, chunk, fua: false);
+                offset += chunk.Length;
+                remaining -= chunk.Length;
+            }
+
+            // Evicted while the payload was arriving: the server must not count these pages as stored.
+            status = slab!.Revoked ? DaemonStatus.Stale : DaemonStatus.Ok;
+        }
+        catch (BlockDeviceException ex)
+        {
+            DonorLog.RequestFailed(_logger, ex, Id, nameof(DaemonOpcode.Write));
+            status = DaemonStatus.Io;
+        }
+        finally
+        {
+            slab!.Release();
+        }
+
+        Reply(DaemonOpcode.Write, status, header.RequestId, 0);
+    }
+
+    private void ServeRead(ulong requestId, SlabRange range)
+    {
+        var status = Resolve(range, out var slab);
+        if (status == DaemonStatus.Ok && range.Length > DaemonFrameHeader.MaxPayload)
+        {
+            slab!.Release();
+            status = DaemonStatus.Invalid;
+        }
+
+        if (status != DaemonStatus.Ok)
+        {
+            Reply(DaemonOpcode.Read, status, requestId, 0);
+            return;
+        }
+
+        try
+        {
+            lock (_sendLock)
+            {
+                // Header and the first part of the data go out in one send; larger reads follow in buffer-sized pieces.
+                DaemonFrameHeader.For(DaemonOpcode.Read, DaemonStatus.Ok, requestId, (int)range.Length).Write(_buffer);
+                var offset = (long)range.Offset;
+                var remaining = (int)range.Length;
+                var start = DaemonFrameHeader.Size;
+                do
+                {
+                    var n = Math.Min(remaining, BufferSize - start);
+                    slab!.Device.TryRead(offset, _buffer.AsSpan(start, n));
+                    SendAll(_buffer.AsSpan(0, start + n));
+                    offset += n;
+                    remaining -= n;
+                    start = 0;
+                }
+                while (remaining > 0);
+            }
+        }
+        finally
+        {
+            slab!.Release();
+        }
+    }
+
+    private void ServeTrim(ulong requestId, SlabRange range)
+    {
+        var status = Resolve(range, out var slab);
+        if (status == DaemonStatus.Ok)
+        {
+            try
+            {
+                // SparseMemoryDevice trims synchronously: madvise(DONTNEED) on whole pages.
+                slab!.Device.Trim((long)range.Offset, range.Length);
+            }
+            finally
+            {
+                slab!.Release();
+            }
+        }
+
+        Reply(DaemonOpcode.Trim, status, requestId, 0);
+    }
+
+    /// <summary>Finds the slab a request names and takes a reference on it (OK), or says why not (STALE, INVALID).</summary>
+    private DaemonStatus Resolve(SlabRange range, out DonorSlab? slab)
+    {
+        slab = _daemon.FindSlab(range.SlabId);
+        if (slab is null || slab.Epoch != range.Epoch || slab.Owner != Client || !slab.TryAcquire())
+        {
+            slab = null;
+            return DaemonStatus.Stale;
+        }
+
+        if (slab.Revoked || !range.FitsIn((ulong)slab.Size))
+        {
+            var status = slab.Revoked ? DaemonStatus.Stale : DaemonStatus.Invalid;
+            slab.Release();
+            slab = null;
+            return status;
+        }
+
+        slab.LastAccess = _daemon.Now();
+        return DaemonStatus.Ok;
+    }
+
+    /// <summary>Sends a reply whose body (<paramref name="bodyLength"/> bytes) is already in the buffer after the header.</summary>
+    private void Reply(DaemonOpcode opcode, DaemonStatus status, ulong requestId, int bodyLength)
+    {
+        DaemonFrameHeader.For(opcode, status, requestId, bodyLength).Write(_buffer);
+        lock (_sendLock)
+        {
+            SendAll(_buffer.AsSpan(0, DaemonFrameHeader.Size + bodyLength));
+        }
+    }
+
+    /// <summary>Sends all of <paramref name="data"/>; the caller holds the send lock. The Garbage fault replaces it with random bytes.</summary>
+    private void SendAll(Span<byte> data)
+    {
+        if ((_daemon.Faults & DonorFaults.Garbage) != 0)
+        {
+            Random.Shared.NextBytes(data);
+        }
+
+        while (!data.IsEmpty)
+        {
+            var n = _socket.Send(data, SocketFlags.None);
+            data = data[n..];
+        }
+    }
+
+    private bool Receive(Span<byte> destination, bool endOfStreamOk)
+    {
+        var first = true;
+        while (!destination.IsEmpty)
+        {
+            var n = _socket.Receive(destination, SocketFlags.None);
+            if (n == 0)
+            {
+                if (first && endOfStreamOk)
+                {
+                    return false;
+                }
+
+                throw new EndOfStreamException();
+            }
+
+            first = false;
+            destination = destination[n..];
+        }
+
+        return true;
+    }
+
+    private void Skip(long count)
+    {
+        while (count > 0)
+        {
+            var n = (int)Math.Min(count, BufferSize);
+            Receive(_buffer.AsSpan(0, n), endOfStreamOk: false);
+            count -= n;
+        }
+    }
+
+    private void WaitWhileStalled()
+    {
+        // A fault point for tests, not a hot path: polling keeps it simple.
+        while ((_daemon.Faults & DonorFaults.Stall) != 0 && !IsClosed)
+        {
+            Thread.Sleep(10);
+        }
+    }
+}
