@@ -19,6 +19,13 @@ public static class ServerSettings
         ["--listen"] = "Listen",
         ["--socket"] = "Socket",
         ["--backend"] = "Backend",
+        ["--portal"] = "Portal",
+        ["--backup-disk"] = "BackupDisk",
+        ["--slab-size"] = "SlabSize",
+        ["--daemon-timeout"] = "DaemonTimeout",
+        ["--connect-timeout"] = "ConnectTimeout",
+        ["--heartbeat"] = "HeartbeatInterval",
+        ["--placement-retry"] = "PlacementRetryMaxDelay",
         ["--size"] = "Size",
         ["--export-name"] = "ExportName",
         ["--description"] = "Description",
@@ -37,7 +44,15 @@ public static class ServerSettings
 
           --listen HOST:PORT[,HOST:PORT]  TCP endpoints (default 127.0.0.1:10809; "" for none)
           --socket PATH                   Unix socket (nbd-client -unix PATH)
-          --backend memory                storage behind the export (default memory: sparse, in-process)
+          --backend memory|slabs          storage behind the export (default memory: sparse, in-process;
+                                          slabs when --portal is given)
+          --portal FILE                   slab mode: donor daemons, Infiniswap's portal.list format
+          --backup-disk PATH              slab mode: file or partition mirroring every page (>= --size)
+          --slab-size SIZE                slab mode: bytes per slab, power of two 1MiB..16GiB (default 1GiB)
+          --daemon-timeout SECONDS        slab mode: unanswered daemon request fails the daemon (default 2)
+          --connect-timeout SECONDS       slab mode: connect + hello timeout per attempt (default 2)
+          --heartbeat SECONDS             slab mode: idle daemon links are checked this often (default 1)
+          --placement-retry SECONDS       slab mode: longest wait before retrying an unplaced slab (default 30)
           --size SIZE                     export size, e.g. 1GiB, 64GiB (default 1GiB)
           --export-name NAME              export name (default swapnbd; "" always works too)
           --description TEXT              export description
@@ -62,7 +77,8 @@ public static class ServerSettings
         {
             Listen = reader.GetString("Listen", defaults.Listen),
             Socket = reader.GetOptionalString("Socket"),
-            Backend = reader.GetString("Backend", defaults.Backend),
+            Portal = reader.GetOptionalString("Portal"),
+            BackupDisk = reader.GetOptionalString("BackupDisk"),
             Size = reader.GetSize("Size", defaults.Size),
             ExportName = reader.GetString("ExportName", defaults.ExportName),
             Description = reader.GetString("Description", defaults.Description),
@@ -71,6 +87,19 @@ public static class ServerSettings
             MaxInFlightBytes = reader.GetSize("MaxInFlightBytes", defaults.MaxInFlightBytes),
             ShutdownTimeout = reader.GetDuration("ShutdownTimeout", defaults.ShutdownTimeout),
             PollMicroseconds = reader.GetInt("PollMicroseconds", defaults.PollMicroseconds),
+        };
+        options.Backend = reader.GetString("Backend", options.Portal is null ? defaults.Backend : "slabs");
+        var slabs = defaults.Slabs;
+        options.Slabs = slabs with
+        {
+            SlabSize = reader.GetSize("SlabSize", slabs.SlabSize),
+            PlacementRetryMaxDelay = reader.GetDuration("PlacementRetryMaxDelay", slabs.PlacementRetryMaxDelay),
+            Links = slabs.Links with
+            {
+                RequestTimeout = reader.GetDuration("DaemonTimeout", slabs.Links.RequestTimeout),
+                ConnectTimeout = reader.GetDuration("ConnectTimeout", slabs.Links.ConnectTimeout),
+                HeartbeatInterval = reader.GetDuration("HeartbeatInterval", slabs.Links.HeartbeatInterval),
+            },
         };
         reader.GetOptionalString("Config");
         var level = reader.GetString("LogLevel", nameof(LogLevel.Information));

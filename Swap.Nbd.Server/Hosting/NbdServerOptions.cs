@@ -1,3 +1,5 @@
+using Swap.Slabs.Mapping;
+
 namespace Swap.Nbd.Server.Hosting;
 
 /// <summary>Everything that configures one NBD server; bound from configuration or built directly by tests.</summary>
@@ -11,8 +13,17 @@ public sealed class NbdServerOptions
     /// <summary>Unix socket path; null for none.</summary>
     public string? Socket { get; set; }
 
-    /// <summary>Storage behind the export: "memory" (sparse, in-process).</summary>
+    /// <summary>Storage behind the export: "memory" (sparse, in-process) or "slabs" (donor daemons + backup disk).</summary>
     public string Backend { get; set; } = "memory";
+
+    /// <summary>Slab mode: the portal.list naming the donor daemons.</summary>
+    public string? Portal { get; set; }
+
+    /// <summary>Slab mode: the file or partition that mirrors every page (at least <see cref="Size"/>).</summary>
+    public string? BackupDisk { get; set; }
+
+    /// <summary>Slab mode: slab size, daemon timeouts, placement retry.</summary>
+    public SwapDeviceOptions Slabs { get; set; } = new();
 
     /// <summary>Export size in bytes.</summary>
     public long Size { get; set; } = 1L << 30;
@@ -63,9 +74,33 @@ public sealed class NbdServerOptions
             errors.Add("Socket: a Unix socket path must be 1 to 100 characters");
         }
 
-        if (Backend != "memory")
+        if (Backend is not ("memory" or "slabs"))
         {
-            errors.Add($"Backend: '{Backend}' is not a backend; use 'memory'");
+            errors.Add($"Backend: '{Backend}' is not a backend; use 'memory' or 'slabs'");
+        }
+
+        if (Backend == "slabs")
+        {
+            if (string.IsNullOrWhiteSpace(Portal))
+            {
+                errors.Add("Portal: slab mode needs --portal FILE (portal.list: a count line, then one HOST:PORT per daemon)");
+            }
+
+            if (string.IsNullOrWhiteSpace(BackupDisk))
+            {
+                errors.Add("BackupDisk: slab mode needs --backup-disk PATH (a file or partition of at least --size)");
+            }
+
+            if (Size % 4096 != 0)
+            {
+                errors.Add("Size: slab mode needs a multiple of 4096 (e.g. 12GiB)");
+            }
+
+            errors.AddRange(Slabs.Validate());
+        }
+        else if (Portal is not null || BackupDisk is not null)
+        {
+            errors.Add("Portal/BackupDisk: only used with --backend slabs (the default when --portal is given)");
         }
 
         if (Size <= 0)

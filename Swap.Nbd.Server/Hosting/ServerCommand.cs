@@ -1,7 +1,9 @@
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Swap.Nbd.Server.Configuration;
+using Swap.Slabs.Backup;
 using Swap.Slabs.Devices;
+using Swap.Slabs.Placement;
 
 namespace Swap.Nbd.Server.Hosting;
 
@@ -40,7 +42,23 @@ public static class ServerCommand
                 o.SingleLine = true;
                 o.TimestampFormat = "HH:mm:ss.fff ";
             }));
-        using var device = new SparseMemoryDevice(options.Size);
+        IBlockDevice device;
+        try
+        {
+            device = ExportDevice.Create(options, loggerFactory);
+        }
+        catch (PortalListException ex)
+        {
+            Console.Error.WriteLine($"swapnbd-server: configuration error: Portal: {ex.Message}");
+            return ExitConfig;
+        }
+        catch (BackupDiskException ex)
+        {
+            Console.Error.WriteLine($"swapnbd-server: configuration error: BackupDisk: {ex.Message}");
+            return ExitConfig;
+        }
+
+        using var deviceLifetime = device;
         await using var server = new NbdServer(options, device, loggerFactory);
         try
         {

@@ -11,7 +11,7 @@ namespace Swap.Slabs.Backup;
 /// <see cref="Size"/> are caller bugs and throw <see cref="ArgumentOutOfRangeException"/>; everything the disk
 /// itself refuses throws <see cref="BlockDeviceException"/> with <see cref="BlockDeviceError.Io"/>.
 /// </remarks>
-public sealed class BackupDisk : IDisposable
+public sealed class BackupDisk : IBackupStore
 {
     // Discard zeroes unaligned edges by writing and punches only whole 4 KiB blocks: block devices refuse
     // fallocate on ranges not aligned to their logical block size, and 4 KiB covers 512-byte and 4K-native disks.

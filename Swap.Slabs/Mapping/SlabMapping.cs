@@ -45,8 +45,14 @@ internal sealed class SlabMapping
     /// <summary>False if it was dead already.</summary>
     public bool Kill() => Interlocked.Exchange(ref _state, (int)SlabState.Dead) != (int)SlabState.Dead;
 
-    /// <summary>A write that bypasses the daemon: its pages are no longer valid there, and a fill in progress must not mark them.</summary>
-    public void Bypass(long first, long count)
+    /// <summary>Bumped before every fill write: a write whose reply arrives after a fill write was sent cannot tell which landed last.</summary>
+    public long FillSequence;
+
+    /// <summary>
+    /// Called before any write to the pages: they are no longer valid on the daemon (until the write's own remote
+    /// copy is acknowledged), and a fill copying them from the disk right now must not mark them valid.
+    /// </summary>
+    public void Invalidate(long first, long count)
     {
         lock (_bits)
         {

@@ -40,7 +40,7 @@ public sealed partial class SwapDevice
             var mapping = Volatile.Read(ref _map[slab]);
             try
             {
-                mapping?.Bypass(firstPage, pages);
+                mapping?.Invalidate(firstPage, pages);
                 if (writeZeroes)
                 {
                     for (var done = 0L; done < n; done += Zeroes.Length)
@@ -55,6 +55,7 @@ public sealed partial class SwapDevice
             }
             finally
             {
+                mapping?.Invalidate(firstPage, pages);
                 _writers.Exit(slab, generation);
             }
 
@@ -72,7 +73,13 @@ public sealed partial class SwapDevice
                 {
                     try
                     {
-                        await mapping.Link.TrimAsync(mapping.Grant, wholeStart - slabBase, wholeEnd - wholeStart).ConfigureAwait(false);
+                        var fillSequence = Interlocked.Read(ref mapping.FillSequence);
+                        var reply = await mapping.Link.TrimAsync(mapping.Grant, wholeStart - slabBase, wholeEnd - wholeStart).ConfigureAwait(false);
+                        if (writeZeroes && reply.Ok && mapping.Active && Interlocked.Read(ref mapping.FillSequence) == fillSequence)
+                        {
+                            // A trimmed daemon page reads as zeroes, like the disk's: valid again without sending a byte.
+                            mapping.Valid.Set((wholeStart - slabBase) >> PageShift, (wholeEnd - wholeStart) >> PageShift);
+                        }
                     }
                     catch (Remote.DaemonLinkException)
                     {
@@ -101,6 +108,18 @@ public sealed partial class SwapDevice
             var runEnd = Math.Min(end, _onDisk.NextDifferent(page, _onDisk.Pages, written) << PageShift);
             extents[count++] = new AllocationExtent(runEnd - offset, Hole: !written, Zero: !written);
             offset = runEnd;
+        }
+
+        return count;
+    }
+
+    /// <summary>Slabs with at least one page written (the ones placement wants on a daemon).</summary>
+    public int SlabsWithData()
+    {
+        var count = 0;
+        for (var slab = 0; slab < _map.Length; slab++)
+        {
+            count += HasData(slab) ? 1 : 0;
         }
 
         return count;
@@ -181,7 +200,7 @@ public sealed partial class SwapDevice
         }
     }
 
-    /// <summary>Stops placement and closes every daemon link; the backup disk belongs to the caller.</summary>
+    /// <summary>Stops placement, closes every daemon link and the backup disk.</summary>
     public async ValueTask StopAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -194,6 +213,8 @@ public sealed partial class SwapDevice
         {
             await daemon.DisposeAsync().ConfigureAwait(false);
         }
+
+        _disk.Dispose();
     }
 
     public void Dispose() => StopAsync().AsTask().GetAwaiter().GetResult();

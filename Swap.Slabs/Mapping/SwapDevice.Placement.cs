@@ -1,5 +1,6 @@
 using Swap.Slabs.Buffers;
 using Swap.Slabs.Devices;
+using Swap.Slabs.Placement;
 using Swap.Slabs.Remote;
 using Swap.Slabs.Wire;
 
@@ -78,49 +79,63 @@ public sealed partial class SwapDevice
     }
 
     /// <summary>
-    /// Power of two choices: two distinct daemons at random, asked how many slabs they can still take (one round
-    /// trip, both at once); the freer comes first (ties at random), then the other, then everyone else at random.
+    /// Power of two choices: two distinct daemons at random (<see cref="PowerOfChoices"/>), asked how many slabs they
+    /// can still take (one round trip, both at once); the freer comes first (ties at random), then the other unless it
+    /// said it is full, then everyone else in random order.
     /// </summary>
     private async Task<List<(DaemonEndpoint Daemon, DaemonLink Link)>> ChooseAsync(List<(DaemonEndpoint Daemon, DaemonLink Link)> candidates)
     {
+        var order = new List<(DaemonEndpoint, DaemonLink)>(candidates.Count);
+        if (candidates.Count == 0)
+        {
+            return order;
+        }
+
+        var picked = new int[Math.Min(2, candidates.Count)];
         lock (_randomLock)
         {
-            _random.Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(candidates));
+            PowerOfChoices.Sample(_random, candidates.Count, picked);
         }
 
-        if (candidates.Count < 2)
+        var queries = new Task<long>[picked.Length];
+        for (var i = 0; i < picked.Length; i++)
         {
-            return candidates;
+            queries[i] = QueryFreeAsync(candidates[picked[i]].Link);
         }
 
-        var first = QueryFreeAsync(candidates[0].Link);
-        var second = QueryFreeAsync(candidates[1].Link);
-        var free0 = await first.ConfigureAwait(false);
-        var free1 = await second.ConfigureAwait(false);
-        bool swap;
+        var free = new long[candidates.Count];
+        for (var i = 0; i < picked.Length; i++)
+        {
+            free[picked[i]] = await queries[i].ConfigureAwait(false);
+        }
+
+        int best;
         lock (_randomLock)
         {
-            swap = free1 > free0 || (free1 == free0 && _random.Next(2) == 0);
+            best = PowerOfChoices.Freest(_random, picked, free);
         }
 
-        if (swap)
+        if (best >= 0)
         {
-            (candidates[0], candidates[1]) = (candidates[1], candidates[0]);
-            (free0, free1) = (free1, free0);
+            order.Add(candidates[best]);
+            foreach (var other in picked)
+            {
+                if (other != best && free[other] > 0)
+                {
+                    order.Add(candidates[other]);
+                }
+            }
         }
 
-        // A sampled daemon that said it is full is not asked again; the rest were not asked at all.
-        if (free1 == 0)
+        // Both samples full (or unreachable): try the daemons not sampled, in random order.
+        var rest = candidates.Where((_, index) => Array.IndexOf(picked, index) < 0).ToArray();
+        lock (_randomLock)
         {
-            candidates.RemoveAt(1);
+            _random.Shuffle(rest);
         }
 
-        if (free0 == 0)
-        {
-            candidates.RemoveAt(0);
-        }
-
-        return candidates;
+        order.AddRange(rest);
+        return order;
     }
 
     private async Task<long> QueryFreeAsync(DaemonLink link)
@@ -201,78 +216,32 @@ public sealed partial class SwapDevice
     private long PagesIn(int slab) => Math.Min(_pagesPerSlab, _onDisk.Pages - ((long)slab * _pagesPerSlab));
 
     /// <summary>
-    /// Copies the slab's pages from the disk to its new daemon, in passes: writes during a pass go to the disk only
-    /// and mark their pages, which the next pass copies again. Then the mapping turns active.
+    /// Copies the slab's pages from the disk to its new daemon. While filling, writes go to the disk only and mark
+    /// their pages, which the next pass copies again. Then the mapping turns active, the writes that may still have
+    /// seen it filling are waited for, and a last round of passes copies what they left, so the daemon's copy is
+    /// complete again.
     /// </summary>
     private async Task FillAsync(int slab, SlabMapping mapping)
     {
         await _fills.WaitAsync(_stop.Token).ConfigureAwait(false);
         var buffer = PinnedBufferPool.Shared.Rent(FillChunk);
-        long copied = 0;
         try
         {
             // Writes that began under the previous mapping may still be writing the disk: let them finish first.
             await _writers.DrainAsync(slab, _time, _stop.Token).ConfigureAwait(false);
-            var slabBase = (long)slab << _slabShift;
-            var firstPage = (long)slab * _pagesPerSlab;
-            var pages = PagesIn(slab);
-            for (var pass = 0; pass < 4; pass++)
-            {
-                long copiedThisPass = 0;
-                var page = 0L;
-                while (page < pages)
-                {
-                    // Next run of pages that are on disk but not (or no longer) valid on the daemon.
-                    page = _onDisk.NextDifferent(firstPage + page, firstPage + pages, value: false) - firstPage;
-                    if (page >= pages)
-                    {
-                        break;
-                    }
-
-                    if (mapping.Valid.Get(page))
-                    {
-                        page++;
-                        continue;
-                    }
-
-                    var end = Math.Min(Math.Min(pages, page + (FillChunk >> PageShift)), _onDisk.NextDifferent(firstPage + page, firstPage + pages, value: true) - firstPage);
-                    end = mapping.Valid.NextDifferent(page, end, value: false);
-                    var count = end - page;
-                    var bytes = (int)(count << PageShift);
-                    mapping.BeginFill(page, count);
-                    var diskOffset = slabBase + (page << PageShift);
-                    var length = (int)Math.Min(bytes, Size - diskOffset);
-                    DiskRead(diskOffset, buffer.AsSpan(0, length));
-                    if (!mapping.Usable)
-                    {
-                        return;
-                    }
-
-                    var reply = await mapping.Link.WriteAsync(mapping.Grant, page << PageShift, buffer.AsMemory(0, length)).ConfigureAwait(false);
-                    if (!reply.Ok)
-                    {
-                        Unmap(slab, mapping, $"daemon answered {reply.Status} while filling");
-                        return;
-                    }
-
-                    mapping.Filled(page, count);
-                    copiedThisPass += count;
-                    page = end;
-                }
-
-                copied += copiedThisPass;
-                if (copiedThisPass == 0)
-                {
-                    break;
-                }
-            }
-
+            var copied = await CopyPassesAsync(slab, mapping, buffer).ConfigureAwait(false);
             mapping.Activate();
+            await _writers.DrainAsync(slab, _time, _stop.Token).ConfigureAwait(false);
+            copied += await CopyPassesAsync(slab, mapping, buffer).ConfigureAwait(false);
             SlabLog.Filled(_logger, slab, mapping.Daemon.Name, copied);
         }
         catch (DaemonLinkException)
         {
             // OnLost unmaps the slab and places it again.
+        }
+        catch (FillAbortedException ex)
+        {
+            Unmap(slab, mapping, ex.Message);
         }
         catch (BlockDeviceException ex)
         {
@@ -285,6 +254,66 @@ public sealed partial class SwapDevice
             _fills.Release();
         }
     }
+
+    /// <summary>Copies pages that are on disk but not valid on the daemon, pass after pass until one finds none (at most 16).</summary>
+    private async Task<long> CopyPassesAsync(int slab, SlabMapping mapping, byte[] buffer)
+    {
+        var slabBase = (long)slab << _slabShift;
+        var firstPage = (long)slab * _pagesPerSlab;
+        var pages = PagesIn(slab);
+        long copied = 0;
+        for (var pass = 0; pass < 16; pass++)
+        {
+            long copiedThisPass = 0;
+            var page = 0L;
+            while (page < pages)
+            {
+                page = _onDisk.NextDifferent(firstPage + page, firstPage + pages, value: false) - firstPage;
+                if (page >= pages)
+                {
+                    break;
+                }
+
+                if (mapping.Valid.Get(page))
+                {
+                    page++;
+                    continue;
+                }
+
+                var end = Math.Min(Math.Min(pages, page + (FillChunk >> PageShift)), _onDisk.NextDifferent(firstPage + page, firstPage + pages, value: true) - firstPage);
+                end = mapping.Valid.NextDifferent(page, end, value: false);
+                var count = end - page;
+                var length = (int)(count << PageShift);
+                mapping.BeginFill(page, count);
+                DiskRead(slabBase + (page << PageShift), buffer.AsSpan(0, length));
+                if (!mapping.Usable)
+                {
+                    throw new DaemonLinkException("mapping gone while filling");
+                }
+
+                Interlocked.Increment(ref mapping.FillSequence);
+                var reply = await mapping.Link.WriteAsync(mapping.Grant, page << PageShift, buffer.AsMemory(0, length)).ConfigureAwait(false);
+                if (!reply.Ok)
+                {
+                    throw new FillAbortedException($"daemon answered {reply.Status} while filling");
+                }
+
+                mapping.Filled(page, count);
+                copiedThisPass += count;
+                page = end;
+            }
+
+            copied += copiedThisPass;
+            if (copiedThisPass == 0)
+            {
+                break;
+            }
+        }
+
+        return copied;
+    }
+
+    private sealed class FillAbortedException(string message) : Exception(message);
 
     /// <summary>Drops the slab to disk-only at once and places it again in the background.</summary>
     private void Unmap(int slab, SlabMapping mapping, string reason)

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Swap.Slabs.Backup;
+using Swap.Slabs.Buffers;
 using Swap.Slabs.Devices;
 using Swap.Slabs.Remote;
 
@@ -20,6 +21,9 @@ public sealed partial class SwapDevice : IBlockDevice
     internal const int PageShift = 12;
     internal const int PageSize = 1 << PageShift;
 
+    /// <summary>Part-page writes up to this size are completed from the disk and sent whole; larger ones leave their edge pages disk-only.</summary>
+    private const int EdgeLimit = 1 << 20;
+
     private readonly IBackupStore _disk;
     private readonly SwapDeviceOptions _options;
     private readonly TimeProvider _time;
@@ -32,6 +36,7 @@ public sealed partial class SwapDevice : IBlockDevice
     private readonly PageBitmap _onDisk;
     private readonly DaemonEndpoint[] _daemons;
     private readonly SlabWriters _writers;
+    private readonly Lock _edgeLock = new();
 
     public SwapDevice(long size, IBackupStore disk, IReadOnlyList<(string Name, EndPoint EndPoint)> daemons, SwapDeviceOptions options,
         TimeProvider? time = null, ILoggerFactory? loggerFactory = null)
@@ -43,6 +48,10 @@ public sealed partial class SwapDevice : IBlockDevice
         }
 
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(size);
+        if (size % PageSize != 0)
+        {
+            throw new ArgumentException($"the size must be a multiple of {PageSize}", nameof(size));
+        }
         if (disk.Size < size)
         {
             throw new ArgumentException($"the backup disk holds {disk.Size} bytes, the device needs {size}", nameof(disk));
@@ -195,35 +204,55 @@ public sealed partial class SwapDevice : IBlockDevice
     {
         var slab = (int)(offset >> _slabShift);
         var slabBase = (long)slab << _slabShift;
-        var firstPage = (offset - slabBase) >> PageShift;
-        var pages = ((offset + source.Length - 1 - slabBase) >> PageShift) - firstPage + 1;
-        // Only whole pages go to the daemon; a partly written page is served from the disk until rewritten whole.
-        var wholeStart = (offset + PageSize - 1) & ~(long)(PageSize - 1);
-        var wholeEnd = (offset + source.Length) & ~(long)(PageSize - 1);
+        var coverStart = offset & ~(long)(PageSize - 1);
+        var coverEnd = (offset + source.Length + PageSize - 1) & ~(long)(PageSize - 1);
+        var firstPage = (coverStart - slabBase) >> PageShift;
+        var pages = (coverEnd - coverStart) >> PageShift;
         var generation = _writers.Enter(slab);
         var mapping = Volatile.Read(ref _map[slab]);
         var remote = default(ValueTask<DaemonReply>);
         var sent = false;
-        if (mapping is not null && mapping.Active)
-        {
-            // Cleared before the write, so no read can see the daemon's old copy as current once the disk has the new one.
-            mapping.Valid.Clear(firstPage, pages);
-            if (wholeEnd > wholeStart)
-            {
-                remote = mapping.Link.WriteAsync(mapping.Grant, wholeStart - slabBase, source.Slice((int)(wholeStart - offset), (int)(wholeEnd - wholeStart)));
-                sent = true;
-            }
-        }
-        else
-        {
-            mapping?.Bypass(firstPage, pages);
-        }
-
+        long fillSequence = 0;
+        byte[]? edge = null;
         BlockDeviceException? diskError = null;
         try
         {
-            DiskWrite(offset, source.Span);
-            _onDisk.Set(offset >> PageShift, ((offset + source.Length - 1) >> PageShift) - (offset >> PageShift) + 1);
+            // Before the write, so no read can take the daemon's old copy for current once the disk has the new one.
+            mapping?.Invalidate(firstPage, pages);
+            if (mapping is not null && mapping.Active)
+            {
+                fillSequence = Interlocked.Read(ref mapping.FillSequence);
+                if (coverStart == offset && coverEnd == offset + source.Length)
+                {
+                    // The swap case: whole pages, sent to the daemon first so its round trip overlaps the disk write.
+                    remote = mapping.Link.WriteAsync(mapping.Grant, offset - slabBase, source);
+                    sent = true;
+                    DiskWrite(offset, source.Span);
+                }
+                else if (coverEnd - coverStart <= EdgeLimit)
+                {
+                    // Part pages: the daemon gets whole pages read back from the disk. Serialized, so two part-page
+                    // writes to one page reach the daemon in the order their disk writes happened.
+                    edge = PinnedBufferPool.Shared.Rent((int)(coverEnd - coverStart));
+                    lock (_edgeLock)
+                    {
+                        DiskWrite(offset, source.Span);
+                        DiskRead(coverStart, edge.AsSpan(0, (int)(coverEnd - coverStart)));
+                        remote = mapping.Link.WriteAsync(mapping.Grant, coverStart - slabBase, edge.AsMemory(0, (int)(coverEnd - coverStart)));
+                        sent = true;
+                    }
+                }
+                else
+                {
+                    DiskWrite(offset, source.Span);
+                }
+            }
+            else
+            {
+                DiskWrite(offset, source.Span);
+            }
+
+            _onDisk.Set(coverStart >> PageShift, pages);
         }
         catch (BlockDeviceException ex)
         {
@@ -231,6 +260,8 @@ public sealed partial class SwapDevice : IBlockDevice
         }
         finally
         {
+            // Again after the disk write: a fill that read the disk before it must not mark these pages valid.
+            mapping?.Invalidate(firstPage, pages);
             _writers.Exit(slab, generation);
         }
 
@@ -239,21 +270,25 @@ public sealed partial class SwapDevice : IBlockDevice
             try
             {
                 var reply = await remote.ConfigureAwait(false);
-                if (reply.Ok)
-                {
-                    if (diskError is null && wholeEnd > wholeStart)
-                    {
-                        mapping!.Valid.Set((wholeStart - slabBase) >> PageShift, (wholeEnd - wholeStart) >> PageShift);
-                    }
-                }
-                else
+                if (!reply.Ok)
                 {
                     Unmap(slab, mapping!, $"daemon answered {reply.Status} to a write");
+                }
+                else if (diskError is null && Interlocked.Read(ref mapping!.FillSequence) == fillSequence)
+                {
+                    mapping.Valid.Set(firstPage, pages);
                 }
             }
             catch (DaemonLinkException)
             {
                 // The page is on disk and not valid remotely; OnLost unmaps the slab.
+            }
+            finally
+            {
+                if (edge is not null)
+                {
+                    PinnedBufferPool.Shared.Return(edge);
+                }
             }
         }
 

@@ -1,0 +1,119 @@
+using Swap.Nbd.Client;
+
+namespace Swap.Nbd.Tests.Support;
+
+/// <summary>
+/// Random READ/WRITE/TRIM/WRITE_ZEROES/FLUSH(/CACHE) batches, 64 requests in flight, checked byte for byte against a
+/// model of what the export must contain. A TRIMmed range is undefined until written again, so it is not checked.
+/// </summary>
+public sealed class ReferenceWorkload(int size, int seed, bool cache = true)
+{
+    private const int SlotSize = 64 << 10;
+    private readonly byte[] _model = new byte[size];
+    private readonly bool[] _known = CreateKnown(size);
+    private readonly Random _rng = new(seed);
+    private int _mismatches;
+
+    public int Mismatches => _mismatches;
+
+    public int Operations { get; private set; }
+
+    /// <summary>Runs <paramref name="batches"/> batches; <paramref name="between"/> runs after each (batch number given), e.g. to inject a fault.</summary>
+    public async Task RunAsync(NbdClientPool pool, int batches, CancellationToken ct, Func<int, Task>? between = null)
+    {
+        var slots = size / SlotSize;
+        for (var batch = 0; batch < batches; batch++)
+        {
+            var chosen = Enumerable.Range(0, slots).OrderBy(_ => _rng.Next()).Take(Math.Min(64, slots)).ToArray();
+            var tasks = new List<Task>();
+            var updates = new List<Action>();
+            foreach (var slot in chosen)
+            {
+                var length = _rng.Next(1, SlotSize + 1);
+                var offset = ((long)slot * SlotSize) + _rng.Next(0, SlotSize - length + 1);
+                var kind = _rng.Next(100);
+                Operations++;
+                if (kind < 40)
+                {
+                    var expected = _model.AsSpan((int)offset, length).ToArray();
+                    var mask = _known.AsSpan((int)offset, length).ToArray();
+                    tasks.Add(ReadAndCheckAsync(pool, offset, new byte[length], expected, mask, ct));
+                }
+                else if (kind < 75)
+                {
+                    var data = new byte[length];
+                    _rng.NextBytes(data);
+                    tasks.Add(pool.WriteAsync(offset, data, fua: _rng.Next(4) == 0, ct).AsTask());
+                    updates.Add(() =>
+                    {
+                        data.CopyTo(_model.AsSpan((int)offset));
+                        _known.AsSpan((int)offset, length).Fill(true);
+                    });
+                }
+                else if (kind < 85)
+                {
+                    tasks.Add(pool.TrimAsync(offset, (uint)length, ct: ct).AsTask());
+                    updates.Add(() => _known.AsSpan((int)offset, length).Clear());
+                }
+                else if (kind < 95)
+                {
+                    tasks.Add(pool.WriteZeroesAsync(offset, (uint)length, noHole: _rng.Next(2) == 0, ct: ct).AsTask());
+                    updates.Add(() =>
+                    {
+                        _model.AsSpan((int)offset, length).Clear();
+                        _known.AsSpan((int)offset, length).Fill(true);
+                    });
+                }
+                else if (kind < 98 || !cache)
+                {
+                    tasks.Add(pool.FlushAsync(ct).AsTask());
+                }
+                else
+                {
+                    tasks.Add(pool.CacheAsync(offset, (uint)length, ct).AsTask());
+                }
+            }
+
+            await Task.WhenAll(tasks);
+            foreach (var update in updates)
+            {
+                update();
+            }
+
+            if (between is not null)
+            {
+                await between(batch);
+            }
+        }
+    }
+
+    /// <summary>Reads the whole export back in 1 MiB pieces and compares it with the model.</summary>
+    public async Task VerifyAllAsync(NbdClientPool pool, CancellationToken ct)
+    {
+        for (var offset = 0; offset < size; offset += 1 << 20)
+        {
+            var length = Math.Min(1 << 20, size - offset);
+            await ReadAndCheckAsync(pool, offset, new byte[length], _model.AsSpan(offset, length).ToArray(), _known.AsSpan(offset, length).ToArray(), ct);
+        }
+    }
+
+    private async Task ReadAndCheckAsync(NbdClientPool pool, long offset, byte[] buffer, byte[] expected, bool[] known, CancellationToken ct)
+    {
+        await pool.ReadAsync(offset, buffer, ct);
+        for (var i = 0; i < buffer.Length; i++)
+        {
+            if (known[i] && buffer[i] != expected[i])
+            {
+                Interlocked.Increment(ref _mismatches);
+                return;
+            }
+        }
+    }
+
+    private static bool[] CreateKnown(int size)
+    {
+        var known = new bool[size];
+        Array.Fill(known, true);
+        return known;
+    }
+}

@@ -1,0 +1,120 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Swap.Nbd.Client;
+using Swap.Nbd.Server.Hosting;
+using Swap.Slabs.Backup;
+using Swap.Slabs.Donor;
+using Swap.Slabs.Mapping;
+using Swap.Slabs.Remote;
+
+namespace Swap.Nbd.Tests.Support;
+
+/// <summary>The whole system in one test: donor daemons (in-process or processes), a backup file, a SwapDevice and an NBD server on loopback.</summary>
+public sealed class SlabCluster : IAsyncDisposable
+{
+    private SlabCluster(TestDaemon[] daemons, string directory, BackupDisk disk, SwapDevice device, NbdServer server, RecordingLoggerProvider log)
+    {
+        Daemons = daemons;
+        Directory = directory;
+        Disk = disk;
+        Device = device;
+        Server = server;
+        Log = log;
+    }
+
+    public TestDaemon[] Daemons { get; }
+    public string Directory { get; }
+    public BackupDisk Disk { get; }
+    public SwapDevice Device { get; }
+    public NbdServer Server { get; }
+    public RecordingLoggerProvider Log { get; }
+
+    public NbdUri Uri => NbdUri.Parse($"nbd://127.0.0.1:{((IPEndPoint)Server.EndPoints.First(e => e is IPEndPoint)).Port}");
+
+    /// <summary>Timeouts short enough that a failure is handled within a second.</summary>
+    public static SwapDeviceOptions FastOptions(long slabSize) => new()
+    {
+        SlabSize = slabSize,
+        Seed = 7,
+        PlacementRetryDelay = TimeSpan.FromMilliseconds(100),
+        PlacementRetryMaxDelay = TimeSpan.FromSeconds(1),
+        Links = new DaemonLinkSettings
+        {
+            RequestTimeout = TimeSpan.FromMilliseconds(500),
+            ConnectTimeout = TimeSpan.FromMilliseconds(500),
+            HeartbeatInterval = TimeSpan.FromMilliseconds(200),
+            ReconnectDelay = TimeSpan.FromMilliseconds(50),
+            ReconnectMaxDelay = TimeSpan.FromMilliseconds(500),
+            BreakDuration = TimeSpan.FromMilliseconds(500),
+        },
+    };
+
+    public static async Task<SlabCluster> StartAsync(int daemons, long size, long slabSize = 1L << 20, bool processes = false,
+        Action<DonorOptions>? configureDonor = null, IReadOnlyList<(string, EndPoint)>? extraDaemons = null)
+    {
+        var started = new TestDaemon[daemons];
+        for (var i = 0; i < daemons; i++)
+        {
+            started[i] = await TestDaemon.StartAsync(processes, configureDonor);
+        }
+
+        var directory = Path.Combine(Path.GetTempPath(), "swapnbd-slabs-" + Guid.NewGuid().ToString("N")[..12]);
+        System.IO.Directory.CreateDirectory(directory);
+        var disk = BackupDisk.Open(Path.Combine(directory, "backup.img"), size);
+        var log = new RecordingLoggerProvider();
+        var loggerFactory = LoggerFactory.Create(b => b.AddProvider(log).SetMinimumLevel(LogLevel.Information));
+        var endpoints = started.Select(d => (d.Name, (EndPoint)new IPEndPoint(IPAddress.Loopback, d.Port))).Concat(extraDaemons ?? []).ToList();
+        var device = new SwapDevice(size, disk, endpoints, FastOptions(slabSize), loggerFactory: loggerFactory);
+        device.Start();
+        var server = new NbdServer(new NbdServerOptions { Listen = "127.0.0.1:0", Size = size, ShutdownTimeout = TimeSpan.FromSeconds(2) }, device, loggerFactory);
+        server.Start();
+        return new SlabCluster(started, directory, disk, device, server, log);
+    }
+
+    /// <summary>Polls the device's stats until <paramref name="condition"/> holds (fails the test after 30 s).</summary>
+    public async Task WaitForAsync(Func<SwapDeviceStats, bool> condition, string what, CancellationToken ct)
+    {
+        for (var i = 0; i < 600; i++)
+        {
+            if (condition(Device.GetStats()))
+            {
+                return;
+            }
+
+            await Task.Delay(50, ct);
+        }
+
+        throw new TimeoutException($"not reached within 30 s: {what}; stats: {Device.GetStats()}");
+    }
+
+    /// <summary>Every slab holding data is placed on a live daemon and filled.</summary>
+    public Task WaitSettledAsync(CancellationToken ct) =>
+        WaitForAsync(s => s.ActiveSlabs == s.MappedSlabs && s.MappedSlabs == Device.SlabsWithData(), "every slab with data active on a daemon", ct);
+
+    /// <summary>The first daemon that holds slabs right now.</summary>
+    public async Task<int> VictimAsync(CancellationToken ct)
+    {
+        await WaitForAsync(s => s.Daemons.Any(d => d.Slabs > 0), "a daemon holds slabs", ct);
+        return Device.GetStats().Daemons.ToList().FindIndex(d => d.Slabs > 0);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        await Device.StopAsync();
+        foreach (var daemon in Daemons)
+        {
+            await daemon.DisposeAsync();
+        }
+
+        Log.Dispose();
+        try
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Best effort.
+        }
+    }
+}

@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Swap.Slabs.Donor;
+
+namespace Swap.Nbd.Tests.Support;
+
+/// <summary>A donor daemon for tests: in-process (fault points, fake MemAvailable) or a real swapnbd-daemon process.</summary>
+public sealed class TestDaemon : IAsyncDisposable
+{
+    private readonly bool _process;
+    private readonly Action<DonorOptions>? _configure;
+    private Process? _child;
+
+    private TestDaemon(bool process, int port, Action<DonorOptions>? configure)
+    {
+        _process = process;
+        Port = port;
+        _configure = configure;
+    }
+
+    public int Port { get; }
+
+    public string Name => $"127.0.0.1:{Port}";
+
+    /// <summary>The in-process daemon (null for a process, or while stopped).</summary>
+    public DonorDaemon? Daemon { get; private set; }
+
+    /// <summary>What the in-process daemon reads as MemAvailable.</summary>
+    public FakeMemory Memory { get; } = new();
+
+    public static async Task<TestDaemon> StartAsync(bool process, Action<DonorOptions>? configure = null)
+    {
+        var daemon = new TestDaemon(process, FreePort(), configure);
+        await daemon.StartAsync();
+        return daemon;
+    }
+
+    public async Task StartAsync()
+    {
+        if (_process)
+        {
+            var info = new ProcessStartInfo(Repo.Path("out", "swapnbd-daemon"))
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            foreach (var arg in new[] { "--listen", Name, "--max-memory", "1GiB", "--headroom", "64MiB", "--grace-period", "5", "--log-level", "Warning" })
+            {
+                info.ArgumentList.Add(arg);
+            }
+
+            _child = Process.Start(info) ?? throw new InvalidOperationException("cannot start out/swapnbd-daemon (run scripts/build.sh)");
+            _child.OutputDataReceived += (_, _) => { };
+            _child.ErrorDataReceived += (_, _) => { };
+            _child.BeginOutputReadLine();
+            _child.BeginErrorReadLine();
+            await WaitListeningAsync();
+            return;
+        }
+
+        var options = new DonorOptions { Listen = Name, MaxMemory = 1L << 30, Headroom = 64L << 20, MonitorInterval = TimeSpan.FromMilliseconds(50), GracePeriod = TimeSpan.FromSeconds(5) };
+        _configure?.Invoke(options);
+        Daemon = new DonorDaemon(options, memory: Memory);
+        Daemon.Start();
+    }
+
+    /// <summary>SIGKILL for a process; an abrupt stop for an in-process daemon.</summary>
+    public async Task KillAsync()
+    {
+        if (_child is not null)
+        {
+            _child.Kill();
+            await _child.WaitForExitAsync();
+            _child.Dispose();
+            _child = null;
+        }
+
+        if (Daemon is not null)
+        {
+            await Daemon.StopAsync();
+            Daemon = null;
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await KillAsync();
+
+    private async Task WaitListeningAsync()
+    {
+        for (var i = 0; i < 200; i++)
+        {
+            using var probe = new Socket(SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                await probe.ConnectAsync(IPAddress.Loopback, Port);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(50);
+            }
+        }
+
+        throw new InvalidOperationException($"swapnbd-daemon did not listen on {Name}");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>A settable MemAvailable.</summary>
+    public sealed class FakeMemory : IMemoryAvailability
+    {
+        private long _available = 16L << 30;
+
+        public long Available
+        {
+            get => Interlocked.Read(ref _available);
+            set => Interlocked.Exchange(ref _available, value);
+        }
+
+        public long GetAvailableBytes() => Available;
+    }
+}
