@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Swap.Slabs.Devices;
@@ -142,7 +141,7 @@ internal sealed class DonorConnection
         var fixedBody = header.Opcode switch
         {
             DaemonOpcode.Hello => DaemonHello.Size,
-            DaemonOpcode.QueryFree => 8,
+            DaemonOpcode.QueryFree => SlabQuery.Size,
             DaemonOpcode.AllocSlab => SlabAllocRequest.Size,
             DaemonOpcode.Read or DaemonOpcode.Trim => SlabRange.Size,
             DaemonOpcode.FreeSlab => SlabRange.SlabOnlySize,
@@ -181,8 +180,7 @@ internal sealed class DonorConnection
         {
             case DaemonOpcode.QueryFree:
             {
-                var size = BinaryPrimitives.ReadUInt64BigEndian(body);
-                var status = _daemon.QueryFree(client, size, out var free);
+                var status = _daemon.QueryFree(client, SlabQuery.Read(body).SlabSize, out var free);
                 if (status == DaemonStatus.Ok)
                 {
                     DaemonStats.WriteFreeSlabs(_buffer.AsSpan(ReplyBody), free);

@@ -149,8 +149,9 @@ public sealed partial class DonorDaemon : IAsyncDisposable
 
     internal void OnConnectionClosed(DonorConnection connection)
     {
-        _connections.TryRemove(connection.Id, out _);
+        // Detach first: once ConnectionCount drops, the grace timer (if any) exists.
         DetachClient(connection);
+        _connections.TryRemove(connection.Id, out _);
     }
 
     /// <summary>Stops accepting, closes every connection, stops the monitor and frees every slab.</summary>
