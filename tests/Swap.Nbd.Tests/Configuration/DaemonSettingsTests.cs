@@ -99,4 +99,20 @@ public sealed class DaemonSettingsTests
             Environment.SetEnvironmentVariable("SWAPNBD_DAEMONIC", null);
         }
     }
+
+    [Test]
+    public void Readme_documents_every_switch_and_key()
+    {
+        var readme = File.ReadAllText(Swap.Nbd.Tests.Support.Repo.Path("README.md"));
+        var usage = DaemonSettings.Usage;
+        foreach (var (option, key) in DaemonSettings.Switches)
+        {
+            Assert.That(readme, Does.Contain($"`{option}"), option);
+            Assert.That(usage, Does.Contain(option), option);
+            if (key != "Config")
+            {
+                Assert.That(readme, Does.Contain($"`{key}`"), key);
+            }
+        }
+    }
 }
