@@ -138,6 +138,13 @@ public sealed partial class DonorDaemon : IAsyncDisposable
                 continue;
             }
 
+            if (_connections.Count >= _options.MaxConnections)
+            {
+                DonorLog.TooManyConnections(_logger, client.RemoteEndPoint?.ToString() ?? "?", _options.MaxConnections);
+                client.Dispose();
+                continue;
+            }
+
             client.NoDelay = true;
             var id = Interlocked.Increment(ref _nextConnectionId);
             DonorLog.Accepted(_logger, id, client.RemoteEndPoint?.ToString() ?? "?");

@@ -55,6 +55,17 @@ public sealed class DonorProtocolTests
         Assert.That(donor.Daemon.ClientCount, Is.EqualTo(2));
     }
 
+    [Test, CancelAfter(20_000)]
+    public async Task Connections_beyond_MaxConnections_are_closed_at_accept(CancellationToken ct)
+    {
+        await using var donor = new TestDonor(o => o.MaxConnections = 2);
+        await using var a = await donor.HelloAsync(1, ct);
+        await using var b = await donor.HelloAsync(1, ct);
+        await using var c = await donor.ConnectAsync(ct);
+        Assert.That(await c.IsClosedByPeerAsync(ct), Is.True);
+        Assert.That(await a.HelloAsync(1, ct), Is.EqualTo(DaemonStatus.Ok));
+    }
+
     [Test, CancelAfter(30_000)]
     public async Task Alloc_write_read_trim_roundtrip_commits_and_returns_memory(CancellationToken ct)
     {
