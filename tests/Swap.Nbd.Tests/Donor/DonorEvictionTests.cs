@@ -140,4 +140,58 @@ public sealed class DonorEvictionTests
         Assert.That((await other.StatsAsync(ct)).SlabsMapped, Is.Zero);
         Assert.That(other.Evictions, Is.Empty);
     }
+
+    [Test, CancelAfter(60_000)]
+    public async Task Evicting_slabs_under_requests_in_flight_is_safe(CancellationToken ct)
+    {
+        await using var donor = new TestDonor(o => o.MaxMemory = 256 * (long)Slab);
+        await using var control = await donor.HelloAsync(7, ct);
+        await using var busy = await donor.HelloAsync(7, ct);
+        var grants = new List<SlabGrant>();
+        for (var i = 0; i < 8; i++)
+        {
+            grants.Add(await control.AllocOkAsync(4 * Slab, ct));
+        }
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var statuses = new HashSet<DaemonStatus>();
+        var data = DonorTestClient.Pattern(1 << 20, 1);
+        var hammer = Task.Run(async () =>
+        {
+            var random = new Random(2);
+            while (!stop.IsCancellationRequested)
+            {
+                SlabGrant grant;
+                lock (grants)
+                {
+                    grant = grants[random.Next(grants.Count)];
+                }
+
+                var offset = (ulong)random.Next(0, 3) << 20;
+                statuses.Add(await busy.WriteAsync(grant, offset, data, ct));
+                statuses.Add((await busy.ReadAsync(grant, offset, 1 << 20, ct)).Status);
+            }
+        }, ct);
+
+        for (var round = 0; round < 40; round++)
+        {
+            donor.Memory.Available = donor.Options.Headroom - 1;
+            donor.Time.Advance(donor.Options.MonitorInterval);
+            donor.Memory.Available = 64L << 30;
+            donor.Time.Advance(donor.Options.MonitorInterval);
+            var fresh = await control.AllocOkAsync(4 * Slab, ct);
+            lock (grants)
+            {
+                grants.Add(fresh);
+            }
+
+            await Task.Yield();
+        }
+
+        await stop.CancelAsync();
+        await hammer;
+        Assert.That(statuses, Is.SubsetOf(new[] { DaemonStatus.Ok, DaemonStatus.Stale }));
+        Assert.That(donor.Daemon.SlabCount, Is.GreaterThan(0));
+        Assert.That((await busy.StatsAsync(ct)).SlabsMapped, Is.EqualTo((uint)donor.Daemon.SlabCount));
+    }
 }
