@@ -18,6 +18,7 @@ public static class DaemonSettings
         ["--headroom"] = "Headroom",
         ["--max-slabs-per-client"] = "MaxSlabsPerClient",
         ["--max-clients"] = "MaxClients",
+        ["--max-connections"] = "MaxConnections",
         ["--grace-period"] = "GracePeriod",
         ["--monitor-interval"] = "MonitorInterval",
         ["--evict-batch"] = "EvictBatch",
@@ -38,6 +39,7 @@ public static class DaemonSettings
           --headroom SIZE               MemAvailable kept for this host; below it slabs are evicted (default 1GiB)
           --max-slabs-per-client N      slabs one server may hold (default 64)
           --max-clients N               servers served at once (default 32)
+          --max-connections N           open connections at most (default 256)
           --grace-period SECONDS        a disconnected server keeps its slabs this long (default 30; 30s works too)
           --monitor-interval SECONDS    how often MemAvailable is checked (default 1)
           --evict-batch N               E: slabs evicted per round (default 1)
@@ -64,6 +66,7 @@ public static class DaemonSettings
             Headroom = reader.GetSize("Headroom", defaults.Headroom),
             MaxSlabsPerClient = reader.GetInt("MaxSlabsPerClient", defaults.MaxSlabsPerClient),
             MaxClients = reader.GetInt("MaxClients", defaults.MaxClients),
+            MaxConnections = reader.GetInt("MaxConnections", defaults.MaxConnections),
             GracePeriod = GetDuration(reader, "GracePeriod", defaults.GracePeriod),
             MonitorInterval = GetDuration(reader, "MonitorInterval", defaults.MonitorInterval),
             EvictBatch = reader.GetInt("EvictBatch", defaults.EvictBatch),

@@ -71,6 +71,11 @@ public sealed class BackupDisk : IBackupStore
             throw new BackupDiskException($"backup disk {path}: no such device; check the partition name (a file is not created under /dev, which lives in memory)");
         }
 
+        if (Directory.Exists(path))
+        {
+            throw new BackupDiskException($"backup disk {path}: is a directory; give a file path inside it (e.g. {System.IO.Path.Combine(path, "swapnbd.backup")}) or a block device");
+        }
+
         SafeFileHandle handle;
         try
         {

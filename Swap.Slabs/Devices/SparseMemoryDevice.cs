@@ -102,6 +102,24 @@ public sealed unsafe class SparseMemoryDevice : IBlockDevice
 
     public ValueTask FlushAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
+    /// <summary>
+    /// The device's own memory from <paramref name="offset"/> for up to <paramref name="length"/> bytes, cut at the end
+    /// of its 2 MiB chunk, so a caller can receive a payload straight into it (one copy instead of two). The pages count
+    /// as written from now on. The span is valid only while the device is not disposed.
+    /// </summary>
+    internal Span<byte> WritableSpan(long offset, int length)
+    {
+        CheckRange(offset, length);
+        var n = (int)Math.Min(length, ChunkSize - (offset & (ChunkSize - 1)));
+        var chunk = MapChunk(offset >> ChunkShift);
+        if (n > 0)
+        {
+            MarkWritten(offset, n);
+        }
+
+        return new Span<byte>((byte*)chunk + (offset & (ChunkSize - 1)), n);
+    }
+
     /// <summary>Synchronous TRIM: whole pages go back to the kernel (madvise DONTNEED), partial ones are zeroed.</summary>
     public void Trim(long offset, long length) => Zero(offset, length, free: true);
 

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Swap.Slabs.Devices;
@@ -9,7 +8,8 @@ namespace Swap.Slabs.Donor;
 /// <summary>
 /// One server connection to the donor: a blocking receive thread that parses frames with the wire codecs and answers
 /// each request in order (memory operations do not block), and one send lock that serializes replies with the
-/// EVICTED notices other threads send. READ/WRITE use a pinned per-connection buffer: nothing is allocated per request.
+/// EVICTED notices other threads send. WRITE payloads are received straight into slab memory and READ replies go
+/// through a pinned per-connection buffer: nothing is allocated per request.
 /// </summary>
 internal sealed class DonorConnection
 {
@@ -142,7 +142,7 @@ internal sealed class DonorConnection
         var fixedBody = header.Opcode switch
         {
             DaemonOpcode.Hello => DaemonHello.Size,
-            DaemonOpcode.QueryFree => 8,
+            DaemonOpcode.QueryFree => SlabQuery.Size,
             DaemonOpcode.AllocSlab => SlabAllocRequest.Size,
             DaemonOpcode.Read or DaemonOpcode.Trim => SlabRange.Size,
             DaemonOpcode.FreeSlab => SlabRange.SlabOnlySize,
@@ -181,8 +181,7 @@ internal sealed class DonorConnection
         {
             case DaemonOpcode.QueryFree:
             {
-                var size = BinaryPrimitives.ReadUInt64BigEndian(body);
-                var status = _daemon.QueryFree(client, size, out var free);
+                var status = _daemon.QueryFree(client, SlabQuery.Read(body).SlabSize, out var free);
                 if (status == DaemonStatus.Ok)
                 {
                     DaemonStats.WriteFreeSlabs(_buffer.AsSpan(ReplyBody), free);
@@ -286,16 +285,15 @@ internal sealed class DonorConnection
 
         try
         {
-            // The payload goes from the socket through the pinned buffer into the slab, a chunk at a time.
+            // The payload goes from the socket straight into the slab's memory (one copy), a 2 MiB chunk at a time.
             var offset = (long)range.Offset;
             var remaining = (int)range.Length;
             while (remaining > 0)
             {
-                var chunk = _buffer.AsSpan(0, Math.Min(remaining, BufferSize));
-                Receive(chunk, endOfStreamOk: false);
-                slab!.Device.TryWrite(offset, chunk, fua: false);
-                offset += chunk.Length;
-                remaining -= chunk.Length;
+                var destination = slab!.Device.WritableSpan(offset, remaining);
+                Receive(destination, endOfStreamOk: false);
+                offset += destination.Length;
+                remaining -= destination.Length;
             }
 
             // Evicted while the payload was arriving: the server must not count these pages as stored.

@@ -138,6 +138,13 @@ public sealed partial class DonorDaemon : IAsyncDisposable
                 continue;
             }
 
+            if (_connections.Count >= _options.MaxConnections)
+            {
+                DonorLog.TooManyConnections(_logger, client.RemoteEndPoint?.ToString() ?? "?", _options.MaxConnections);
+                client.Dispose();
+                continue;
+            }
+
             client.NoDelay = true;
             var id = Interlocked.Increment(ref _nextConnectionId);
             DonorLog.Accepted(_logger, id, client.RemoteEndPoint?.ToString() ?? "?");
@@ -149,8 +156,9 @@ public sealed partial class DonorDaemon : IAsyncDisposable
 
     internal void OnConnectionClosed(DonorConnection connection)
     {
-        _connections.TryRemove(connection.Id, out _);
+        // Detach first: once ConnectionCount drops, the grace timer (if any) exists.
         DetachClient(connection);
+        _connections.TryRemove(connection.Id, out _);
     }
 
     /// <summary>Stops accepting, closes every connection, stops the monitor and frees every slab.</summary>

@@ -61,4 +61,7 @@ internal static partial class DonorLog
 
     [LoggerMessage(19, LogLevel.Error, "Connection {Id} failed unexpectedly")]
     public static partial void ConnectionFailed(ILogger logger, Exception exception, long id);
+
+    [LoggerMessage(20, LogLevel.Warning, "Connection from {Remote} refused: {Limit} connections already open")]
+    public static partial void TooManyConnections(ILogger logger, string remote, int limit);
 }

@@ -22,6 +22,9 @@ public sealed class DonorOptions
     /// <summary>Distinct client ids served at once, those in their grace period included (MAX_CLIENT).</summary>
     public int MaxClients { get; set; } = 32;
 
+    /// <summary>Open connections at most (each has a thread and a 256 KiB buffer); further ones are closed at accept.</summary>
+    public int MaxConnections { get; set; } = 256;
+
     /// <summary>How long a client whose last connection closed keeps its slabs for a reconnect.</summary>
     public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -76,6 +79,11 @@ public sealed class DonorOptions
         if (MaxClients is < 1 or > 4096)
         {
             errors.Add("MaxClients: must be between 1 and 4096");
+        }
+
+        if (MaxConnections is < 1 or > 65536)
+        {
+            errors.Add("MaxConnections: must be between 1 and 65536");
         }
 
         if (GracePeriod < TimeSpan.Zero)

@@ -164,25 +164,25 @@ public sealed class BackupDiskTests
     }
 
     [Test]
-    public void A_file_truncated_behind_the_disks_back_fails_reads_with_io()
+    [CancelAfter(30_000)]
+    public async Task A_file_truncated_behind_the_disks_back_fails_reads_with_io(CancellationToken ct)
     {
         using var disk = BackupDisk.Open(FilePath, 1 << 20);
-        using (var other = new FileStream(FilePath, new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Write, Share = FileShare.ReadWrite }))
-        {
-            other.SetLength(4096);
-        }
+
+        // The disk holds an exclusive flock, so the truncation comes from another process, as it would in real life.
+        var truncate = await ExternalTool.RunAsync("truncate", "coreutils", ["-s", "4096", FilePath], TimeSpan.FromSeconds(20), ct);
+        Assert.That(truncate.ExitCode, Is.Zero, truncate.ToString());
 
         var ex = Assert.Throws<BlockDeviceException>(() => disk.Read(0, new byte[8192]));
         Assert.That(ex.Error, Is.EqualTo(BlockDeviceError.Io));
-        Assert.That(ex.Message, Does.Contain("unexpected end of file"));
+        Assert.That(ex.Message, Is.EqualTo($"backup disk {FilePath}: read of 8192 bytes at offset 0 failed: unexpected end of file after 4096 bytes (was the file truncated?)"));
     }
 
     [Test]
     public void A_directory_is_refused_with_the_fix()
     {
         var ex = Assert.Throws<BackupDiskException>(() => BackupDisk.Open(_dir.FullName, 1 << 20));
-        Assert.That(ex.Message, Does.StartWith($"backup disk {_dir.FullName}: "));
-        Assert.That(ex.Message, Does.Contain("directory"));
+        Assert.That(ex.Message, Is.EqualTo($"backup disk {_dir.FullName}: is a directory; give a file path inside it (e.g. {_dir.FullName}/swapnbd.backup) or a block device"));
     }
 
     [Test]
@@ -194,11 +194,27 @@ public sealed class BackupDiskTests
     }
 
     [Test]
-    public void An_unwritable_path_is_refused()
+    [CancelAfter(30_000)]
+    public async Task An_unwritable_file_is_refused(CancellationToken ct)
     {
-        // Even root may not open /proc/version for writing.
-        var ex = Assert.Throws<BackupDiskException>(() => BackupDisk.Open("/proc/version", 1 << 20));
-        Assert.That(ex.Message, Does.StartWith("backup disk /proc/version: cannot open for reading and writing"));
+        // Tests run as root, which ignores permission bits; an immutable file is refused even to root.
+        File.WriteAllBytes(FilePath, new byte[4096]);
+        var chattr = await ExternalTool.RunAsync("chattr", "e2fsprogs", ["+i", FilePath], TimeSpan.FromSeconds(20), ct);
+        if (chattr.ExitCode != 0)
+        {
+            Assert.Ignore("the temporary directory's file system has no immutable attribute: " + chattr.Stderr);
+        }
+
+        try
+        {
+            var ex = Assert.Throws<BackupDiskException>(() => BackupDisk.Open(FilePath, 1 << 20));
+            Assert.That(ex.Message, Does.StartWith($"backup disk {FilePath}: cannot open for reading and writing (").And.EndWith("); give a writable regular file or block device"));
+            Assert.That(new FileInfo(FilePath).Length, Is.EqualTo(4096));
+        }
+        finally
+        {
+            await ExternalTool.RunAsync("chattr", "e2fsprogs", ["-i", FilePath], TimeSpan.FromSeconds(20), CancellationToken.None);
+        }
     }
 
     [Test]

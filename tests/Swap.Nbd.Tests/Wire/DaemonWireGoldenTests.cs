@@ -136,4 +136,17 @@ public sealed class DaemonWireGoldenTests
             }
         }
     }
+
+    [Test]
+    public void Query_free_request()
+    {
+        var bytes = new byte[DaemonFrameHeader.Size + SlabQuery.Size];
+        DaemonFrameHeader.For(DaemonOpcode.QueryFree, DaemonStatus.Ok, 2, SlabQuery.Size).Write(bytes);
+        new SlabQuery(1UL << 30).Write(bytes.AsSpan(DaemonFrameHeader.Size));
+        Assert.That(Convert.ToHexString(bytes), Is.EqualTo(
+            "00000014" + "0002" + "0000" + "0000000000000002" +
+            "0000000040000000"));
+        Assert.That(SlabQuery.Read(bytes.AsSpan(DaemonFrameHeader.Size)), Is.EqualTo(new SlabQuery(1UL << 30)));
+        Assert.Throws<DaemonProtocolException>(() => SlabQuery.Read(new byte[7]));
+    }
 }
