@@ -19,7 +19,7 @@ public sealed partial class SwapDevice
     {
         if (noHole && fastOnly)
         {
-            throw new BlockDeviceException(BlockDeviceError.NotSupported, "zeroing without a hole is not faster than writing");
+            return ValueTask.FromException(new BlockDeviceException(BlockDeviceError.NotSupported, "zeroing without a hole is not faster than writing"));
         }
 
         return DiscardAsync(offset, length, writeZeroes: noHole, fua);
@@ -50,7 +50,7 @@ public sealed partial class SwapDevice
                 }
                 else
                 {
-                    DiskOp(DiskOperation.Discard, offset, n, default);
+                    DiskOp(DiskOperation.Discard, offset, n);
                 }
             }
             finally
@@ -93,7 +93,7 @@ public sealed partial class SwapDevice
 
         if (fua)
         {
-            DiskOp(DiskOperation.Flush, 0, 0, default);
+            DiskOp(DiskOperation.Flush, 0, 0);
         }
     }
 
@@ -180,7 +180,7 @@ public sealed partial class SwapDevice
         }
     }
 
-    private void DiskOp(DiskOperation operation, long offset, long length, CancellationToken cancellationToken)
+    private void DiskOp(DiskOperation operation, long offset, long length)
     {
         try
         {

@@ -133,14 +133,22 @@ public sealed partial class SwapDevice : IBlockDevice
 
         if (fua)
         {
-            DiskOp(DiskOperation.Flush, 0, default, default);
+            DiskOp(DiskOperation.Flush, 0, 0);
         }
     }
 
     public ValueTask FlushAsync(CancellationToken cancellationToken)
     {
-        DiskOp(DiskOperation.Flush, 0, default, default);
-        return ValueTask.CompletedTask;
+        try
+        {
+            DiskOp(DiskOperation.Flush, 0, 0);
+            return ValueTask.CompletedTask;
+        }
+        catch (BlockDeviceException ex)
+        {
+            // Failures travel in the ValueTask, as from every other operation.
+            return ValueTask.FromException(ex);
+        }
     }
 
     /// <summary>Bytes from <paramref name="offset"/> to the end of its slab, at most <paramref name="length"/>.</summary>

@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using NUnit.Framework;
+using Swap.Nbd.Client;
+using Swap.Nbd.Protocol;
+using Swap.Nbd.Tests.Support;
+
+namespace Swap.Nbd.Tests.Slabs;
+
+/// <summary>Slab mode as operators run it (real executables, fio), backup-disk failures, and a daemon that sends noise.</summary>
+[Category("Slabs")]
+public sealed class SlabSystemTests
+{
+    [Test]
+    [CancelAfter(120_000)]
+    public async Task Fio_crc32c_verifies_through_server_three_daemon_processes_and_a_backup_file(CancellationToken ct)
+    {
+        var daemons = new List<TestDaemon>();
+        var directory = Directory.CreateTempSubdirectory("swapnbd-system-").FullName;
+        Process? server = null;
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                daemons.Add(await TestDaemon.StartAsync(process: true));
+            }
+
+            var portal = Path.Combine(directory, "portal.list");
+            await File.WriteAllTextAsync(portal, "# three donors\n3\n" + string.Join('\n', daemons.Select(d => d.Name)) + "\n", ct);
+            var port = FreePort();
+            var info = new ProcessStartInfo(Repo.Path("out", "swapnbd-server")) { RedirectStandardError = true, RedirectStandardOutput = true };
+            foreach (var arg in new[] { "--portal", portal, "--backup-disk", Path.Combine(directory, "backup.img"), "--size", "64MiB", "--slab-size", "4MiB", "--listen", $"127.0.0.1:{port}" })
+            {
+                info.ArgumentList.Add(arg);
+            }
+
+            server = Process.Start(info)!;
+            var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            server.OutputDataReceived += (_, e) => { if (e.Data is not null) { log.Enqueue(e.Data); } };
+            server.ErrorDataReceived += (_, e) => { if (e.Data is not null) { log.Enqueue(e.Data); } };
+            server.BeginOutputReadLine();
+            server.BeginErrorReadLine();
+            await WaitListeningAsync(port, ct);
+
+            var output = Path.Combine(directory, "fio.json");
+            var result = await ExternalTool.RunAsync("fio", "fio", [
+                "--name=verify", "--ioengine=nbd", $"--uri=nbd://127.0.0.1:{port}", "--rw=randwrite", "--bs=4k",
+                "--iodepth=32", "--size=64M", "--verify=crc32c", "--verify_fatal=1", "--do_verify=1",
+                "--output-format=json", $"--output={output}",
+            ], TimeSpan.FromSeconds(90), ct);
+
+            Assert.That(result.ExitCode, Is.Zero, result.ToString());
+            using var json = JsonDocument.Parse(await File.ReadAllTextAsync(output, ct));
+            var job = json.RootElement.GetProperty("jobs")[0];
+            Assert.Multiple(() =>
+            {
+                Assert.That(job.GetProperty("error").GetInt32(), Is.Zero);
+                Assert.That(job.GetProperty("read").GetProperty("io_bytes").GetInt64(), Is.EqualTo(64L << 20));
+                var placed = log.Where(l => l.Contains("placed on", StringComparison.Ordinal)).ToList();
+                Assert.That(placed, Is.Not.Empty, string.Join('\n', log));
+                Assert.That(daemons.Count(d => placed.Any(l => l.Contains(d.Name, StringComparison.Ordinal))), Is.GreaterThan(1), "slabs spread over the daemons");
+            });
+        }
+        finally
+        {
+            if (server is { HasExited: false })
+            {
+                server.Kill();
+                await server.WaitForExitAsync(CancellationToken.None);
+            }
+
+            server?.Dispose();
+            foreach (var daemon in daemons)
+            {
+                await daemon.DisposeAsync();
+            }
+
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Test]
+    [CancelAfter(60_000)]
+    public async Task Backup_disk_failures_are_EIO_never_wrong_data(CancellationToken ct)
+    {
+        await using var cluster = await SlabCluster.StartAsync(0, 8 << 20);
+        await using var pool = await NbdClientPool.ConnectAsync(cluster.Uri, 1, new NbdClientOptions(), ct);
+        var data = new byte[64 << 10];
+        new Random(9).NextBytes(data);
+        await pool.WriteAsync(0, data, fua: true, ct);
+
+        cluster.Disk.Faults.FailReads = true;
+        var read = Assert.ThrowsAsync<NbdServerErrorException>(async () => await pool.ReadAsync(0, new byte[4096], ct),
+            string.Join('\n', cluster.Log.Entries.Select(e => e.Message + " " + e.Exception)));
+        Assert.That(read!.Error, Is.EqualTo(NbdError.Io));
+        cluster.Disk.Faults.FailReads = false;
+
+        cluster.Disk.Faults.FailWrites = true;
+        var write = Assert.ThrowsAsync<NbdServerErrorException>(async () => await pool.WriteAsync(1 << 20, data, fua: false, ct));
+        Assert.That(write!.Error, Is.EqualTo(NbdError.Io));
+        cluster.Disk.Faults.FailWrites = false;
+
+        cluster.Disk.Faults.FailFlush = true;
+        var flush = Assert.ThrowsAsync<NbdServerErrorException>(async () => await pool.FlushAsync(ct));
+        Assert.That(flush!.Error, Is.EqualTo(NbdError.Io));
+        cluster.Disk.Faults.FailFlush = false;
+
+        var back = new byte[data.Length];
+        await pool.ReadAsync(0, back, ct);
+        Assert.That(back, Is.EqualTo(data), "the data written before the faults is intact");
+        Assert.That(cluster.Log.Entries.Any(e => e.Message.Contains("Backup disk error", StringComparison.Ordinal)), "disk errors are logged");
+    }
+
+    [Test]
+    [CancelAfter(120_000)]
+    public async Task A_daemon_that_sends_random_frames_never_disturbs_the_device(CancellationToken ct)
+    {
+        using var noise = new NoisyDaemon();
+        await using var cluster = await SlabCluster.StartAsync(1, 8 << 20, extraDaemons: [("noise", noise.EndPoint)]);
+        await using var pool = await NbdClientPool.ConnectAsync(cluster.Uri, 2, new NbdClientOptions(), ct);
+        var workload = new ReferenceWorkload(8 << 20, 21, cache: false);
+        await workload.RunAsync(pool, 30, ct);
+        await workload.VerifyAllAsync(pool, ct);
+
+        Assert.That(workload.Mismatches, Is.Zero);
+        Assert.That(noise.Connections, Is.GreaterThan(1), "the server kept reconnecting to the noisy daemon");
+        Assert.That(cluster.Log.Entries.Count(e => e.EventId.Id == 300), Is.GreaterThan(0), "its links were failed");
+    }
+
+    [TestCase("--portal", "missing.list", "Portal:")]
+    [TestCase("--backend", "slabs", "BackupDisk:")]
+    [TestCase("--slab-size", "3MiB", "SlabSize:")]
+    [CancelAfter(60_000)]
+    public async Task Slab_mode_configuration_errors_name_the_key(string key, string value, string expected, CancellationToken ct)
+    {
+        var directory = Directory.CreateTempSubdirectory("swapnbd-config-").FullName;
+        try
+        {
+            var portal = Path.Combine(directory, "portal.list");
+            await File.WriteAllTextAsync(portal, "1\n127.0.0.1:1\n", ct);
+            var args = new List<string> { "--listen", "127.0.0.1:0" };
+            if (key != "--portal")
+            {
+                args.AddRange(["--portal", portal]);
+                if (key != "--backend")
+                {
+                    args.AddRange(["--backup-disk", Path.Combine(directory, "backup.img")]);
+                }
+            }
+
+            args.AddRange([key, key == "--portal" ? Path.Combine(directory, value) : value]);
+            if (key == "--portal")
+            {
+                args.AddRange(["--backup-disk", Path.Combine(directory, "backup.img")]);
+            }
+
+            var (exit, output) = await Repo.RunAsync(Repo.Path("out", "swapnbd-server"), args, TimeSpan.FromSeconds(20), ct);
+            Assert.That(exit, Is.EqualTo(2), output);
+            Assert.That(output, Does.Contain(expected));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task WaitListeningAsync(int port, CancellationToken ct)
+    {
+        for (var i = 0; i < 200; i++)
+        {
+            using var probe = new Socket(SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                await probe.ConnectAsync(IPAddress.Loopback, port, ct);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(50, ct);
+            }
+        }
+
+        throw new TimeoutException($"nothing listening on {port}");
+    }
+}
