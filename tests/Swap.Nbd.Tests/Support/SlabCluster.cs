@@ -10,7 +10,7 @@ using Swap.Slabs.Remote;
 namespace Swap.Nbd.Tests.Support;
 
 /// <summary>The whole system in one test: donor daemons (in-process or processes), a backup file, a SwapDevice and an NBD server on loopback.</summary>
-public sealed class SlabCluster : IAsyncDisposable
+internal sealed class SlabCluster : IAsyncDisposable
 {
     private SlabCluster(TestDaemon[] daemons, string directory, BackupDisk disk, SwapDevice device, NbdServer server, RecordingLoggerProvider log)
     {

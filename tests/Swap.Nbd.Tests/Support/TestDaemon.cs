@@ -1,12 +1,13 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Swap.Nbd.Tests.Donor;
 using Swap.Slabs.Donor;
 
 namespace Swap.Nbd.Tests.Support;
 
 /// <summary>A donor daemon for tests: in-process (fault points, fake MemAvailable) or a real swapnbd-daemon process.</summary>
-public sealed class TestDaemon : IAsyncDisposable
+internal sealed class TestDaemon : IAsyncDisposable
 {
     private readonly bool _process;
     private readonly Action<DonorOptions>? _configure;
@@ -109,19 +110,5 @@ public sealed class TestDaemon : IAsyncDisposable
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    /// <summary>A settable MemAvailable.</summary>
-    public sealed class FakeMemory : IMemoryAvailability
-    {
-        private long _available = 16L << 30;
-
-        public long Available
-        {
-            get => Interlocked.Read(ref _available);
-            set => Interlocked.Exchange(ref _available, value);
-        }
-
-        public long GetAvailableBytes() => Available;
     }
 }
