@@ -68,7 +68,10 @@ internal sealed class SlabCluster : IAsyncDisposable
         device.Start();
         var server = new NbdServer(new NbdServerOptions { Listen = "127.0.0.1:0", Size = size, ShutdownTimeout = TimeSpan.FromSeconds(2) }, device, loggerFactory);
         server.Start();
-        return new SlabCluster(started, directory, disk, device, server, log);
+        var cluster = new SlabCluster(started, directory, disk, device, server, log);
+        // Placement happens on first write: a daemon still connecting then would get no slab at all.
+        await cluster.WaitForAsync(s => s.Daemons.Take(daemons).All(d => d.Up), "every daemon joined", CancellationToken.None);
+        return cluster;
     }
 
     /// <summary>Polls the device's stats until <paramref name="condition"/> holds (fails the test after 30 s).</summary>
