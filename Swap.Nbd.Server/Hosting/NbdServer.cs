@@ -1,10 +1,11 @@
 using System.Collections.Concurrent;
-using System.Net;
 using System.Net.Sockets;
-using Microsoft.Extensions.Logging;
+using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
 using Swap.Nbd.Server.Connection;
 using Swap.Slabs.Buffers;
+using Swap.Slabs.Configuration;
 using Swap.Slabs.Devices;
 
 namespace Swap.Nbd.Server.Hosting;

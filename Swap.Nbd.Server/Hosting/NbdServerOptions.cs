@@ -1,3 +1,4 @@
+using Swap.Slabs.Configuration;
 using Swap.Slabs.Mapping;
 
 namespace Swap.Nbd.Server.Hosting;

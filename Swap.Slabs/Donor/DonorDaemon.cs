@@ -1,9 +1,10 @@
 using System.Collections.Concurrent;
-using System.Net;
 using System.Net.Sockets;
+using System.Net;
 using System.Security.Cryptography;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
+using Swap.Slabs.Configuration;
 using Swap.Slabs.Wire;
 
 namespace Swap.Slabs.Donor;
@@ -89,7 +90,7 @@ public sealed partial class DonorDaemon : IAsyncDisposable
             throw new InvalidOperationException("the daemon is already started");
         }
 
-        _ = DonorOptions.TryParseListen(_options.Listen, out var endpoint); // validated by the options
+        _ = EndpointParser.TryParse(_options.Listen, out var endpoint); // validated by the options
         var listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {

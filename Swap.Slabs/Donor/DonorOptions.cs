@@ -1,6 +1,5 @@
-using System.Globalization;
-using System.Net;
 using System.Numerics;
+using Swap.Slabs.Configuration;
 
 namespace Swap.Slabs.Donor;
 
@@ -56,7 +55,7 @@ public sealed class DonorOptions
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
-        if (!TryParseListen(Listen, out _))
+        if (!EndpointParser.TryParse(Listen, out _))
         {
             errors.Add($"Listen: '{Listen}' is not HOST:PORT (e.g. 127.0.0.1:9400 or [::1]:9400)");
         }
@@ -133,40 +132,4 @@ public sealed class DonorOptions
         BitOperations.IsPow2(size) && size >= (ulong)MinSlabSize && size <= (ulong)MaxSlabSize;
 
     private static bool IsSlabSizeInRange(long size) => size is >= SlabSizeFloor and <= SlabSizeCeiling && BitOperations.IsPow2(size);
-
-    /// <summary>Parses HOST:PORT, [IPv6]:PORT and localhost:PORT.</summary>
-    public static bool TryParseListen(string? text, out IPEndPoint endpoint)
-    {
-        endpoint = new IPEndPoint(IPAddress.Loopback, 0);
-        if (text is null)
-        {
-            return false;
-        }
-
-        var colon = text.LastIndexOf(':');
-        if (colon <= 0 || !ushort.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port))
-        {
-            return false;
-        }
-
-        var host = text[..colon].Trim();
-        if (host.StartsWith('[') && host.EndsWith(']'))
-        {
-            host = host[1..^1];
-        }
-
-        if (host == "localhost")
-        {
-            endpoint = new IPEndPoint(IPAddress.Loopback, port);
-            return true;
-        }
-
-        if (!IPAddress.TryParse(host, out var address))
-        {
-            return false;
-        }
-
-        endpoint = new IPEndPoint(address, port);
-        return true;
-    }
 }
