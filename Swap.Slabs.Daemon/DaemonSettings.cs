@@ -67,8 +67,8 @@ public static class DaemonSettings
             MaxSlabsPerClient = reader.GetInt("MaxSlabsPerClient", defaults.MaxSlabsPerClient),
             MaxClients = reader.GetInt("MaxClients", defaults.MaxClients),
             MaxConnections = reader.GetInt("MaxConnections", defaults.MaxConnections),
-            GracePeriod = GetDuration(reader, "GracePeriod", defaults.GracePeriod),
-            MonitorInterval = GetDuration(reader, "MonitorInterval", defaults.MonitorInterval),
+            GracePeriod = reader.GetDuration("GracePeriod", defaults.GracePeriod),
+            MonitorInterval = reader.GetDuration("MonitorInterval", defaults.MonitorInterval),
             EvictBatch = reader.GetInt("EvictBatch", defaults.EvictBatch),
             EvictExtraSamples = reader.GetInt("EvictExtraSamples", defaults.EvictExtraSamples),
             MemAvailableSmoothing = reader.GetDouble("MemAvailableSmoothing", defaults.MemAvailableSmoothing),
@@ -76,29 +76,11 @@ public static class DaemonSettings
             MaxSlabSize = reader.GetSize("MaxSlabSize", defaults.MaxSlabSize),
         };
         reader.GetOptionalString("Config");
-        var level = reader.GetString("LogLevel", nameof(LogLevel.Information));
-        if (!Enum.TryParse(level, ignoreCase: true, out logLevel))
-        {
-            reader.Errors.Add($"LogLevel: '{level}' is not one of Trace, Debug, Information, Warning, Error, Critical, None");
-            logLevel = LogLevel.Information;
-        }
+        logLevel = reader.GetLogLevel();
 
         reader.RejectUnknownKeys();
         errors.AddRange(reader.Errors);
         errors.AddRange(options.Validate());
         return options;
-    }
-
-    // "30s" reads as 30 seconds as well as the reader's "30" and "00:00:30".
-    private static TimeSpan GetDuration(SettingsReader reader, string key, TimeSpan defaultValue)
-    {
-        var raw = reader.GetOptionalString(key);
-        if (raw is not null && raw.Length > 1 && raw.EndsWith('s') && double.TryParse(raw.AsSpan(0, raw.Length - 1), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
-            && double.IsFinite(seconds) && Math.Abs(seconds) < 1e9)
-        {
-            return TimeSpan.FromSeconds(seconds);
-        }
-
-        return reader.GetDuration(key, defaultValue);
     }
 }

@@ -102,12 +102,7 @@ public static class ServerSettings
             },
         };
         reader.GetOptionalString("Config");
-        var level = reader.GetString("LogLevel", nameof(LogLevel.Information));
-        if (!Enum.TryParse(level, ignoreCase: true, out logLevel))
-        {
-            reader.Errors.Add($"LogLevel: '{level}' is not one of Trace, Debug, Information, Warning, Error, Critical, None");
-            logLevel = LogLevel.Information;
-        }
+        logLevel = reader.GetLogLevel();
 
         reader.RejectUnknownKeys();
         errors.AddRange(reader.Errors);

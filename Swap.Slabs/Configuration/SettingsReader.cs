@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
 using Swap.Slabs.Units;
 
 namespace Swap.Slabs.Configuration;
@@ -109,7 +110,9 @@ public sealed class SettingsReader
             return defaultValue;
         }
 
-        if (double.TryParse(raw, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && double.IsFinite(seconds) && Math.Abs(seconds) < 1e9)
+        // "30", "30s" and "00:00:30" all mean 30 seconds.
+        var number = raw.Length > 1 && raw.EndsWith('s') ? raw.AsSpan(0, raw.Length - 1) : raw.AsSpan();
+        if (double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && double.IsFinite(seconds) && Math.Abs(seconds) < 1e9)
         {
             return TimeSpan.FromSeconds(seconds);
         }
@@ -119,8 +122,21 @@ public sealed class SettingsReader
             return span;
         }
 
-        Errors.Add($"{key}: '{raw}' is not a duration; write seconds (e.g. 10) or hh:mm:ss");
+        Errors.Add($"{key}: '{raw}' is not a duration; write seconds (e.g. 10 or 10s) or hh:mm:ss");
         return defaultValue;
+    }
+
+    /// <summary>The "LogLevel" key: Trace … None, Information when absent.</summary>
+    public LogLevel GetLogLevel()
+    {
+        var level = GetString("LogLevel", nameof(LogLevel.Information));
+        if (Enum.TryParse(level, ignoreCase: true, out LogLevel logLevel))
+        {
+            return logLevel;
+        }
+
+        Errors.Add($"LogLevel: '{level}' is not one of Trace, Debug, Information, Warning, Error, Critical, None");
+        return LogLevel.Information;
     }
 
     public double GetDouble(string key, double defaultValue)
