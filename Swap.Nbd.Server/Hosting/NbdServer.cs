@@ -7,6 +7,7 @@ using Swap.Nbd.Server.Connection;
 using Swap.Slabs.Buffers;
 using Swap.Slabs.Configuration;
 using Swap.Slabs.Devices;
+using Swap.Slabs.Hosting;
 
 namespace Swap.Nbd.Server.Hosting;
 
@@ -128,21 +129,11 @@ public sealed class NbdServer : IAsyncDisposable
     {
         while (true)
         {
-            Socket client;
-            try
-            {
-                client = await listener.AcceptAsync().ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is ObjectDisposedException || (ex is SocketException && Volatile.Read(ref _stopped) != 0))
+            var client = await Listener.AcceptAsync(listener, () => Volatile.Read(ref _stopped) != 0,
+                ex => ServerLog.AcceptFailed(_logger, ex, listener.LocalEndPoint?.ToString() ?? "?"), _time).ConfigureAwait(false);
+            if (client is null)
             {
                 return;
-            }
-            catch (SocketException ex)
-            {
-                // Transient (EMFILE, ECONNABORTED): keep serving the connections we have.
-                ServerLog.AcceptFailed(_logger, ex, listener.LocalEndPoint?.ToString() ?? "?");
-                await Task.Delay(TimeSpan.FromMilliseconds(100), _time).ConfigureAwait(false);
-                continue;
             }
 
             var remote = client.RemoteEndPoint?.ToString() ?? "unix";

@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Logging;
 using Swap.Slabs.Configuration;
+using Swap.Slabs.Hosting;
 using Swap.Slabs.Wire;
 
 namespace Swap.Slabs.Donor;
@@ -116,21 +117,11 @@ public sealed partial class DonorDaemon : IAsyncDisposable
     {
         while (true)
         {
-            Socket client;
-            try
-            {
-                client = await listener.AcceptAsync().ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is ObjectDisposedException || (ex is SocketException && Volatile.Read(ref _stopped) != 0))
+            var client = await Listener.AcceptAsync(listener, () => Volatile.Read(ref _stopped) != 0,
+                ex => DonorLog.AcceptFailed(_logger, ex, listener.LocalEndPoint?.ToString() ?? "?"), TimeProvider.System).ConfigureAwait(false);
+            if (client is null)
             {
                 return;
-            }
-            catch (SocketException ex)
-            {
-                // Transient (EMFILE, ECONNABORTED): keep serving the connections we have.
-                DonorLog.AcceptFailed(_logger, ex, listener.LocalEndPoint?.ToString() ?? "?");
-                await Task.Delay(TimeSpan.FromMilliseconds(100), TimeProvider.System).ConfigureAwait(false);
-                continue;
             }
 
             if (Volatile.Read(ref _stopped) != 0 || (Faults & DonorFaults.DropConnections) != 0)
