@@ -1,15 +1,15 @@
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Swap.Slabs.Donor;
+using Swap.Slabs.Hosting;
 
 namespace Swap.Slabs.Daemon;
 
 /// <summary>The swapnbd-daemon executable: configuration in, daemon run until SIGTERM/SIGINT, exit code out.</summary>
 public static class DaemonCommand
 {
-    public const int ExitOk = 0;
-    public const int ExitConfig = 2;
-    public const int ExitStartFailed = 3;
+    public const int ExitOk = ConsoleProgram.ExitOk;
+    public const int ExitConfig = ConsoleProgram.ExitConfig;
+    public const int ExitStartFailed = ConsoleProgram.ExitStartFailed;
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -21,14 +21,8 @@ public static class DaemonCommand
 
         var errors = new List<string>();
         var options = DaemonSettings.Load(args, errors, out var logLevel);
-        if (errors.Count > 0)
+        if (ConsoleProgram.ReportConfigErrors("swapnbd-daemon", errors))
         {
-            foreach (var error in errors)
-            {
-                Console.Error.WriteLine($"swapnbd-daemon: configuration error: {error}");
-            }
-
-            Console.Error.WriteLine("swapnbd-daemon: see --help");
             return ExitConfig;
         }
 
@@ -62,18 +56,10 @@ public static class DaemonCommand
                 return ExitStartFailed;
             }
 
-            var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handle);
-            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Handle);
-            await stop.Task.ConfigureAwait(false);
+            using var stop = ConsoleProgram.ListenForStop();
+            await stop.Received.ConfigureAwait(false);
             await daemon.StopAsync().ConfigureAwait(false);
             return ExitOk;
-
-            void Handle(PosixSignalContext context)
-            {
-                context.Cancel = true;
-                stop.TrySetResult();
-            }
         }
     }
 }

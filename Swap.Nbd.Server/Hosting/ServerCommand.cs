@@ -1,8 +1,8 @@
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Swap.Nbd.Server.Configuration;
 using Swap.Slabs.Backup;
 using Swap.Slabs.Devices;
+using Swap.Slabs.Hosting;
 using Swap.Slabs.Placement;
 
 namespace Swap.Nbd.Server.Hosting;
@@ -10,9 +10,9 @@ namespace Swap.Nbd.Server.Hosting;
 /// <summary>The swapnbd-server executable: configuration in, server run until SIGTERM/SIGINT, exit code out.</summary>
 public static class ServerCommand
 {
-    public const int ExitOk = 0;
-    public const int ExitConfig = 2;
-    public const int ExitStartFailed = 3;
+    public const int ExitOk = ConsoleProgram.ExitOk;
+    public const int ExitConfig = ConsoleProgram.ExitConfig;
+    public const int ExitStartFailed = ConsoleProgram.ExitStartFailed;
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -24,14 +24,8 @@ public static class ServerCommand
 
         var errors = new List<string>();
         var options = ServerSettings.Load(args, errors, out var logLevel);
-        if (errors.Count > 0)
+        if (ConsoleProgram.ReportConfigErrors("swapnbd-server", errors))
         {
-            foreach (var error in errors)
-            {
-                Console.Error.WriteLine($"swapnbd-server: configuration error: {error}");
-            }
-
-            Console.Error.WriteLine("swapnbd-server: see --help");
             return ExitConfig;
         }
 
@@ -70,17 +64,9 @@ public static class ServerCommand
             return ExitStartFailed;
         }
 
-        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handle);
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Handle);
-        await stop.Task.ConfigureAwait(false);
+        using var stop = ConsoleProgram.ListenForStop();
+        await stop.Received.ConfigureAwait(false);
         await server.StopAsync().ConfigureAwait(false);
         return ExitOk;
-
-        void Handle(PosixSignalContext context)
-        {
-            context.Cancel = true;
-            stop.TrySetResult();
-        }
     }
 }
