@@ -8,8 +8,10 @@ namespace Swap.Slabs.Donor;
 /// <summary>
 /// One server connection to the donor: a blocking receive thread that parses frames with the wire codecs and answers
 /// each request in order (memory operations do not block), and one send lock that serializes replies with the
-/// EVICTED notices other threads send. WRITE payloads are received straight into slab memory and READ replies go
-/// through a pinned per-connection buffer: nothing is allocated per request.
+/// EVICTED notices other threads send. Input is read into a buffer, many frames a system call when the server
+/// pipelines; replies collect in an output buffer that is sent whenever the thread runs out of input (or the buffer
+/// fills), so a burst of requests costs a few system calls, not several per request. Large WRITE payloads are
+/// received straight into slab memory. Nothing is allocated per request.
 /// </summary>
 internal sealed class DonorConnection
 {
@@ -20,6 +22,11 @@ internal sealed class DonorConnection
     private readonly Socket _socket;
     private readonly ILogger _logger;
     private readonly byte[] _buffer = GC.AllocateUninitializedArray<byte>(BufferSize, pinned: true);
+    private readonly byte[] _input = GC.AllocateUninitializedArray<byte>(BufferSize, pinned: true);
+    private readonly byte[] _output = GC.AllocateUninitializedArray<byte>(BufferSize, pinned: true);
+    private int _inputStart;
+    private int _inputEnd;
+    private int _outputLength;
     private readonly Lock _sendLock = new();
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _closed;
@@ -77,7 +84,8 @@ internal sealed class DonorConnection
         {
             lock (_sendLock)
             {
-                SendAll(frame);
+                QueueLocked(frame);
+                FlushLocked();
             }
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
@@ -331,21 +339,38 @@ internal sealed class DonorConnection
         {
             lock (_sendLock)
             {
-                // Header and the first part of the data go out in one send; larger reads follow in buffer-sized pieces.
-                DaemonFrameHeader.For(DaemonOpcode.Read, DaemonStatus.Ok, requestId, (int)range.Length).Write(_buffer);
-                var offset = (long)range.Offset;
-                var remaining = (int)range.Length;
-                var start = DaemonFrameHeader.Size;
-                do
+                var length = (int)range.Length;
+                if (DaemonFrameHeader.Size + length > BufferSize - _outputLength)
                 {
-                    var n = Math.Min(remaining, BufferSize - start);
-                    slab!.Device.TryRead(offset, _buffer.AsSpan(start, n));
-                    SendAll(_buffer.AsSpan(0, start + n));
-                    offset += n;
-                    remaining -= n;
-                    start = 0;
+                    FlushLocked();
                 }
-                while (remaining > 0);
+
+                var offset = (long)range.Offset;
+                if (DaemonFrameHeader.Size + length <= BufferSize)
+                {
+                    // The usual case: header and data join the replies waiting in the output buffer.
+                    var frame = _output.AsSpan(_outputLength, DaemonFrameHeader.Size + length);
+                    DaemonFrameHeader.For(DaemonOpcode.Read, DaemonStatus.Ok, requestId, length).Write(frame);
+                    slab!.Device.TryRead(offset, frame[DaemonFrameHeader.Size..]);
+                    _outputLength += frame.Length;
+                }
+                else
+                {
+                    // Larger reads go out in buffer-sized pieces.
+                    DaemonFrameHeader.For(DaemonOpcode.Read, DaemonStatus.Ok, requestId, length).Write(_output);
+                    var remaining = length;
+                    var start = DaemonFrameHeader.Size;
+                    do
+                    {
+                        var n = Math.Min(remaining, BufferSize - start);
+                        slab!.Device.TryRead(offset, _output.AsSpan(start, n));
+                        SendAll(_output.AsSpan(0, start + n));
+                        offset += n;
+                        remaining -= n;
+                        start = 0;
+                    }
+                    while (remaining > 0);
+                }
             }
         }
         finally
@@ -401,7 +426,42 @@ internal sealed class DonorConnection
         DaemonFrameHeader.For(opcode, status, requestId, bodyLength).Write(_buffer);
         lock (_sendLock)
         {
-            SendAll(_buffer.AsSpan(0, DaemonFrameHeader.Size + bodyLength));
+            QueueLocked(_buffer.AsSpan(0, DaemonFrameHeader.Size + bodyLength));
+        }
+    }
+
+    /// <summary>Adds a frame to the output buffer (sending what is there first if it would not fit); the caller holds the send lock.</summary>
+    private void QueueLocked(ReadOnlySpan<byte> frame)
+    {
+        if (frame.Length > BufferSize - _outputLength)
+        {
+            FlushLocked();
+        }
+
+        frame.CopyTo(_output.AsSpan(_outputLength));
+        _outputLength += frame.Length;
+    }
+
+    private void FlushLocked()
+    {
+        if (_outputLength > 0)
+        {
+            var length = _outputLength;
+            _outputLength = 0;
+            SendAll(_output.AsSpan(0, length));
+        }
+    }
+
+    private void Flush()
+    {
+        if (Volatile.Read(ref _outputLength) == 0)
+        {
+            return;
+        }
+
+        lock (_sendLock)
+        {
+            FlushLocked();
         }
     }
 
@@ -420,13 +480,45 @@ internal sealed class DonorConnection
         }
     }
 
+    /// <summary>
+    /// Fills <paramref name="destination"/> from the input buffer, refilling it from the socket as needed; what is
+    /// large and not yet buffered is received straight into the destination. Before blocking on the socket, the
+    /// replies waiting in the output buffer are sent: the server is waiting for them.
+    /// </summary>
     private bool Receive(Span<byte> destination, bool endOfStreamOk)
     {
         var first = true;
         while (!destination.IsEmpty)
         {
-            var n = _socket.Receive(destination, SocketFlags.None);
-            if (n == 0)
+            var buffered = _inputEnd - _inputStart;
+            if (buffered > 0)
+            {
+                var n = Math.Min(buffered, destination.Length);
+                _input.AsSpan(_inputStart, n).CopyTo(destination);
+                _inputStart += n;
+                destination = destination[n..];
+                first = false;
+                continue;
+            }
+
+            if (_socket.Available == 0)
+            {
+                Flush();
+            }
+
+            int received;
+            if (destination.Length >= BufferSize / 4)
+            {
+                received = _socket.Receive(destination, SocketFlags.None);
+                destination = destination[received..];
+            }
+            else
+            {
+                _inputStart = 0;
+                _inputEnd = received = _socket.Receive(_input, SocketFlags.None);
+            }
+
+            if (received == 0)
             {
                 if (first && endOfStreamOk)
                 {
@@ -437,7 +529,6 @@ internal sealed class DonorConnection
             }
 
             first = false;
-            destination = destination[n..];
         }
 
         return true;
