@@ -75,6 +75,7 @@ public sealed partial class SwapDevice
                     {
                         var fillSequence = Interlocked.Read(ref mapping.FillSequence);
                         var reply = await mapping.Link.TrimAsync(mapping.Grant, wholeStart - slabBase, wholeEnd - wholeStart).ConfigureAwait(false);
+                        await Task.Yield(); // off the link's receive thread: the next piece punches the disk
                         if (writeZeroes && reply.Ok && mapping.Active && Interlocked.Read(ref mapping.FillSequence) == fillSequence)
                         {
                             // A trimmed daemon page reads as zeroes, like the disk's: valid again without sending a byte.

@@ -43,6 +43,7 @@ public sealed partial class SwapDevice
                 try
                 {
                     reply = await link.AllocSlabAsync(_options.SlabSize, slab).ConfigureAwait(false);
+                    await Task.Yield(); // off the link's receive thread: filling reads the disk
                 }
                 catch (DaemonLinkException)
                 {
@@ -293,6 +294,7 @@ public sealed partial class SwapDevice
 
                 Interlocked.Increment(ref mapping.FillSequence);
                 var reply = await mapping.Link.WriteAsync(mapping.Grant, page << PageShift, buffer.AsMemory(0, length)).ConfigureAwait(false);
+                await Task.Yield(); // off the link's receive thread: the next chunk reads the disk
                 if (!reply.Ok)
                 {
                     throw new FillAbortedException($"daemon answered {reply.Status} while filling");

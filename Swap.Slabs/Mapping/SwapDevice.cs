@@ -37,6 +37,7 @@ public sealed partial class SwapDevice : IBlockDevice
     private readonly DaemonEndpoint[] _daemons;
     private readonly SlabWriters _writers;
     private readonly Lock _edgeLock = new();
+    private int _writesInFlight;
 
     public SwapDevice(long size, IBackupStore disk, IReadOnlyList<(string Name, EndPoint EndPoint)> daemons, SwapDeviceOptions options,
         TimeProvider? time = null, ILoggerFactory? loggerFactory = null)
@@ -123,17 +124,30 @@ public sealed partial class SwapDevice : IBlockDevice
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken)
     {
-        while (!source.IsEmpty)
+        Interlocked.Increment(ref _writesInFlight);
+        try
         {
-            var n = PieceLength(offset, source.Length);
-            await WritePieceAsync(offset, source[..n]).ConfigureAwait(false);
-            offset += n;
-            source = source[n..];
-        }
+            while (!source.IsEmpty)
+            {
+                var n = PieceLength(offset, source.Length);
+                await WritePieceAsync(offset, source[..n]).ConfigureAwait(false);
+                offset += n;
+                source = source[n..];
+                if (!source.IsEmpty || fua)
+                {
+                    // Off the daemon link's receive thread, where the last piece's reply resumed us, before more disk work.
+                    await Task.Yield();
+                }
+            }
 
-        if (fua)
+            if (fua)
+            {
+                DiskOp(DiskOperation.Flush, 0, 0);
+            }
+        }
+        finally
         {
-            DiskOp(DiskOperation.Flush, 0, 0);
+            Interlocked.Decrement(ref _writesInFlight);
         }
     }
 
@@ -170,6 +184,7 @@ public sealed partial class SwapDevice : IBlockDevice
         var slabBase = (long)slab << _slabShift;
         var end = offset + destination.Length;
         var position = offset;
+        var awaitedRemote = false;
         while (position < end)
         {
             var page = (position - slabBase) >> PageShift;
@@ -178,8 +193,18 @@ public sealed partial class SwapDevice : IBlockDevice
             var runEndPage = mapping.Valid.NextDifferent(page, lastPage + 1, valid);
             var runEnd = Math.Min(end, slabBase + (runEndPage << PageShift));
             var run = destination.Slice((int)(position - offset), (int)(runEnd - position));
-            if (!valid || !await TryRemoteReadAsync(slab, mapping, position - slabBase, run).ConfigureAwait(false))
+            if (valid && await TryRemoteReadAsync(slab, mapping, position - slabBase, run).ConfigureAwait(false))
             {
+                awaitedRemote = true;
+            }
+            else
+            {
+                if (awaitedRemote || valid)
+                {
+                    // Resumed on the daemon link's receive thread: the disk read belongs elsewhere.
+                    await Task.Yield();
+                }
+
                 DiskRead(position, run.Span);
             }
 
@@ -236,6 +261,13 @@ public sealed partial class SwapDevice : IBlockDevice
                     // The swap case: whole pages, sent to the daemon first so its round trip overlaps the disk write.
                     remote = mapping.Link.WriteAsync(mapping.Grant, offset - slabBase, source);
                     sent = true;
+                    // With other writes waiting behind this one on the connection's thread, the disk write moves to
+                    // the thread pool so they can start; alone, it runs here while the daemon round trip is under way.
+                    if (Volatile.Read(ref _writesInFlight) > 1)
+                    {
+                        await Task.Yield();
+                    }
+
                     DiskWrite(offset, source.Span);
                 }
                 else if (coverEnd - coverStart <= EdgeLimit)
@@ -258,6 +290,11 @@ public sealed partial class SwapDevice : IBlockDevice
             }
             else
             {
+                if (Volatile.Read(ref _writesInFlight) > 1)
+                {
+                    await Task.Yield();
+                }
+
                 DiskWrite(offset, source.Span);
             }
 

@@ -5,8 +5,15 @@ namespace Swap.Slabs.Remote;
 
 public sealed partial class DaemonLink
 {
-    private void ReceiveLoop()
+    /// <summary>
+    /// Reads replies and completes their requests on this thread: the caller's continuation (the rest of the NBD
+    /// request, up to its reply) runs here, which spares a thread hop per request. If a continuation blocks (an NBD
+    /// client that stopped reading its replies, say), the watchdog hands the socket to a fresh receiver and this
+    /// one leaves quietly when the continuation returns: a frame is always read whole before it is completed.
+    /// </summary>
+    private void ReceiveLoop(object? state)
     {
+        var me = (Receiver)state!;
         var header = new byte[DaemonFrameHeader.Size];
         var body = new byte[DaemonStats.Size];
         byte[]? scratch = null;
@@ -39,35 +46,39 @@ public sealed partial class DaemonLink
                     continue;
                 }
 
-                if (frame.Status != DaemonStatus.Ok)
+                var reply = new DaemonReply(frame.Status, 0, default, default);
+                if (frame.Status == DaemonStatus.Ok)
                 {
-                    slot.Complete(new DaemonReply(frame.Status, 0, default, default));
-                    continue;
+                    switch (frame.Opcode)
+                    {
+                        case DaemonOpcode.Read:
+                            ReceiveExact(_socket, slot.Destination.Span);
+                            break;
+                        case DaemonOpcode.QueryFree:
+                            ReceiveExact(_socket, body.AsSpan(0, DaemonStats.FreeSlabsSize));
+                            reply = reply with { FreeSlabs = DaemonStats.ReadFreeSlabs(body) };
+                            break;
+                        case DaemonOpcode.AllocSlab:
+                            ReceiveExact(_socket, body.AsSpan(0, SlabGrant.Size));
+                            reply = reply with { Grant = SlabGrant.Read(body) };
+                            break;
+                        case DaemonOpcode.Stats:
+                            ReceiveExact(_socket, body.AsSpan(0, DaemonStats.Size));
+                            var stats = DaemonStats.Read(body);
+                            LastStats = stats;
+                            reply = reply with { FreeSlabs = stats.FreeSlabs, Stats = stats };
+                            break;
+                    }
                 }
 
-                switch (frame.Opcode)
+                Volatile.Write(ref me.CompletingSince, _time.GetTimestamp());
+                slot.Complete(reply);
+                Volatile.Write(ref me.CompletingSince, 0);
+                if (Volatile.Read(ref _receiver) != me)
                 {
-                    case DaemonOpcode.Read:
-                        ReceiveExact(_socket, slot.Destination.Span);
-                        slot.Complete(new DaemonReply(DaemonStatus.Ok, 0, default, default));
-                        break;
-                    case DaemonOpcode.QueryFree:
-                        ReceiveExact(_socket, body.AsSpan(0, DaemonStats.FreeSlabsSize));
-                        slot.Complete(new DaemonReply(DaemonStatus.Ok, DaemonStats.ReadFreeSlabs(body), default, default));
-                        break;
-                    case DaemonOpcode.AllocSlab:
-                        ReceiveExact(_socket, body.AsSpan(0, SlabGrant.Size));
-                        slot.Complete(new DaemonReply(DaemonStatus.Ok, 0, SlabGrant.Read(body), default));
-                        break;
-                    case DaemonOpcode.Stats:
-                        ReceiveExact(_socket, body.AsSpan(0, DaemonStats.Size));
-                        var stats = DaemonStats.Read(body);
-                        LastStats = stats;
-                        slot.Complete(new DaemonReply(DaemonStatus.Ok, stats.FreeSlabs, default, stats));
-                        break;
-                    default:
-                        slot.Complete(new DaemonReply(DaemonStatus.Ok, 0, default, default));
-                        break;
+                    // Replaced while the continuation was blocked; the new receiver owns the socket now.
+                    me.Replaced = true;
+                    return;
                 }
             }
         }
@@ -77,19 +88,53 @@ public sealed partial class DaemonLink
         }
         finally
         {
-            _watchdog.Dispose();
-            var error = Dead();
-            foreach (var slot in _slots)
+            if (!me.Replaced)
             {
-                if (Volatile.Read(ref slot.Deadline) != 0 && slot.TryClaim())
+                _watchdog.Dispose();
+                var error = Dead();
+                foreach (var slot in _slots)
                 {
-                    slot.Fail(error);
+                    if (Volatile.Read(ref slot.Deadline) != 0 && slot.TryClaim())
+                    {
+                        slot.Fail(error);
+                    }
                 }
-            }
 
-            _socket.Dispose();
-            _completion.TrySetResult();
+                _socket.Dispose();
+                _completion.TrySetResult();
+            }
         }
+    }
+
+    /// <summary>Starts a receive thread and makes it the one that owns the socket.</summary>
+    private void StartReceiver()
+    {
+        var receiver = new Receiver(new Thread(ReceiveLoop) { IsBackground = true, Name = $"daemon {EndPoint}" });
+        Volatile.Write(ref _receiver, receiver);
+        receiver.Thread.UnsafeStart(receiver);
+    }
+
+    /// <summary>Called by the watchdog: a continuation blocked on the receive thread for too long gets the thread replaced.</summary>
+    private void ReplaceReceiverIfStuck(long now)
+    {
+        var current = Volatile.Read(ref _receiver);
+        var since = Volatile.Read(ref current!.CompletingSince);
+        if (since != 0 && _time.GetElapsedTime(since, now) > StuckCompletion && Interlocked.CompareExchange(ref current.CompletingSince, 0, since) == since)
+        {
+            DaemonLinkLog.ReceiverReplaced(_logger, EndPoint.ToString() ?? "", StuckCompletion.TotalMilliseconds);
+            StartReceiver();
+        }
+    }
+
+    /// <summary>One receive thread and what the watchdog needs to know about it.</summary>
+    private sealed class Receiver(Thread thread)
+    {
+        public Thread Thread { get; } = thread;
+
+        /// <summary>When the running completion began, in timestamp ticks; 0 when none runs.</summary>
+        public long CompletingSince;
+
+        public bool Replaced { get; set; }
     }
 
     /// <summary>The slot a reply answers, after checking that the reply's shape fits the request.</summary>

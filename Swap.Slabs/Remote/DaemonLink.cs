@@ -18,6 +18,9 @@ public sealed partial class DaemonLink : IDisposable
     public const int MaxInFlight = 1024;
     private const int SendBufferSize = 256 * 1024;
 
+    /// <summary>A continuation running on the receive thread longer than this gets the thread replaced.</summary>
+    private static readonly TimeSpan StuckCompletion = TimeSpan.FromMilliseconds(50);
+
     private readonly Socket _socket;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -29,7 +32,7 @@ public sealed partial class DaemonLink : IDisposable
     private readonly SemaphoreSlim _capacity = new(MaxInFlight, MaxInFlight);
     private readonly Lock _sendLock = new();
     private readonly byte[] _sendBuffer = GC.AllocateArray<byte>(SendBufferSize, pinned: true);
-    private readonly Thread _receiver;
+    private Receiver? _receiver;
     private readonly ITimer _watchdog;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _freeCount;
@@ -57,7 +60,6 @@ public sealed partial class DaemonLink : IDisposable
 
         _freeCount = MaxInFlight;
         _lastActivity = time.GetTimestamp();
-        _receiver = new Thread(ReceiveLoop) { IsBackground = true, Name = $"daemon {endPoint}" };
         var period = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 10, Math.Min(settings.RequestTimeout.Ticks, settings.HeartbeatInterval.Ticks) / 4));
         _watchdog = time.CreateTimer(static state => ((DaemonLink)state!).Watch(), this, period, period);
     }
@@ -98,7 +100,7 @@ public sealed partial class DaemonLink : IDisposable
                 var welcome = await Task.Run(() => Handshake(socket, endPoint, clientId, settings), cancellationToken).ConfigureAwait(false);
                 socket.SendTimeout = (int)Math.Max(1, settings.RequestTimeout.TotalMilliseconds);
                 var link = new DaemonLink(socket, endPoint, welcome, settings, time, logger);
-                link._receiver.Start();
+                link.StartReceiver();
                 return link;
             }
         }
@@ -202,9 +204,10 @@ public sealed partial class DaemonLink : IDisposable
     {
         Kill("closed by the server");
         _watchdog.Dispose();
-        if (Thread.CurrentThread != _receiver && _receiver.IsAlive)
+        var receiver = Volatile.Read(ref _receiver)?.Thread;
+        if (receiver is not null && Thread.CurrentThread != receiver && receiver.IsAlive)
         {
-            _receiver.Join(TimeSpan.FromSeconds(2));
+            receiver.Join(TimeSpan.FromSeconds(2));
         }
     }
 
@@ -324,6 +327,7 @@ public sealed partial class DaemonLink : IDisposable
         }
 
         var now = _time.GetTimestamp();
+        ReplaceReceiverIfStuck(now);
         var pending = false;
         foreach (var slot in _slots)
         {

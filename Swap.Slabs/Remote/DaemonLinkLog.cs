@@ -11,6 +11,9 @@ internal static partial class DaemonLinkLog
     [LoggerMessage(301, LogLevel.Information, "Daemon {EndPoint} joined (daemon id {DaemonId:x}, up to {MaxSlabs} slabs)")]
     public static partial void Joined(ILogger logger, string endPoint, ulong daemonId, uint maxSlabs);
 
+    [LoggerMessage(303, LogLevel.Warning, "Daemon {EndPoint}: a request's continuation blocked the receive thread for over {Milliseconds} ms; a new receive thread takes over")]
+    public static partial void ReceiverReplaced(ILogger logger, string endPoint, double milliseconds);
+
     [LoggerMessage(302, LogLevel.Warning, "Daemon {EndPoint} unreachable: {Reason}")]
     public static partial void ConnectFailed(ILogger logger, string endPoint, string reason);
 }

@@ -17,7 +17,7 @@ internal sealed class DaemonRequest : IValueTaskSource<DaemonReply>
     {
         _owner = owner;
         Index = index;
-        _core.RunContinuationsAsynchronously = true;
+        _core.RunContinuationsAsynchronously = false;
     }
 
     public int Index { get; }

@@ -129,6 +129,41 @@ public sealed class SlabSystemTests
         Assert.That(cluster.Log.Entries.Count(e => e.EventId.Id == 300), Is.GreaterThan(0), "its links were failed");
     }
 
+    [Test]
+    [CancelAfter(120_000)]
+    public async Task A_client_that_stops_reading_replies_does_not_hold_up_the_others(CancellationToken ct)
+    {
+        const int size = 16 << 20;
+        await using var cluster = await SlabCluster.StartAsync(1, size);
+        await using var pool = await NbdClientPool.ConnectAsync(cluster.Uri, 1, new NbdClientOptions(), ct);
+        var data = new byte[size];
+        new Random(4).NextBytes(data);
+        for (var offset = 0; offset < size; offset += 1 << 20)
+        {
+            await pool.WriteAsync(offset, data.AsMemory(offset, 1 << 20), fua: false, ct);
+        }
+
+        await cluster.WaitForAsync(s => s.PagesRemote == size / 4096, "every page on the daemon", ct);
+
+        // 64 MiB of READ replies nobody reads: far more than the socket buffers hold, so the server's reply sends block.
+        await using var stuck = await RawNbdClient.ConnectTcpAsync(cluster.Uri.Port, ct);
+        await stuck.HandshakeAsync(ct);
+        for (var i = 0; i < 64; i++)
+        {
+            await stuck.SendRequestAsync(new NbdRequest(NbdCommandFlags.None, NbdCommand.Read, (ulong)i + 1, (ulong)(i % 16) << 20, 1 << 20), ct);
+        }
+
+        await cluster.WaitForAsync(_ => cluster.Log.Entries.Any(e => e.EventId.Id == 303), "the blocked receive thread replaced", ct);
+        var back = new byte[size];
+        for (var offset = 0; offset < size; offset += 1 << 20)
+        {
+            await pool.ReadAsync(offset, back.AsMemory(offset, 1 << 20), ct);
+        }
+
+        Assert.That(back.AsSpan().SequenceEqual(data), Is.True);
+        Assert.That(cluster.Device.GetStats().Daemons[0].Slabs, Is.GreaterThan(0), "the daemon was not failed for it");
+    }
+
     [TestCase("--portal", "missing.list", "Portal:")]
     [TestCase("--backend", "slabs", "BackupDisk:")]
     [TestCase("--slab-size", "3MiB", "SlabSize:")]

@@ -38,12 +38,14 @@ public sealed class RawNbdClient : IAsyncDisposable
     public ulong ExportSize { get; private set; }
     public NbdTransmissionFlags TransmissionFlags { get; private set; }
 
-    public static async Task<RawNbdClient> ConnectTcpAsync(TestServer server, CancellationToken ct)
+    public static Task<RawNbdClient> ConnectTcpAsync(TestServer server, CancellationToken ct) => ConnectTcpAsync(server.Port, ct);
+
+    public static async Task<RawNbdClient> ConnectTcpAsync(int port, CancellationToken ct)
     {
         var socket = new Socket(System.Net.Sockets.AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            await socket.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, server.Port), ct);
+            await socket.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port), ct);
         }
         catch
         {
