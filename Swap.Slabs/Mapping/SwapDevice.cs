@@ -37,7 +37,8 @@ public sealed partial class SwapDevice : IBlockDevice
     private readonly DaemonEndpoint[] _daemons;
     private readonly SlabWriters _writers;
     private readonly Lock _edgeLock = new();
-    private int _writesInFlight;
+    [ThreadStatic]
+    private static WriteCount? t_writesStarted;
 
     public SwapDevice(long size, IBackupStore disk, IReadOnlyList<(string Name, EndPoint EndPoint)> daemons, SwapDeviceOptions options,
         TimeProvider? time = null, ILoggerFactory? loggerFactory = null)
@@ -124,13 +125,15 @@ public sealed partial class SwapDevice : IBlockDevice
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken)
     {
-        Interlocked.Increment(ref _writesInFlight);
+        // Counted per calling thread (an NBD connection's): the writes it has started and not yet finished.
+        var started = t_writesStarted ??= new WriteCount();
+        Interlocked.Increment(ref started.Value);
         try
         {
             while (!source.IsEmpty)
             {
                 var n = PieceLength(offset, source.Length);
-                await WritePieceAsync(offset, source[..n]).ConfigureAwait(false);
+                await WritePieceAsync(offset, source[..n], started).ConfigureAwait(false);
                 offset += n;
                 source = source[n..];
                 if (!source.IsEmpty || fua)
@@ -147,7 +150,7 @@ public sealed partial class SwapDevice : IBlockDevice
         }
         finally
         {
-            Interlocked.Decrement(ref _writesInFlight);
+            Interlocked.Decrement(ref started.Value);
         }
     }
 
@@ -234,7 +237,7 @@ public sealed partial class SwapDevice : IBlockDevice
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask WritePieceAsync(long offset, ReadOnlyMemory<byte> source)
+    private async ValueTask WritePieceAsync(long offset, ReadOnlyMemory<byte> source, WriteCount started)
     {
         var slab = (int)(offset >> _slabShift);
         var slabBase = (long)slab << _slabShift;
@@ -261,9 +264,10 @@ public sealed partial class SwapDevice : IBlockDevice
                     // The swap case: whole pages, sent to the daemon first so its round trip overlaps the disk write.
                     remote = mapping.Link.WriteAsync(mapping.Grant, offset - slabBase, source);
                     sent = true;
-                    // With other writes waiting behind this one on the connection's thread, the disk write moves to
-                    // the thread pool so they can start; alone, it runs here while the daemon round trip is under way.
-                    if (Volatile.Read(ref _writesInFlight) > 1)
+                    // When the connection's thread has other writes going (a deep queue), the disk write moves to the
+                    // thread pool so the thread can read the next request; alone (queue depth 1), it runs here while
+                    // the daemon round trip is under way, which costs no latency.
+                    if (Volatile.Read(ref started.Value) > 1)
                     {
                         await Task.Yield();
                     }
@@ -290,7 +294,7 @@ public sealed partial class SwapDevice : IBlockDevice
             }
             else
             {
-                if (Volatile.Read(ref _writesInFlight) > 1)
+                if (Volatile.Read(ref started.Value) > 1)
                 {
                     await Task.Yield();
                 }
@@ -347,5 +351,11 @@ public sealed partial class SwapDevice : IBlockDevice
         {
             EnsurePlaced(slab);
         }
+    }
+
+    /// <summary>Writes one thread has started and not yet finished.</summary>
+    private sealed class WriteCount
+    {
+        public int Value;
     }
 }
