@@ -167,6 +167,9 @@ public sealed class SlabSystemTests
     [TestCase("--portal", "missing.list", "Portal:")]
     [TestCase("--backend", "slabs", "BackupDisk:")]
     [TestCase("--slab-size", "3MiB", "SlabSize:")]
+    [TestCase("--daemon-timeout", "0", "DaemonTimeout:")]
+    [TestCase("--connect-timeout", "-1", "ConnectTimeout:")]
+    [TestCase("--heartbeat", "soon", "HeartbeatInterval:")]
     [CancelAfter(60_000)]
     public async Task Slab_mode_configuration_errors_name_the_key(string key, string value, string expected, CancellationToken ct)
     {
