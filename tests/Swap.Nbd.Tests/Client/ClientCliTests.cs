@@ -86,7 +86,7 @@ public sealed class ClientCliTests
     [Test, CancelAfter(10_000)]
     public async Task Refused_connection_is_one_line_with_exit_code_1(CancellationToken ct)
     {
-        var port = ClientConnectionTests.FreePort();
+        var port = Loopback.FreePort();
         foreach (var command in new[] { "info", "bench" })
         {
             var (code, _, stderr) = await RunAsync(ct, command, $"nbd://127.0.0.1:{port}/", "--seconds", "1");
@@ -120,7 +120,7 @@ public sealed class ClientCliTests
     {
         var dll = Path.Combine(Path.GetDirectoryName(typeof(ClientCli).Assembly.Location)!, "swapnbd-client.dll");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var arg in new[] { dll, "info", $"nbd://127.0.0.1:{ClientConnectionTests.FreePort()}/" })
+        foreach (var arg in new[] { dll, "info", $"nbd://127.0.0.1:{Loopback.FreePort()}/" })
         {
             start.ArgumentList.Add(arg);
         }

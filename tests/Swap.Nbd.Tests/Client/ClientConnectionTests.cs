@@ -211,16 +211,9 @@ public sealed class ClientConnectionTests
     [Test, CancelAfter(20_000)]
     public async Task Refused_connection_names_the_endpoint(CancellationToken ct)
     {
-        var port = FreePort();
+        var port = Loopback.FreePort();
         var ex = Assert.ThrowsAsync<NbdConnectionClosedException>(async () => await NbdClientConnection.ConnectAsync($"nbd://127.0.0.1:{port}/", ct: ct));
         Assert.That(ex!.Message, Does.StartWith($"cannot connect to 127.0.0.1:{port}"));
-    }
-
-    internal static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static void InterlockedMax(ref int target, int value)

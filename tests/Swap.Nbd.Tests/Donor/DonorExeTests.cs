@@ -16,7 +16,7 @@ public sealed class DonorExeTests
     public async Task Sigterm_stops_the_daemon_with_exit_code_0(CancellationToken ct)
     {
         Assert.That(File.Exists(Exe), Is.True, "run scripts/build.sh first (scripts/test.sh does)");
-        var port = FreePort();
+        var port = Loopback.FreePort();
         using var process = Process.Start(new ProcessStartInfo(Exe)
         {
             ArgumentList = { "--listen", $"127.0.0.1:{port}", "--max-memory", "64MiB", "--headroom", "0", "--grace-period", "30s" },
@@ -92,12 +92,5 @@ public sealed class DonorExeTests
         var (exit, output) = await Repo.RunAsync(Exe, ["--listen", taken.LocalEndPoint!.ToString()!], TimeSpan.FromSeconds(20), ct);
         Assert.That(exit, Is.EqualTo(3), output);
         Assert.That(output, Does.Contain("cannot start"));
-    }
-
-    private static int FreePort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
 }

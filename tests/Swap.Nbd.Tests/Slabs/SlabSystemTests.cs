@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using NUnit.Framework;
 using Swap.Nbd.Client;
@@ -17,68 +14,25 @@ public sealed class SlabSystemTests
     [CancelAfter(120_000)]
     public async Task Fio_crc32c_verifies_through_server_three_daemon_processes_and_a_backup_file(CancellationToken ct)
     {
-        var daemons = new List<TestDaemon>();
-        var directory = Directory.CreateTempSubdirectory("swapnbd-system-").FullName;
-        Process? server = null;
-        try
+        await using var system = await SwapSystem.StartAsync(64L << 20, 4L << 20, daemons: 3, ct: ct);
+        var output = Path.Combine(system.Directory, "fio.json");
+        var result = await ExternalTool.RunAsync("fio", "fio", [
+            "--name=verify", "--ioengine=nbd", $"--uri={system.Uri}", "--rw=randwrite", "--bs=4k",
+            "--iodepth=32", "--size=64M", "--verify=crc32c", "--verify_fatal=1", "--do_verify=1",
+            "--output-format=json", $"--output={output}",
+        ], TimeSpan.FromSeconds(90), ct);
+
+        Assert.That(result.ExitCode, Is.Zero, result.ToString());
+        using var json = JsonDocument.Parse(await File.ReadAllTextAsync(output, ct));
+        var job = json.RootElement.GetProperty("jobs")[0];
+        Assert.Multiple(() =>
         {
-            for (var i = 0; i < 3; i++)
-            {
-                daemons.Add(await TestDaemon.StartAsync(process: true));
-            }
-
-            var portal = Path.Combine(directory, "portal.list");
-            await File.WriteAllTextAsync(portal, "# three donors\n3\n" + string.Join('\n', daemons.Select(d => d.Name)) + "\n", ct);
-            var port = FreePort();
-            var info = new ProcessStartInfo(Repo.Path("out", "swapnbd-server")) { RedirectStandardError = true, RedirectStandardOutput = true };
-            foreach (var arg in new[] { "--portal", portal, "--backup-disk", Path.Combine(directory, "backup.img"), "--size", "64MiB", "--slab-size", "4MiB", "--listen", $"127.0.0.1:{port}" })
-            {
-                info.ArgumentList.Add(arg);
-            }
-
-            server = Process.Start(info)!;
-            var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
-            server.OutputDataReceived += (_, e) => { if (e.Data is not null) { log.Enqueue(e.Data); } };
-            server.ErrorDataReceived += (_, e) => { if (e.Data is not null) { log.Enqueue(e.Data); } };
-            server.BeginOutputReadLine();
-            server.BeginErrorReadLine();
-            await WaitListeningAsync(port, ct);
-
-            var output = Path.Combine(directory, "fio.json");
-            var result = await ExternalTool.RunAsync("fio", "fio", [
-                "--name=verify", "--ioengine=nbd", $"--uri=nbd://127.0.0.1:{port}", "--rw=randwrite", "--bs=4k",
-                "--iodepth=32", "--size=64M", "--verify=crc32c", "--verify_fatal=1", "--do_verify=1",
-                "--output-format=json", $"--output={output}",
-            ], TimeSpan.FromSeconds(90), ct);
-
-            Assert.That(result.ExitCode, Is.Zero, result.ToString());
-            using var json = JsonDocument.Parse(await File.ReadAllTextAsync(output, ct));
-            var job = json.RootElement.GetProperty("jobs")[0];
-            Assert.Multiple(() =>
-            {
-                Assert.That(job.GetProperty("error").GetInt32(), Is.Zero);
-                Assert.That(job.GetProperty("read").GetProperty("io_bytes").GetInt64(), Is.EqualTo(64L << 20));
-                var placed = log.Where(l => l.Contains("placed on", StringComparison.Ordinal)).ToList();
-                Assert.That(placed, Is.Not.Empty, string.Join('\n', log));
-                Assert.That(daemons.Count(d => placed.Any(l => l.Contains(d.Name, StringComparison.Ordinal))), Is.GreaterThan(1), "slabs spread over the daemons");
-            });
-        }
-        finally
-        {
-            if (server is { HasExited: false })
-            {
-                server.Kill();
-                await server.WaitForExitAsync(CancellationToken.None);
-            }
-
-            server?.Dispose();
-            foreach (var daemon in daemons)
-            {
-                await daemon.DisposeAsync();
-            }
-
-            Directory.Delete(directory, recursive: true);
-        }
+            Assert.That(job.GetProperty("error").GetInt32(), Is.Zero);
+            Assert.That(job.GetProperty("read").GetProperty("io_bytes").GetInt64(), Is.EqualTo(64L << 20));
+            var placed = system.Placements();
+            Assert.That(placed, Is.Not.Empty, string.Join('\n', system.ServerLog));
+            Assert.That(system.Daemons.Count(d => placed.Any(l => l.Contains(d.Name, StringComparison.Ordinal))), Is.GreaterThan(1), "slabs spread over the daemons");
+        });
     }
 
     [Test]
@@ -202,31 +156,5 @@ public sealed class SlabSystemTests
         {
             Directory.Delete(directory, recursive: true);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static async Task WaitListeningAsync(int port, CancellationToken ct)
-    {
-        for (var i = 0; i < 200; i++)
-        {
-            using var probe = new Socket(SocketType.Stream, ProtocolType.Tcp);
-            try
-            {
-                await probe.ConnectAsync(IPAddress.Loopback, port, ct);
-                return;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(50, ct);
-            }
-        }
-
-        throw new TimeoutException($"nothing listening on {port}");
     }
 }

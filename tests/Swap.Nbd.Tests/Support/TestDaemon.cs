@@ -32,7 +32,7 @@ internal sealed class TestDaemon : IAsyncDisposable
 
     public static async Task<TestDaemon> StartAsync(bool process, Action<DonorOptions>? configure = null)
     {
-        var daemon = new TestDaemon(process, FreePort(), configure);
+        var daemon = new TestDaemon(process, Loopback.FreePort(), configure);
         await daemon.StartAsync();
         return daemon;
     }
@@ -103,12 +103,5 @@ internal sealed class TestDaemon : IAsyncDisposable
         }
 
         throw new InvalidOperationException($"swapnbd-daemon did not listen on {Name}");
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

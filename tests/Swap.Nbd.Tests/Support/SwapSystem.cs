@@ -1,0 +1,117 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Swap.Nbd.Tests.Support;
+
+/// <summary>
+/// The whole system as an operator runs it: <c>out/swapnbd-server</c> in slab mode over N <c>out/swapnbd-daemon</c>
+/// processes on loopback and a backup file, all in a temp directory that disposal removes.
+/// </summary>
+internal sealed class SwapSystem : IAsyncDisposable
+{
+    private readonly Process _server;
+    private readonly ConcurrentQueue<string> _log;
+
+    private SwapSystem(string directory, List<TestDaemon> daemons, Process server, ConcurrentQueue<string> log, int port, string socket)
+    {
+        Directory = directory;
+        Daemons = daemons;
+        _server = server;
+        _log = log;
+        Port = port;
+        Socket = socket;
+    }
+
+    public string Directory { get; }
+
+    public IReadOnlyList<TestDaemon> Daemons { get; }
+
+    /// <summary>TCP port on 127.0.0.1.</summary>
+    public int Port { get; }
+
+    /// <summary>Unix socket path (for <c>nbd-client -unix</c>).</summary>
+    public string Socket { get; }
+
+    public string Uri => $"nbd://127.0.0.1:{Port}";
+
+    public string BackupDisk => Path.Combine(Directory, "backup.img");
+
+    public int ServerPid => _server.Id;
+
+    /// <summary>What the server printed so far (stdout and stderr, one line an entry).</summary>
+    public IReadOnlyCollection<string> ServerLog => _log;
+
+    /// <summary>Starts the daemons, then the server over them, and waits until the server listens.</summary>
+    public static async Task<SwapSystem> StartAsync(long size, long slabSize, int daemons = 3, IEnumerable<string>? extraServerArgs = null, CancellationToken ct = default)
+    {
+        var directory = System.IO.Directory.CreateTempSubdirectory("swapnbd-system-").FullName;
+        var started = new List<TestDaemon>();
+        var log = new ConcurrentQueue<string>();
+        Process? server = null;
+        try
+        {
+            for (var i = 0; i < daemons; i++)
+            {
+                started.Add(await TestDaemon.StartAsync(process: true));
+            }
+
+            var portal = Path.Combine(directory, "portal.list");
+            await File.WriteAllTextAsync(portal, $"# {daemons} donors\n{daemons}\n" + string.Join('\n', started.Select(d => d.Name)) + "\n", ct);
+            var port = Loopback.FreePort();
+            var socket = Path.Combine(directory, "nbd.sock");
+            var info = new ProcessStartInfo(Repo.Path("out", "swapnbd-server")) { RedirectStandardError = true, RedirectStandardOutput = true };
+            foreach (var arg in new[]
+            {
+                "--portal", portal, "--backup-disk", Path.Combine(directory, "backup.img"),
+                "--size", size.ToString(CultureInfo.InvariantCulture), "--slab-size", slabSize.ToString(CultureInfo.InvariantCulture),
+                "--listen", $"127.0.0.1:{port}", "--socket", socket,
+            }.Concat(extraServerArgs ?? []))
+            {
+                info.ArgumentList.Add(arg);
+            }
+
+            server = Process.Start(info) ?? throw new InvalidOperationException("cannot start out/swapnbd-server (run scripts/build.sh)");
+            server.OutputDataReceived += (_, e) => { if (e.Data is not null) { log.Enqueue(e.Data); } };
+            server.ErrorDataReceived += (_, e) => { if (e.Data is not null) { log.Enqueue(e.Data); } };
+            server.BeginOutputReadLine();
+            server.BeginErrorReadLine();
+            await Loopback.WaitListeningAsync(port, TimeSpan.FromSeconds(20), () => string.Join('\n', log), ct);
+            return new SwapSystem(directory, started, server, log, port, socket);
+        }
+        catch
+        {
+            await StopAsync(server, started, directory);
+            throw;
+        }
+    }
+
+    /// <summary>The server's log lines that record a slab placed on a daemon.</summary>
+    public IReadOnlyList<string> Placements() => _log.Where(l => l.Contains("placed on", StringComparison.Ordinal)).ToList();
+
+    public ValueTask DisposeAsync() => new(StopAsync(_server, Daemons, Directory));
+
+    private static async Task StopAsync(Process? server, IEnumerable<TestDaemon> daemons, string directory)
+    {
+        if (server is not null)
+        {
+            if (!server.HasExited)
+            {
+                server.Kill();
+                await server.WaitForExitAsync(CancellationToken.None);
+            }
+
+            server.Dispose();
+        }
+
+        foreach (var daemon in daemons)
+        {
+            await daemon.DisposeAsync();
+        }
+
+        if (System.IO.Directory.Exists(directory))
+        {
+            System.IO.Directory.Delete(directory, recursive: true);
+        }
+    }
+}
