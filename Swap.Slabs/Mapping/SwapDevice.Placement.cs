@@ -293,7 +293,7 @@ public sealed partial class SwapDevice
                 }
 
                 Interlocked.Increment(ref mapping.FillSequence);
-                var reply = await mapping.Link.WriteAsync(mapping.Grant, page << PageShift, buffer.AsMemory(0, length)).ConfigureAwait(false);
+                var reply = await mapping.Link.WriteAsync(mapping.Grant, page << PageShift, buffer.AsSpan(0, length)).ConfigureAwait(false);
                 await Task.Yield(); // off the link's receive thread: the next chunk reads the disk
                 if (!reply.Ok)
                 {

@@ -24,6 +24,13 @@ public sealed partial class SwapDevice : IBlockDevice
     /// <summary>Part-page writes up to this size are completed from the disk and sent whole; larger ones leave their edge pages disk-only.</summary>
     private const int EdgeLimit = 1 << 20;
 
+    /// <summary>
+    /// Writes from this size on are started in place (<see cref="TryStartWrite"/>): the payload copy they save is worth
+    /// doing the disk write on the connection's thread. Smaller ones keep the copy and move the disk write to the pool
+    /// when the connection has a queue.
+    /// </summary>
+    private const int StartWriteMinimum = 32 * 1024;
+
     private readonly IBackupStore _disk;
     private readonly SwapDeviceOptions _options;
     private readonly TimeProvider _time;
@@ -154,6 +161,22 @@ public sealed partial class SwapDevice : IBlockDevice
         }
     }
 
+    /// <summary>
+    /// Large writes within one slab, without FUA: the daemon send and the disk write happen here, from the caller's
+    /// memory (no copy of the payload), and only the daemon's answer is awaited.
+    /// </summary>
+    public bool TryStartWrite(long offset, ReadOnlySpan<byte> source, bool fua, out ValueTask completion)
+    {
+        if (fua || source.Length < StartWriteMinimum || PieceLength(offset, source.Length) != source.Length)
+        {
+            completion = default;
+            return false;
+        }
+
+        completion = FinishPieceAsync(BeginPiece(offset, source));
+        return true;
+    }
+
     public ValueTask FlushAsync(CancellationToken cancellationToken)
     {
         try
@@ -239,94 +262,112 @@ public sealed partial class SwapDevice : IBlockDevice
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WritePieceAsync(long offset, ReadOnlyMemory<byte> source, WriteCount started)
     {
+        // When the connection's thread has other writes going (a deep queue), the piece's disk write moves to the
+        // thread pool so the thread can read the next request; alone (queue depth 1), it runs here while the daemon
+        // round trip is under way, which costs no latency.
+        if (Volatile.Read(ref started.Value) > 1)
+        {
+            await Task.Yield();
+        }
+
+        var piece = BeginPiece(offset, source.Span);
+        await FinishPieceAsync(piece).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The synchronous half of a write within one slab: sends the pages to the daemon (when the slab is active) and
+    /// writes the disk. <paramref name="source"/> is not used after this returns.
+    /// </summary>
+    private PendingPiece BeginPiece(long offset, ReadOnlySpan<byte> source)
+    {
         var slab = (int)(offset >> _slabShift);
         var slabBase = (long)slab << _slabShift;
         var coverStart = offset & ~(long)(PageSize - 1);
         var coverEnd = (offset + source.Length + PageSize - 1) & ~(long)(PageSize - 1);
-        var firstPage = (coverStart - slabBase) >> PageShift;
-        var pages = (coverEnd - coverStart) >> PageShift;
+        var piece = new PendingPiece
+        {
+            Slab = slab,
+            FirstPage = (coverStart - slabBase) >> PageShift,
+            Pages = (coverEnd - coverStart) >> PageShift,
+            Mapping = Volatile.Read(ref _map[slab]),
+        };
         var generation = _writers.Enter(slab);
-        var mapping = Volatile.Read(ref _map[slab]);
-        var remote = default(ValueTask<DaemonReply>);
-        var sent = false;
-        long fillSequence = 0;
-        byte[]? edge = null;
-        BlockDeviceException? diskError = null;
+        var mapping = piece.Mapping;
         try
         {
             // Before the write, so no read can take the daemon's old copy for current once the disk has the new one.
-            mapping?.Invalidate(firstPage, pages);
+            mapping?.Invalidate(piece.FirstPage, piece.Pages);
             if (mapping is not null && mapping.Active)
             {
-                fillSequence = Interlocked.Read(ref mapping.FillSequence);
+                piece.FillSequence = Interlocked.Read(ref mapping.FillSequence);
                 if (coverStart == offset && coverEnd == offset + source.Length)
                 {
                     // The swap case: whole pages, sent to the daemon first so its round trip overlaps the disk write.
-                    remote = mapping.Link.WriteAsync(mapping.Grant, offset - slabBase, source);
-                    sent = true;
-                    // When the connection's thread has other writes going (a deep queue), the disk write moves to the
-                    // thread pool so the thread can read the next request; alone (queue depth 1), it runs here while
-                    // the daemon round trip is under way, which costs no latency.
-                    if (Volatile.Read(ref started.Value) > 1)
-                    {
-                        await Task.Yield();
-                    }
-
-                    DiskWrite(offset, source.Span);
+#pragma warning disable CA2012 // awaited exactly once, in FinishPieceAsync
+                    piece.Remote = mapping.Link.WriteAsync(mapping.Grant, offset - slabBase, source);
+#pragma warning restore CA2012
+                    piece.Sent = true;
+                    DiskWrite(offset, source);
                 }
                 else if (coverEnd - coverStart <= EdgeLimit)
                 {
                     // Part pages: the daemon gets whole pages read back from the disk. Serialized, so two part-page
                     // writes to one page reach the daemon in the order their disk writes happened.
-                    edge = PinnedBufferPool.Shared.Rent((int)(coverEnd - coverStart));
+                    var length = (int)(coverEnd - coverStart);
+                    piece.Edge = PinnedBufferPool.Shared.Rent(length);
                     lock (_edgeLock)
                     {
-                        DiskWrite(offset, source.Span);
-                        DiskRead(coverStart, edge.AsSpan(0, (int)(coverEnd - coverStart)));
-                        remote = mapping.Link.WriteAsync(mapping.Grant, coverStart - slabBase, edge.AsMemory(0, (int)(coverEnd - coverStart)));
-                        sent = true;
+                        DiskWrite(offset, source);
+                        DiskRead(coverStart, piece.Edge.AsSpan(0, length));
+#pragma warning disable CA2012 // awaited exactly once, in FinishPieceAsync
+                        piece.Remote = mapping.Link.WriteAsync(mapping.Grant, coverStart - slabBase, piece.Edge.AsSpan(0, length));
+#pragma warning restore CA2012
+                        piece.Sent = true;
                     }
                 }
                 else
                 {
-                    DiskWrite(offset, source.Span);
+                    DiskWrite(offset, source);
                 }
             }
             else
             {
-                if (Volatile.Read(ref started.Value) > 1)
-                {
-                    await Task.Yield();
-                }
-
-                DiskWrite(offset, source.Span);
+                DiskWrite(offset, source);
             }
 
-            _onDisk.Set(coverStart >> PageShift, pages);
+            _onDisk.Set(coverStart >> PageShift, piece.Pages);
         }
         catch (BlockDeviceException ex)
         {
-            diskError = ex;
+            piece.DiskError = ex;
         }
         finally
         {
             // Again after the disk write: a fill that read the disk before it must not mark these pages valid.
-            mapping?.Invalidate(firstPage, pages);
+            mapping?.Invalidate(piece.FirstPage, piece.Pages);
             _writers.Exit(slab, generation);
         }
 
-        if (sent)
+        return piece;
+    }
+
+    /// <summary>The asynchronous half: the daemon's answer decides whether the pages are valid there.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask FinishPieceAsync(PendingPiece piece)
+    {
+        var mapping = piece.Mapping;
+        if (piece.Sent)
         {
             try
             {
-                var reply = await remote.ConfigureAwait(false);
+                var reply = await piece.Remote.ConfigureAwait(false);
                 if (!reply.Ok)
                 {
-                    Unmap(slab, mapping!, $"daemon answered {reply.Status} to a write");
+                    Unmap(piece.Slab, mapping!, $"daemon answered {reply.Status} to a write");
                 }
-                else if (diskError is null && Interlocked.Read(ref mapping!.FillSequence) == fillSequence)
+                else if (piece.DiskError is null && Interlocked.Read(ref mapping!.FillSequence) == piece.FillSequence)
                 {
-                    mapping.Valid.Set(firstPage, pages);
+                    mapping.Valid.Set(piece.FirstPage, piece.Pages);
                 }
             }
             catch (DaemonLinkException)
@@ -335,22 +376,36 @@ public sealed partial class SwapDevice : IBlockDevice
             }
             finally
             {
-                if (edge is not null)
+                if (piece.Edge is not null)
                 {
-                    PinnedBufferPool.Shared.Return(edge);
+                    PinnedBufferPool.Shared.Return(piece.Edge);
                 }
             }
         }
 
-        if (diskError is not null)
+        if (piece.DiskError is not null)
         {
-            throw diskError;
+            throw piece.DiskError;
         }
 
         if (mapping is null)
         {
-            EnsurePlaced(slab);
+            EnsurePlaced(piece.Slab);
         }
+    }
+
+    /// <summary>A write piece between its synchronous start and the daemon's answer.</summary>
+    private struct PendingPiece
+    {
+        public int Slab;
+        public long FirstPage;
+        public long Pages;
+        public SlabMapping? Mapping;
+        public ValueTask<DaemonReply> Remote;
+        public bool Sent;
+        public long FillSequence;
+        public byte[]? Edge;
+        public BlockDeviceException? DiskError;
     }
 
     /// <summary>Writes one thread has started and not yet finished.</summary>

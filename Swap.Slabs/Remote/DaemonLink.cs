@@ -16,7 +16,10 @@ public sealed partial class DaemonLink : IDisposable
 {
     /// <summary>Requests in flight at most; more wait for a slot.</summary>
     public const int MaxInFlight = 1024;
-    private const int SendBufferSize = 256 * 1024;
+    private const int SendBufferSize = 64 * 1024;
+
+    /// <summary>Payloads up to this size are copied behind their header; larger ones are gathered by writev.</summary>
+    private const int GatherThreshold = 16 * 1024;
 
     /// <summary>A continuation running on the receive thread longer than this gets the thread replaced.</summary>
     private static readonly TimeSpan StuckCompletion = TimeSpan.FromMilliseconds(50);
@@ -159,26 +162,43 @@ public sealed partial class DaemonLink : IDisposable
         return welcome;
     }
 
-    public ValueTask<DaemonReply> WriteAsync(SlabGrant slab, long offset, ReadOnlyMemory<byte> data) =>
-        Issue(DaemonOpcode.Write, new DaemonRequestBody(new SlabRange(slab.SlabId, slab.Epoch, (ulong)offset, (uint)data.Length), default, 0), data, default);
+    /// <summary>
+    /// Sends a WRITE; <paramref name="data"/> is on the wire (or in the socket buffer) when this returns, the reply
+    /// comes in the result. With every request slot taken it blocks the caller until one frees up.
+    /// </summary>
+    public ValueTask<DaemonReply> WriteAsync(SlabGrant slab, long offset, ReadOnlySpan<byte> data)
+    {
+        if (!IsAlive)
+        {
+            return ValueTask.FromException<DaemonReply>(Dead());
+        }
+
+        if (!_capacity.Wait(0) && !_capacity.Wait(_settings.RequestTimeout))
+        {
+            Kill($"no request slot freed within {_settings.RequestTimeout.TotalMilliseconds} ms");
+            return ValueTask.FromException<DaemonReply>(Dead());
+        }
+
+        return Send(DaemonOpcode.Write, new DaemonRequestBody(new SlabRange(slab.SlabId, slab.Epoch, (ulong)offset, (uint)data.Length), default, 0), data, default);
+    }
 
     /// <summary>Reads into <paramref name="destination"/>; on a non-OK status or an exception its contents are undefined.</summary>
     public ValueTask<DaemonReply> ReadAsync(SlabGrant slab, long offset, Memory<byte> destination) =>
-        Issue(DaemonOpcode.Read, new DaemonRequestBody(new SlabRange(slab.SlabId, slab.Epoch, (ulong)offset, (uint)destination.Length), default, 0), default, destination);
+        Issue(DaemonOpcode.Read, new DaemonRequestBody(new SlabRange(slab.SlabId, slab.Epoch, (ulong)offset, (uint)destination.Length), default, 0), destination);
 
     public ValueTask<DaemonReply> TrimAsync(SlabGrant slab, long offset, long length) =>
-        Issue(DaemonOpcode.Trim, new DaemonRequestBody(new SlabRange(slab.SlabId, slab.Epoch, (ulong)offset, (uint)length), default, 0), default, default);
+        Issue(DaemonOpcode.Trim, new DaemonRequestBody(new SlabRange(slab.SlabId, slab.Epoch, (ulong)offset, (uint)length), default, 0), default);
 
     public ValueTask<DaemonReply> FreeSlabAsync(SlabGrant slab) =>
-        Issue(DaemonOpcode.FreeSlab, new DaemonRequestBody(new SlabRange(slab.SlabId, slab.Epoch, 0, 0), default, 0), default, default);
+        Issue(DaemonOpcode.FreeSlab, new DaemonRequestBody(new SlabRange(slab.SlabId, slab.Epoch, 0, 0), default, 0), default);
 
     public ValueTask<DaemonReply> QueryFreeAsync(long slabSize) =>
-        Issue(DaemonOpcode.QueryFree, new DaemonRequestBody(default, default, (ulong)slabSize), default, default);
+        Issue(DaemonOpcode.QueryFree, new DaemonRequestBody(default, default, (ulong)slabSize), default);
 
     public ValueTask<DaemonReply> AllocSlabAsync(long slabSize, int serverSlabIndex) =>
-        Issue(DaemonOpcode.AllocSlab, new DaemonRequestBody(default, new SlabAllocRequest((ulong)slabSize, (uint)serverSlabIndex), 0), default, default);
+        Issue(DaemonOpcode.AllocSlab, new DaemonRequestBody(default, new SlabAllocRequest((ulong)slabSize, (uint)serverSlabIndex), 0), default);
 
-    public ValueTask<DaemonReply> StatsAsync() => Issue(DaemonOpcode.Stats, default, default, default);
+    public ValueTask<DaemonReply> StatsAsync() => Issue(DaemonOpcode.Stats, default, default);
 
     /// <summary>Fails the link: pending and later requests throw <see cref="DaemonLinkException"/>.</summary>
     public void Kill(string reason)
@@ -221,17 +241,17 @@ public sealed partial class DaemonLink : IDisposable
         _capacity.Release();
     }
 
-    private ValueTask<DaemonReply> Issue(DaemonOpcode opcode, DaemonRequestBody body, ReadOnlyMemory<byte> payload, Memory<byte> destination)
+    private ValueTask<DaemonReply> Issue(DaemonOpcode opcode, DaemonRequestBody body, Memory<byte> destination)
     {
         if (!IsAlive)
         {
             return ValueTask.FromException<DaemonReply>(Dead());
         }
 
-        return _capacity.Wait(0) ? Send(opcode, body, payload, destination) : IssueWhenFreeAsync(opcode, body, payload, destination);
+        return _capacity.Wait(0) ? Send(opcode, body, default, destination) : IssueWhenFreeAsync(opcode, body, destination);
     }
 
-    private async ValueTask<DaemonReply> IssueWhenFreeAsync(DaemonOpcode opcode, DaemonRequestBody body, ReadOnlyMemory<byte> payload, Memory<byte> destination)
+    private async ValueTask<DaemonReply> IssueWhenFreeAsync(DaemonOpcode opcode, DaemonRequestBody body, Memory<byte> destination)
     {
         if (!await _capacity.WaitAsync(_settings.RequestTimeout).ConfigureAwait(false))
         {
@@ -239,11 +259,11 @@ public sealed partial class DaemonLink : IDisposable
             throw Dead();
         }
 
-        return await Send(opcode, body, payload, destination).ConfigureAwait(false);
+        return await Send(opcode, body, default, destination).ConfigureAwait(false);
     }
 
     /// <summary>Called holding a capacity unit: takes a slot, sends the frame, returns the slot's awaitable.</summary>
-    private ValueTask<DaemonReply> Send(DaemonOpcode opcode, DaemonRequestBody body, ReadOnlyMemory<byte> payload, Memory<byte> destination)
+    private ValueTask<DaemonReply> Send(DaemonOpcode opcode, DaemonRequestBody body, ReadOnlySpan<byte> payload, Memory<byte> destination)
     {
         DaemonRequest slot;
         lock (_freeLock)
@@ -274,15 +294,14 @@ public sealed partial class DaemonLink : IDisposable
                 DaemonFrameHeader.For(opcode, DaemonStatus.Ok, slot.RequestId, bodyLength + payload.Length).Write(frame);
                 body.Write(opcode, frame[DaemonFrameHeader.Size..]);
                 var used = DaemonFrameHeader.Size + bodyLength;
-                if (payload.Length <= SendBufferSize - used)
+                if (payload.Length <= GatherThreshold)
                 {
-                    payload.Span.CopyTo(frame[used..]);
+                    payload.CopyTo(frame[used..]);
                     SendAll(_socket, frame[..(used + payload.Length)]);
                 }
                 else
                 {
-                    SendAll(_socket, frame[..used]);
-                    SendAll(_socket, payload.Span);
+                    SocketGather.SendAll(_socket, frame[..used], payload);
                 }
             }
         }
