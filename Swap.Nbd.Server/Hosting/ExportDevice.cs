@@ -23,7 +23,9 @@ public static class ExportDevice
 
         var daemons = PortalList.Load(options.Portal!).Select(Resolve).ToList();
         var disk = BackupDisk.Open(options.BackupDisk!, options.Size);
-        var device = new SwapDevice(options.Size, disk, daemons, options.Slabs, time, loggerFactory);
+        // A stable id, so daemons free what an earlier run of this server held as soon as it says hello.
+        var slabs = options.Slabs.ClientId != 0 ? options.Slabs : options.Slabs with { ClientId = StableClientId.For(disk) };
+        var device = new SwapDevice(options.Size, disk, daemons, slabs, time, loggerFactory);
         device.Start();
         return device;
     }

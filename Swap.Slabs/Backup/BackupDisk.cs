@@ -21,8 +21,9 @@ public sealed class BackupDisk : IBackupStore
     private readonly SafeFileHandle _handle;
     private volatile bool _punchUnsupported;
 
-    private BackupDisk(string path, long size, bool isBlockDevice, SafeFileHandle handle, BackupDiskFaults faults)
+    private BackupDisk(string path, long size, bool isBlockDevice, SafeFileHandle handle, BackupDiskFaults faults, (ulong, ulong) identity)
     {
+        Identity = identity;
         Path = path;
         Size = size;
         IsBlockDevice = isBlockDevice;
@@ -36,6 +37,9 @@ public sealed class BackupDisk : IBackupStore
     public long Size { get; }
 
     public bool IsBlockDevice { get; }
+
+    /// <summary>(st_dev, st_ino) of the file, or (st_rdev, 0) of the device: unchanged across server restarts.</summary>
+    public (ulong Device, ulong Inode) Identity { get; }
 
     public BackupDiskFaults Faults { get; }
 
@@ -133,7 +137,7 @@ public sealed class BackupDisk : IBackupStore
                         $"backup disk {path}: {ByteSize.Format(deviceSize)}, need {ByteSize.Format(size)}; give a partition at least the export size or export less");
                 }
 
-                return new BackupDisk(path, size, isBlockDevice: true, handle, faults);
+                return new BackupDisk(path, size, isBlockDevice: true, handle, faults, status.Identity);
 
             case BackupDiskNative.FileTypeRegular:
                 if (status.Size < size)
@@ -149,7 +153,7 @@ public sealed class BackupDisk : IBackupStore
                     }
                 }
 
-                return new BackupDisk(path, size, isBlockDevice: false, handle, faults);
+                return new BackupDisk(path, size, isBlockDevice: false, handle, faults, status.Identity);
 
             case BackupDiskNative.FileTypeDirectory:
                 throw new BackupDiskException($"backup disk {path}: is a directory; give a file path inside it (e.g. {System.IO.Path.Combine(path, "swapnbd.backup")}) or a block device");

@@ -17,17 +17,27 @@ internal static partial class BackupDiskNative
     private const int StatxModeOffset = 28;
     private const int StatxSizeOffset = 40;
     private const int StatxBlocksOffset = 48;
+    private const int StatxInodeOffset = 32;
+    private const int StatxRdevMajorOffset = 128;
+    private const int StatxDevMajorOffset = 136;
 
     public const int FileTypeMask = 0xF000;
     public const int FileTypeRegular = 0x8000;
     public const int FileTypeBlockDevice = 0x6000;
     public const int FileTypeDirectory = 0x4000;
 
-    /// <summary>What fstat says about an open file.</summary>
-    public readonly record struct FileStatus(int Mode, long Size, long Blocks)
+    /// <summary>What fstat says about an open file; <see cref="Identity"/> tells files (and devices) apart on this host.</summary>
+    public readonly record struct FileStatus(int Mode, long Size, long Blocks, ulong Inode = 0, ulong Device = 0, ulong SpecialDevice = 0)
     {
+        /// <summary>(st_dev, st_ino) for a file, st_rdev for a block device: the same while the file or device exists.</summary>
+        public (ulong, ulong) Identity => (Mode & FileTypeMask) == FileTypeBlockDevice ? (SpecialDevice, 0) : (Device, Inode);
+
         public int FileType => Mode & FileTypeMask;
     }
+
+    /// <summary>statx's (u32 major, u32 minor) as one number.</summary>
+    private static ulong DeviceNumber(ReadOnlySpan<byte> majorMinor) =>
+        ((ulong)BinaryPrimitives.ReadUInt32LittleEndian(majorMinor) << 32) | BinaryPrimitives.ReadUInt32LittleEndian(majorMinor[4..]);
 
     /// <summary>statx has one layout on every architecture, unlike struct stat, so no per-arch structs are needed.</summary>
     public static unsafe int FileStatusOf(SafeHandle handle, out FileStatus status)
@@ -57,7 +67,10 @@ internal static partial class BackupDiskNative
         status = new FileStatus(
             BinaryPrimitives.ReadUInt16LittleEndian(span[StatxModeOffset..]),
             (long)BinaryPrimitives.ReadUInt64LittleEndian(span[StatxSizeOffset..]),
-            (long)BinaryPrimitives.ReadUInt64LittleEndian(span[StatxBlocksOffset..]));
+            (long)BinaryPrimitives.ReadUInt64LittleEndian(span[StatxBlocksOffset..]),
+            BinaryPrimitives.ReadUInt64LittleEndian(span[StatxInodeOffset..]),
+            DeviceNumber(span[StatxDevMajorOffset..]),
+            DeviceNumber(span[StatxRdevMajorOffset..]));
         return 0;
     }
 

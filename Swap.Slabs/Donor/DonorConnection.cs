@@ -249,7 +249,13 @@ internal sealed class DonorConnection
             return;
         }
 
-        var status = _daemon.Hello(this, hello.ClientId);
+        if ((hello.Flags & ~DaemonHelloFlags.Known) != 0)
+        {
+            Reply(DaemonOpcode.Hello, DaemonStatus.Invalid, requestId, 0);
+            return;
+        }
+
+        var status = _daemon.Hello(this, hello.ClientId, (hello.Flags & DaemonHelloFlags.ReleaseSlabs) != 0);
         if (status != DaemonStatus.Ok)
         {
             Reply(DaemonOpcode.Hello, status, requestId, 0);

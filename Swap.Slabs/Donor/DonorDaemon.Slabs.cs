@@ -69,7 +69,8 @@ public sealed partial class DonorDaemon
         return id < (uint)slots.Length ? Volatile.Read(ref slots[id]) : null;
     }
 
-    internal DaemonStatus Hello(DonorConnection connection, ulong clientId)
+    /// <summary>Binds the connection to a client id; with <paramref name="release"/> the id's earlier slabs are freed first.</summary>
+    internal DaemonStatus Hello(DonorConnection connection, ulong clientId, bool release)
     {
         lock (_lock)
         {
@@ -86,6 +87,18 @@ public sealed partial class DonorDaemon
                     timer.Dispose();
                     client.GraceTimer = null;
                     DonorLog.GraceResumed(_logger, clientId, client.Slabs.Count);
+                }
+
+                if (release && client.Slabs.Count > 0)
+                {
+                    // Other connections of this id that still use these slabs get STALE and re-place them.
+                    var slabs = client.Slabs.Count;
+                    foreach (var slab in client.Slabs.ToArray())
+                    {
+                        RemoveLocked(slab);
+                    }
+
+                    DonorLog.SlabsReleased(_logger, clientId, slabs);
                 }
             }
             else

@@ -64,4 +64,7 @@ internal static partial class DonorLog
 
     [LoggerMessage(20, LogLevel.Warning, "Connection from {Remote} refused: {Limit} connections already open")]
     public static partial void TooManyConnections(ILogger logger, string remote, int limit);
+
+    [LoggerMessage(21, LogLevel.Information, "Client {ClientId:x16} started afresh: its {Slabs} earlier slabs freed")]
+    public static partial void SlabsReleased(ILogger logger, ulong clientId, int slabs);
 }

@@ -125,7 +125,7 @@ public sealed partial class DaemonLink : IDisposable
         socket.ReceiveTimeout = (int)Math.Max(1, settings.ConnectTimeout.TotalMilliseconds);
         Span<byte> frame = stackalloc byte[DaemonFrameHeader.Size + DaemonHello.Size];
         DaemonFrameHeader.For(DaemonOpcode.Hello, DaemonStatus.Ok, 1, DaemonHello.Size).Write(frame);
-        new DaemonHello(DaemonFrameHeader.Version, clientId).Write(frame[DaemonFrameHeader.Size..]);
+        new DaemonHello(DaemonFrameHeader.Version, clientId, DaemonHelloFlags.ReleaseSlabs).Write(frame[DaemonFrameHeader.Size..]);
         SendAll(socket, frame);
         Span<byte> header = stackalloc byte[DaemonFrameHeader.Size];
         ReceiveExact(socket, header);

@@ -2,8 +2,8 @@ using System.Buffers.Binary;
 
 namespace Swap.Slabs.Wire;
 
-/// <summary>HELLO request body: u32 magic "SWPD", u16 version, u16 reserved, u64 client id (16 bytes).</summary>
-public readonly record struct DaemonHello(ushort Version, ulong ClientId)
+/// <summary>HELLO request body: u32 magic "SWPD", u16 version, u16 flags, u64 client id (16 bytes).</summary>
+public readonly record struct DaemonHello(ushort Version, ulong ClientId, DaemonHelloFlags Flags = DaemonHelloFlags.None)
 {
     public const int Size = 16;
 
@@ -11,7 +11,7 @@ public readonly record struct DaemonHello(ushort Version, ulong ClientId)
     {
         BinaryPrimitives.WriteUInt32BigEndian(destination, DaemonFrameHeader.HelloMagic);
         BinaryPrimitives.WriteUInt16BigEndian(destination[4..], Version);
-        BinaryPrimitives.WriteUInt16BigEndian(destination[6..], 0);
+        BinaryPrimitives.WriteUInt16BigEndian(destination[6..], (ushort)Flags);
         BinaryPrimitives.WriteUInt64BigEndian(destination[8..], ClientId);
     }
 
@@ -27,7 +27,8 @@ public readonly record struct DaemonHello(ushort Version, ulong ClientId)
             DaemonProtocolException.Throw("HELLO without the SWPD magic: not a SwapNbd server");
         }
 
-        return new DaemonHello(BinaryPrimitives.ReadUInt16BigEndian(body[4..]), BinaryPrimitives.ReadUInt64BigEndian(body[8..]));
+        return new DaemonHello(BinaryPrimitives.ReadUInt16BigEndian(body[4..]), BinaryPrimitives.ReadUInt64BigEndian(body[8..]),
+            (DaemonHelloFlags)BinaryPrimitives.ReadUInt16BigEndian(body[6..]));
     }
 }
 

@@ -113,6 +113,41 @@ public sealed class DonorEvictionTests
     }
 
     [Test, CancelAfter(20_000)]
+    public async Task A_hello_that_releases_frees_the_clients_earlier_slabs_at_once(CancellationToken ct)
+    {
+        await using var donor = new TestDonor(o => o.GracePeriod = TimeSpan.FromSeconds(30));
+        SlabGrant old;
+        await using (var first = await donor.HelloAsync(7, ct))
+        {
+            old = await first.AllocOkAsync(Slab, ct);
+            Assert.That(await first.WriteAsync(old, 0, DonorTestClient.Pattern(8192, 3), ct), Is.EqualTo(DaemonStatus.Ok));
+        }
+
+        await using var other = await donor.HelloAsync(8, ct);
+        var kept = await other.AllocOkAsync(Slab, ct);
+        await TestDonor.WaitForAsync(() => donor.Daemon.ConnectionCount == 1, ct);
+        Assert.That(donor.Daemon.SlabCount, Is.EqualTo(2), "within the grace period");
+
+        // The restarted server: same id, starting afresh.
+        await using var restarted = await donor.ConnectAsync(ct);
+        Assert.That(await restarted.HelloAsync(7, ct, flags: DaemonHelloFlags.ReleaseSlabs), Is.EqualTo(DaemonStatus.Ok));
+        Assert.That(donor.Daemon.SlabCount, Is.EqualTo(1), "client 7's slab is freed, client 8's kept");
+        Assert.That((await restarted.ReadAsync(old, 0, 4096, ct)).Status, Is.EqualTo(DaemonStatus.Stale));
+        Assert.That((await other.ReadAsync(kept, 0, 4096, ct)).Status, Is.EqualTo(DaemonStatus.Ok));
+        var again = await restarted.AllocOkAsync(Slab, ct);
+        Assert.That(again.Epoch, Is.Not.EqualTo(old.Epoch), "a new slab, never the old epoch");
+    }
+
+    [Test, CancelAfter(20_000)]
+    public async Task A_hello_with_unknown_flags_is_invalid(CancellationToken ct)
+    {
+        await using var donor = new TestDonor();
+        await using var client = await donor.ConnectAsync(ct);
+        Assert.That(await client.HelloAsync(7, ct, flags: (DaemonHelloFlags)0x8000), Is.EqualTo(DaemonStatus.Invalid));
+        Assert.That(await client.HelloAsync(7, ct), Is.EqualTo(DaemonStatus.Ok), "the connection goes on");
+    }
+
+    [Test, CancelAfter(20_000)]
     public async Task A_client_with_another_live_connection_keeps_its_slabs(CancellationToken ct)
     {
         await using var donor = new TestDonor(o => o.GracePeriod = TimeSpan.Zero);

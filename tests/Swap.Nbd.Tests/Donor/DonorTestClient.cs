@@ -93,10 +93,11 @@ internal sealed class DonorTestClient : IAsyncDisposable
         return (header.Status, reply);
     }
 
-    public async Task<DaemonStatus> HelloAsync(ulong clientId, CancellationToken ct, ushort version = DaemonFrameHeader.Version)
+    public async Task<DaemonStatus> HelloAsync(ulong clientId, CancellationToken ct, ushort version = DaemonFrameHeader.Version,
+        DaemonHelloFlags flags = DaemonHelloFlags.None)
     {
         var body = new byte[DaemonHello.Size];
-        new DaemonHello(version, clientId).Write(body);
+        new DaemonHello(version, clientId, flags).Write(body);
         var (status, reply) = await RequestAsync(DaemonOpcode.Hello, body, ct);
         if (status == DaemonStatus.Ok)
         {

@@ -10,8 +10,8 @@ namespace Swap.Nbd.Tests.Support;
 /// </summary>
 internal sealed class SwapSystem : IAsyncDisposable
 {
-    private readonly Process _server;
     private readonly ConcurrentQueue<string> _log;
+    private Process _server;
 
     private SwapSystem(string directory, List<TestDaemon> daemons, Process server, ConcurrentQueue<string> log, int port, string socket)
     {
@@ -71,11 +71,7 @@ internal sealed class SwapSystem : IAsyncDisposable
                 info.ArgumentList.Add(arg);
             }
 
-            server = Process.Start(info) ?? throw new InvalidOperationException("cannot start out/swapnbd-server (run scripts/build.sh)");
-            server.OutputDataReceived += (_, e) => { if (e.Data is not null) { log.Enqueue(e.Data); } };
-            server.ErrorDataReceived += (_, e) => { if (e.Data is not null) { log.Enqueue(e.Data); } };
-            server.BeginOutputReadLine();
-            server.BeginErrorReadLine();
+            server = StartServer(info, log);
             await Loopback.WaitListeningAsync(port, TimeSpan.FromSeconds(20), () => string.Join('\n', log), ct);
             return new SwapSystem(directory, started, server, log, port, socket);
         }
@@ -84,6 +80,28 @@ internal sealed class SwapSystem : IAsyncDisposable
             await StopAsync(server, started, directory);
             throw;
         }
+    }
+
+    /// <summary>SIGKILLs the server (no shutdown, nothing flushed) and starts it again with the same options and backup disk.</summary>
+    public async Task RestartServerAsync(CancellationToken ct)
+    {
+        var info = _server.StartInfo;
+        _server.Kill();
+        await _server.WaitForExitAsync(ct);
+        _server.Dispose();
+        _log.Enqueue("--- server killed and restarted ---");
+        _server = StartServer(info, _log);
+        await Loopback.WaitListeningAsync(Port, TimeSpan.FromSeconds(20), () => string.Join('\n', _log), ct);
+    }
+
+    private static Process StartServer(ProcessStartInfo info, ConcurrentQueue<string> log)
+    {
+        var server = Process.Start(info) ?? throw new InvalidOperationException("cannot start out/swapnbd-server (run scripts/build.sh)");
+        server.OutputDataReceived += (_, e) => { if (e.Data is not null) { log.Enqueue(e.Data); } };
+        server.ErrorDataReceived += (_, e) => { if (e.Data is not null) { log.Enqueue(e.Data); } };
+        server.BeginOutputReadLine();
+        server.BeginErrorReadLine();
+        return server;
     }
 
     /// <summary>The server's log lines that record a slab placed on a daemon.</summary>

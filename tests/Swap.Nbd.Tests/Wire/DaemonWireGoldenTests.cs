@@ -23,6 +23,15 @@ public sealed class DaemonWireGoldenTests
     }
 
     [Test]
+    public void Hello_that_releases_earlier_slabs_sets_flag_bit_0()
+    {
+        var bytes = new byte[DaemonHello.Size];
+        new DaemonHello(1, 0x0102030405060708, DaemonHelloFlags.ReleaseSlabs).Write(bytes);
+        Assert.That(Convert.ToHexString(bytes), Is.EqualTo("53575044" + "0001" + "0001" + "0102030405060708"));
+        Assert.That(DaemonHello.Read(bytes), Is.EqualTo(new DaemonHello(1, 0x0102030405060708, DaemonHelloFlags.ReleaseSlabs)));
+    }
+
+    [Test]
     public void Welcome_reply()
     {
         var bytes = new byte[DaemonWelcome.Size];
