@@ -141,19 +141,28 @@ else
   fuse_dir=$run_dir/fuse-$name
   mkdir -p "$fuse_dir"
   record fuse_dir "$fuse_dir"
-  # nbdfuse serves the file FUSE_DIR/disk until the directory is unmounted; -P writes its pid once it serves.
-  rm -f "$run_dir/nbdfuse-$name.pid"
-  nbdfuse -C "$connections" -P "$run_dir/nbdfuse-$name.pid" "$fuse_dir/disk" "$uri" \
-    >"$run_dir/nbdfuse-$name.log" 2>&1 </dev/null &
-  fuse_pid=$!
-  record fuse_pid "$fuse_pid"
+  # nbdfuse serves the file FUSE_DIR/disk until the directory is unmounted; -P writes its pid once it serves. It
+  # runs in a session of its own (setsid): Ctrl-C in the terminal that attached, or closing it (SIGHUP), must not
+  # take away the device that holds swapped pages.
+  pid_file=$run_dir/nbdfuse-$name.pid
+  rm -f "$pid_file"
+  sid=""
+  if command -v setsid >/dev/null 2>&1; then sid=setsid; fi
+  $sid nbdfuse -C "$connections" -P "$pid_file" "$fuse_dir/disk" "$uri" >"$run_dir/nbdfuse-$name.log" 2>&1 </dev/null &
+  started=$!
+  record fuse_pid "$started"
   i=0
-  while [ ! -s "$run_dir/nbdfuse-$name.pid" ]; do
-    kill -0 "$fuse_pid" 2>/dev/null || die "nbdfuse $uri exited: $(cat "$run_dir/nbdfuse-$name.log")"
+  while [ ! -s "$pid_file" ]; do
     i=$((i + 1))
     [ $i -le 300 ] || die "nbdfuse $uri did not serve within 30 s: $(cat "$run_dir/nbdfuse-$name.log")"
+    # (A setsid that had to fork exits at once; its nbdfuse then writes the pid file shortly.)
+    if ! kill -0 "$started" 2>/dev/null && [ $i -gt 20 ] && [ ! -s "$pid_file" ]; then
+      die "nbdfuse $uri exited: $(cat "$run_dir/nbdfuse-$name.log")"
+    fi
     sleep 0.1
   done
+  fuse_pid=$(cat "$pid_file")
+  [ "$fuse_pid" = "$started" ] || record fuse_pid "$fuse_pid"
   # nbdfuse is in the path of every swapped page: the OOM killer must never pick it.
   echo -1000 >"/proc/$fuse_pid/oom_score_adj" 2>/dev/null || say "warning: cannot protect nbdfuse ($fuse_pid) from the OOM killer (oom_score_adj -1000 needs CAP_SYS_RESOURCE)"
   # Direct I/O: the loop device reads and writes the FUSE file without caching its pages a second time (a swap-out

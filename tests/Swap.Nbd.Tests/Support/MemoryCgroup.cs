@@ -26,9 +26,7 @@ internal sealed class MemoryCgroup : IDisposable
             Assert.Fail($"these tests need cgroup v1's memory controller at {Root} (root, a kernel with CONFIG_MEMCG)");
         }
 
-        var own = File.ReadAllLines("/proc/self/cgroup").Select(l => l.Split(':', 3))
-            .FirstOrDefault(p => p.Length == 3 && p[1].Split(',').Contains("memory"))?[2] ?? "/";
-        var path = System.IO.Path.Combine(Root + own, name);
+        var path = System.IO.Path.Combine(OwnPath(), name);
         Directory.CreateDirectory(path);
         var group = new MemoryCgroup(path);
         try
@@ -42,6 +40,14 @@ internal sealed class MemoryCgroup : IDisposable
         }
 
         return group;
+    }
+
+    /// <summary>The v1 memory cgroup this process runs in, as a directory.</summary>
+    public static string OwnPath()
+    {
+        var own = File.ReadAllLines("/proc/self/cgroup").Select(l => l.Split(':', 3))
+            .FirstOrDefault(p => p.Length == 3 && p[1].Split(',').Contains("memory"))?[2] ?? "/";
+        return Root + own.TrimEnd('/');
     }
 
     /// <summary>A memory.stat value of this group (e.g. "swap", "rss"), in bytes.</summary>

@@ -55,26 +55,31 @@ internal sealed class SwapAttachment : IAsyncDisposable
         ExternalTool.RunAsync(Repo.Path("scripts", "swap-detach.sh"), "the repository's scripts", ["--name", Name], TimeSpan.FromMinutes(3), ct);
 
     /// <summary>What of this attachment is still on the machine: swap, loop device, FUSE mount, nbdfuse, state; empty when all is gone.</summary>
-    public IReadOnlyList<string> Leftovers()
+    public IReadOnlyList<string> Leftovers() => LeftoversOf(Name, Device);
+
+    /// <summary>What is left of the attachment <paramref name="name"/> (and of <paramref name="device"/> as swap, when known).</summary>
+    public static IReadOnlyList<string> LeftoversOf(string name, string? device)
     {
         var left = new List<string>();
-        if (SwapsEntry() is not null)
+        if (device is not null && SwapsEntries().ContainsKey(device))
         {
-            left.Add($"{Device} is still swap");
+            left.Add($"{device} is still swap");
         }
 
+        var fuseDirectory = Path.Combine(RunDirectory, "fuse-" + name);
+        var stateFile = Path.Combine(RunDirectory, "attach-" + name);
         foreach (var loop in Directory.GetDirectories("/sys/block", "loop*"))
         {
             var backing = Path.Combine(loop, "loop", "backing_file");
-            if (File.Exists(backing) && File.ReadAllText(backing).Contains(FuseDirectory, StringComparison.Ordinal))
+            if (File.Exists(backing) && File.ReadAllText(backing).Contains(fuseDirectory, StringComparison.Ordinal))
             {
-                left.Add($"/dev/{Path.GetFileName(loop)} is still backed by {FuseDirectory}");
+                left.Add($"/dev/{Path.GetFileName(loop)} is still backed by {fuseDirectory}");
             }
         }
 
-        if (File.ReadAllText("/proc/mounts").Contains(" " + FuseDirectory + " ", StringComparison.Ordinal))
+        if (File.ReadAllText("/proc/mounts").Contains(" " + fuseDirectory + " ", StringComparison.Ordinal))
         {
-            left.Add($"{FuseDirectory} is still mounted");
+            left.Add($"{fuseDirectory} is still mounted");
         }
 
         foreach (var cmdline in Directory.GetDirectories("/proc").Where(d => char.IsAsciiDigit(Path.GetFileName(d)[0])))
@@ -82,7 +87,7 @@ internal sealed class SwapAttachment : IAsyncDisposable
             try
             {
                 var text = File.ReadAllText(Path.Combine(cmdline, "cmdline")).Replace('\0', ' ');
-                if (text.Contains(FuseDirectory, StringComparison.Ordinal))
+                if (text.Contains(fuseDirectory, StringComparison.Ordinal))
                 {
                     left.Add($"process {Path.GetFileName(cmdline)} still runs: {text}");
                 }
@@ -93,14 +98,14 @@ internal sealed class SwapAttachment : IAsyncDisposable
             }
         }
 
-        if (File.Exists(StateFile))
+        if (File.Exists(stateFile))
         {
-            left.Add($"state file {StateFile} remains");
+            left.Add($"state file {stateFile} remains");
         }
 
-        if (Directory.Exists(FuseDirectory))
+        if (Directory.Exists(fuseDirectory))
         {
-            left.Add($"{FuseDirectory} remains");
+            left.Add($"{fuseDirectory} remains");
         }
 
         return left;
