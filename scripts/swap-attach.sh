@@ -167,21 +167,35 @@ else
   echo -1000 >"/proc/$fuse_pid/oom_score_adj" 2>/dev/null || say "warning: cannot protect nbdfuse ($fuse_pid) from the OOM killer (oom_score_adj -1000 needs CAP_SYS_RESOURCE)"
   # Direct I/O: the loop device reads and writes the FUSE file without caching its pages a second time (a swap-out
   # that allocates page cache is the wrong thing under memory pressure).
-  loop=$(losetup -f --show --direct-io=on "$fuse_dir/disk") || die "losetup $fuse_dir/disk failed"
+  if losetup --version 2>/dev/null | grep -q util-linux; then
+    loop=$(losetup -f --show --direct-io=on "$fuse_dir/disk") || die "losetup $fuse_dir/disk failed"
+  else
+    # busybox losetup: neither --show nor --direct-io; the device is found through sysfs.
+    losetup -f "$fuse_dir/disk" || die "losetup -f $fuse_dir/disk failed"
+    loop=""
+    for b in /sys/block/loop*; do
+      if [ "$(cat "$b/loop/backing_file" 2>/dev/null)" = "$fuse_dir/disk" ]; then loop=/dev/${b##*/}; break; fi
+    done
+    [ -n "$loop" ] || die "losetup -f $fuse_dir/disk: no loop device shows it"
+  fi
   record loop "$loop"
-  [ "$(losetup -nO DIO "$loop" 2>/dev/null | tr -d ' ')" = 1 ] || say "warning: $loop does not use direct I/O"
+  [ "$(cat "/sys/block/${loop##*/}/loop/dio" 2>/dev/null)" = 1 ] || say "warning: $loop does not use direct I/O"
   swap_device=$loop
   what="nbdfuse $uri -> $fuse_dir/disk -> $loop"
 fi
 
 mkswap "$swap_device" >/dev/null || die "mkswap $swap_device failed"
 record swap "$swap_device"
-if [ -n "$discard" ]; then
-  swapon -d -p "$priority" "$swap_device" || die "swapon --discard -p $priority $swap_device failed"
-else
-  swapon -p "$priority" "$swap_device" || die "swapon -p $priority $swap_device failed"
+set -- -p "$priority"
+if ! swapon --help 2>&1 | grep -q -- '-p'; then
+  # Debian's busybox swapon is built without priorities: the kernel then picks one below every other area's.
+  say "warning: this swapon cannot set a priority; $swap_device gets the kernel's default (below other swap areas)"
+  set --
 fi
+if [ -n "$discard" ]; then set -- -d "$@"; fi
+swapon "$@" "$swap_device" || die "swapon $* $swap_device failed"
 attached=1
 size_kib=$(awk -v d="$swap_device" '$1 == d { print $3 }' /proc/swaps)
-say "$what: swap on, priority $priority, $((${size_kib:-0} / 1024)) MiB${discard:+, discard} (state $state)"
+prio=$(awk -v d="$swap_device" '$1 == d { print $5 }' /proc/swaps)
+say "$what: swap on, priority $prio, $((${size_kib:-0} / 1024)) MiB${discard:+, discard} (state $state)"
 echo "$swap_device"

@@ -38,11 +38,10 @@ if [ ! -e "$state" ]; then
   exit 0
 fi
 
-swap="" loop="" fuse_dir="" fuse_pid="" nbd=""
+swap="" fuse_dir="" fuse_pid="" nbd=""
 while IFS='=' read -r key value; do
   case $key in
     swap) swap=$value ;;
-    loop) loop=$value ;;
     fuse_dir) fuse_dir=$value ;;
     fuse_pid) fuse_pid=$value ;;
     nbd) nbd=$value ;;
@@ -57,16 +56,14 @@ if [ -n "$swap" ] && is_swap "$swap"; then
   say "swapoff $swap"
 fi
 
-# 2. The loop device over the nbdfuse file; found through its backing file too, in case the attach was cut short
-# between losetup and recording its name. A loop device now backed by something else is not ours any more.
+# 2. The loop devices backed by the nbdfuse file, found through sysfs rather than the recorded name: the attach may
+# have been cut short between losetup and recording it, and a recorded device now backed by something else is not
+# ours any more.
+# (sysfs, not losetup -O: busybox's losetup has no such option)
 if [ -n "$fuse_dir" ]; then
-  loops=$loop
-  if command -v losetup >/dev/null 2>&1; then
-    loops="$loops $(losetup -nO NAME -j "$fuse_dir/disk" 2>/dev/null || true)"
-  fi
-  for l in $loops; do
-    back=$(losetup -nO BACK-FILE "$l" 2>/dev/null | sed 's/^ *//; s/ *$//') || back=""
-    [ "$back" = "$fuse_dir/disk" ] || continue
+  for b in /sys/block/loop*; do
+    [ "$(cat "$b/loop/backing_file" 2>/dev/null)" = "$fuse_dir/disk" ] || continue
+    l=/dev/${b##*/}
     if is_swap "$l"; then die "$l is swap again; run swapoff $l first"; fi
     losetup -d "$l" || die "losetup -d $l failed"
     say "losetup -d $l"
