@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Publishes every executable into out/ at the repository root (out/swapnbd-server, out/swapnbd-client, out/swapnbd-daemon).
+# Publishes every executable into out/ at the repository root (out/swapnbd-server, out/swapnbd-client, out/swapnbd-daemon,
+# out/swapnbd-memtest).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -9,5 +10,9 @@ for project in Swap.Nbd.Server Swap.Nbd.Client Swap.Slabs.Daemon; do
   dotnet publish "$project" -c Release -o out --nologo -v quiet \
     -p:PublishSingleFile=true -p:SelfContained=false -p:DebugType=none >/dev/null
 done
-rm -f out/*.pdb out/*.xml
+# The workload runs inside a small memory-limited cgroup: NativeAOT keeps its own footprint to a few MiB (no JIT, no
+# runtime to load). clang-14 is what scripts/setup.sh installs for it.
+dotnet publish Swap.MemTest -c Release -o out --nologo -v quiet -p:CppCompilerAndLinker=clang-14 -p:DebugType=none \
+  -p:StripSymbols=true >/dev/null
+rm -f out/*.pdb out/*.xml out/*.dbg
 ls -1 out/swapnbd-*

@@ -1,39 +1,206 @@
 #!/usr/bin/env bash
-# The demo: sets the machine up, starts swapnbd-server on loopback with a sparse 4 GiB memory export, shows what a
-# client sees, drives load through it with swapnbd-client bench, and tears everything down (also on Ctrl-C).
+# The demo, as root on a fresh machine: installs what is missing and builds (scripts/setup.sh), starts three donor
+# daemons and the server on loopback with a backup file, makes the server this machine's swap (swap-attach.sh), runs
+# swapnbd-memtest in a memory cgroup four times too small for it so that most of its pages go to swap, verifies every
+# page, prints where the pages went (per daemon, backup disk) and how long it took, and tears everything down in the
+# safe order (workload, swapoff, detach, server, daemons), also on Ctrl-C.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-"$root/scripts/setup.sh" >/dev/null
 
+usage() {
+  cat <<'EOF'
+usage: scripts/demo.sh [--size SIZE] [--touches N] [--no-build]
+
+  --size SIZE    the workload's memory (default 1GiB); its cgroup gets a quarter of it
+  --touches N    random page touches after the fill (default 50000); every page is verified at the end
+  --no-build     skip scripts/setup.sh (packages and build); out/ must be built already
+
+Run as root. Takes about two minutes with the defaults on two cores.
+EOF
+}
+
+size=1GiB touches=50000 build=1
+while (($#)); do
+  case $1 in
+    -h|--help) usage; exit 0 ;;
+    --size) size=${2:?--size needs a value}; shift 2 ;;
+    --touches) touches=${2:?--touches needs a value}; shift 2 ;;
+    --no-build) build=""; shift ;;
+    *) usage >&2; echo "demo: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+[[ $(id -u) -eq 0 ]] || { echo "demo: run as root (swapon, losetup, cgroups)" >&2; exit 1; }
+
+say() { echo "demo: $*"; }
+mib() { echo $(($1 >> 20)); }
+to_bytes() { # SIZE -> bytes (4096, 512K, 64MiB, 1G, 1GiB)
+  local n=${1%%[!0-9]*} unit=${1##*[0-9]}
+  [[ -n $n ]] || { echo "demo: '$1' is not a size" >&2; exit 2; }
+  case ${unit^^} in
+    ""|B) echo "$n" ;; K|KB|KIB) echo $((n << 10)) ;; M|MB|MIB) echo $((n << 20)) ;; G|GB|GIB) echo $((n << 30)) ;;
+    *) echo "demo: '$1' is not a size" >&2; exit 2 ;;
+  esac
+}
+size_bytes=$(to_bytes "$size")
+(( size_bytes >= 16 << 20 && size_bytes % 4096 == 0 )) || { echo "demo: --size must be at least 16MiB, in whole 4KiB pages" >&2; exit 2; }
+[[ $touches =~ ^[0-9]+$ ]] || { echo "demo: --touches '$touches' is not a count" >&2; exit 2; }
+limit=$((size_bytes / 4))
+
+if [[ -n $build ]]; then
+  say "setup: packages and build (scripts/setup.sh)"
+  "$root/scripts/setup.sh" >/dev/null
+fi
+for exe in swapnbd-server swapnbd-daemon swapnbd-memtest; do
+  [[ -x $root/out/$exe ]] || { echo "demo: out/$exe is missing; run scripts/build.sh (or drop --no-build)" >&2; exit 1; }
+done
+
+start=$(date +%s.%N)
 work=$(mktemp -d /tmp/swapnbd-demo.XXXXXX)
-server_pid=""
+name=demo-$$
+daemon_pids=() server_pid="" cgroup="" attached="" monitor_pid=""
+
+# Teardown, in the only safe order: the workload (its swapped pages are freed), swapoff + detach (the server must
+# still answer while the kernel reads pages back), then the server, then the daemons.
 cleanup() {
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
+  local status=$? left=""
+  set +e
+  trap '' INT TERM HUP
+  if [[ -n $monitor_pid ]]; then kill "$monitor_pid" 2>/dev/null; wait "$monitor_pid" 2>/dev/null; fi
+  if [[ -n $cgroup && -d $cgroup ]]; then
+    local procs=$cgroup/tasks
+    [[ -f $procs ]] || procs=$cgroup/cgroup.procs
+    for _ in $(seq 50); do
+      xargs -r kill -9 <"$procs" 2>/dev/null || true
+      rmdir "$cgroup" 2>/dev/null && break
+      sleep 0.1
+    done
+    [[ -d $cgroup ]] && { echo "demo: could not remove cgroup $cgroup" >&2; left+=" cgroup"; }
+  fi
+  if [[ -n $attached ]]; then
+    "$root/scripts/swap-detach.sh" --name "$name" || { echo "demo: swap-detach.sh failed; the server stays up (pid $server_pid), run: scripts/swap-detach.sh --name $name" >&2; exit 1; }
+  fi
+  if [[ -n $server_pid ]]; then kill -TERM "$server_pid" 2>/dev/null || true; fi
+  for pid in "$server_pid" "${daemon_pids[@]}"; do
+    [[ -n $pid ]] || continue
+    [[ $pid == "$server_pid" ]] || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  if ((status != 0 && status != 130)) && [[ -d $work ]]; then
+    for log in "$work"/*.log; do [[ -s $log ]] && { echo "--- $log (last lines)" >&2; tail -n 20 "$log" >&2; }; done
   fi
   rm -rf "$work"
+  [[ -z $left ]] && say "torn down: no swap, loop device, mount, cgroup or process of the demo left"
+  exit "$status"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'echo; say "interrupted"; exit 130' INT TERM HUP
 
-port=${DEMO_PORT:-10809}
-sock="$work/nbd.sock"
-"$root/out/swapnbd-server" --backend memory --size 4GiB --listen "127.0.0.1:$port" --socket "$sock" \
-  --log-level Warning >"$work/server.log" 2>&1 &
+# --- donors and server -----------------------------------------------------------------------------------------
+read -r p1 p2 p3 < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(3)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))')
+printf '# three donors on this machine\n3\n127.0.0.1:%s\n127.0.0.1:%s\n127.0.0.1:%s\n' "$p1" "$p2" "$p3" >"$work/portal.list"
+# setsid: a Ctrl-C in this terminal goes to the demo, which stops these itself, after swapoff.
+for port in "$p1" "$p2" "$p3"; do
+  setsid "$root/out/swapnbd-daemon" --listen "127.0.0.1:$port" --max-memory 2GiB --headroom 512MiB --log-level Warning \
+    >"$work/daemon-$port.log" 2>&1 </dev/null &
+  daemon_pids+=($!)
+done
+export_size=$(( (size_bytes + (512 << 20)) / (64 << 20) * (64 << 20) ))
+setsid "$root/out/swapnbd-server" --portal "$work/portal.list" --backup-disk "$work/backup.img" --size "$export_size" \
+  --slab-size 64MiB --socket "$work/nbd.sock" --listen "" --status-file "$work/status.json" --log-level Warning \
+  >"$work/server.log" 2>&1 </dev/null &
 server_pid=$!
-for _ in $(seq 50); do [[ -S "$sock" ]] && break; sleep 0.1; done
-[[ -S "$sock" ]] || { echo "demo: server did not start:"; cat "$work/server.log"; exit 1; }
 
-echo "== swapnbd-server on 127.0.0.1:$port and $sock (RSS $(ps -o rss= -p "$server_pid") KiB)"
+pages_py=$(cat <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["slabs"]
+mode = sys.argv[2]
+mib = lambda b: f"{b / 2**20:7.1f} MiB"
+if mode == "up":
+    print(sum(d["up"] for d in s["daemons"]))
+elif mode == "line":
+    print(", ".join(f"{d['name']} {d['bytes'] >> 20} MiB" for d in s["daemons"]))
+else:
+    for d in s["daemons"]:
+        state = "up  " if d["up"] else "DOWN"
+        print(f"  daemon {d['name']:<21} {state} {d['slabs']:3d} slabs  {mib(d['bytes'])}")
+    disk = s["backupDisk"]
+    print(f"  backup disk {disk['path']}: {mib(disk['bytes'])} (a copy of every page written), {mib(disk['bytesOnlyHere'])} only there")
+    print(f"  {s['slabsMapped']} of {s['slabsTotal']} slabs of {s['slabSize'] >> 20} MiB placed on daemons, {mib(s['bytesRemote'])} there in all")
+PY
+)
+pages() { python3 -c "$pages_py" "$work/status.json" "$1"; }
+
+for _ in $(seq 300); do
+  [[ -S $work/nbd.sock && -s $work/status.json ]] && [[ $(pages up 2>/dev/null) == 3 ]] && break
+  kill -0 "$server_pid" 2>/dev/null || { echo "demo: swapnbd-server exited" >&2; exit 1; }
+  sleep 0.1
+done
+[[ $(pages up 2>/dev/null) == 3 ]] || { echo "demo: the server did not reach all three daemons within 30 s" >&2; exit 1; }
+say "3 donor daemons on 127.0.0.1:$p1,$p2,$p3; swapnbd-server ($(mib "$export_size") MiB, 64 MiB slabs) on $work/nbd.sock," \
+  "backup file $work/backup.img"
+
+# --- swap ------------------------------------------------------------------------------------------------------
+attached=1
+device=$("$root/scripts/swap-attach.sh" --socket "$work/nbd.sock" --name "$name" --priority 32767)
+swapped_kib() { awk -v d="$device" '$1 == d { print $4 }' /proc/swaps; }
+
+# --- the memory-limited group ----------------------------------------------------------------------------------
+own_v1=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ { print $3 }' /proc/self/cgroup)
+if [[ -n $own_v1 && -f /sys/fs/cgroup/memory/memory.limit_in_bytes ]]; then
+  cgroup=/sys/fs/cgroup/memory${own_v1%/}/swapnbd-$name
+  mkdir "$cgroup"
+  echo "$limit" >"$cgroup/memory.limit_in_bytes"
+  tasks=$cgroup/tasks
+  kind="cgroup v1 memory.limit_in_bytes"
+elif [[ -f /sys/fs/cgroup/cgroup.controllers ]] && grep -qw memory /sys/fs/cgroup/cgroup.controllers; then
+  # v2: a group directly under the root (a non-root group with processes cannot have controller-enabled children).
+  grep -qw memory /sys/fs/cgroup/cgroup.subtree_control || echo +memory >/sys/fs/cgroup/cgroup.subtree_control
+  cgroup=/sys/fs/cgroup/swapnbd-$name
+  mkdir "$cgroup"
+  echo "$limit" >"$cgroup/memory.max"
+  [[ -f $cgroup/memory.swap.max ]] && echo max >"$cgroup/memory.swap.max"
+  tasks=$cgroup/cgroup.procs
+  kind="cgroup v2 memory.max"
+else
+  echo "demo: no memory cgroup controller (cgroup v1 memory or v2 with memory) on this machine" >&2
+  exit 1
+fi
+say "workload: swapnbd-memtest --size $size --touches $touches in $cgroup ($kind = $(mib "$limit") MiB)"
+
+# Every 5 s: how much is swapped out and where it is.
+(
+  while sleep 5; do
+    echo "demo:   ... $(( $(swapped_kib) / 1024 )) MiB swapped out on $device; daemons: $(pages line 2>/dev/null)"
+  done
+) &
+monitor_pid=$!
+
+run_start=$(date +%s.%N)
+set +e
+summary=$(sh -c 'echo $$ >"$1" && shift && exec "$@"' sh "$tasks" "$root/out/swapnbd-memtest" \
+  --size "$size_bytes" --touches "$touches" --seed "$$" --progress)
+memtest_status=$?
+set -e
+run_end=$(date +%s.%N)
+kill "$monitor_pid" 2>/dev/null; wait "$monitor_pid" 2>/dev/null || true
+monitor_pid=""
+
+echo "$summary"
+peak=$(grep -o 'swap_peak=[0-9]*MiB' <<<"$summary" || true)
 echo
-echo "== swapnbd-client info nbd://127.0.0.1:$port"
-"$root/out/swapnbd-client" info "nbd://127.0.0.1:$port"
+echo "== where the pages went (swapnbd-server --status-file)"
+pages where
+echo "  the workload's own peak swap use: ${peak#swap_peak=}; on $device now: $(( $(swapped_kib) / 1024 )) MiB"
 echo
-echo "== 4K random writes, QD32, 2 connections, 5 s (TCP)"
-"$root/out/swapnbd-client" bench "nbd://127.0.0.1:$port" --rw randwrite --bs 4k --qd 32 --connections 2 --seconds 5
-echo
-echo "== 4K random reads, QD32, 2 connections, 5 s (Unix socket)"
-"$root/out/swapnbd-client" bench "nbd+unix:///?socket=$sock" --rw randread --bs 4k --qd 32 --connections 2 --seconds 5
-echo
-echo "== server RSS after the load: $(ps -o rss= -p "$server_pid") KiB"
+seconds() { python3 -c "print(f'{$2 - $1:.1f}')"; }
+say "the workload took $(seconds "$run_start" "$run_end") s; the demo $(seconds "$start" "$(date +%s.%N)") s so far (setup and build not counted)"
+if ((memtest_status != 0)); then
+  echo "demo: FAIL: swapnbd-memtest exited $memtest_status" >&2
+  exit 1
+fi
+say "PASS: every page of $size came back intact through swap"

@@ -35,6 +35,7 @@ public static class ServerSettings
         ["--shutdown-timeout"] = "ShutdownTimeout",
         ["--poll-us"] = "PollMicroseconds",
         ["--log-level"] = "LogLevel",
+        ["--status-file"] = "StatusFile",
     };
 
     public const string Usage = """
@@ -62,6 +63,7 @@ public static class ServerSettings
           --shutdown-timeout SECONDS      on SIGTERM, time for clients to finish (default 10)
           --poll-us MICROSECONDS          poll for the next request this long before sleeping (default 50; 0 off)
           --log-level LEVEL               Trace, Debug, Information, Warning, Error (default Information)
+          --status-file PATH              rewrite PATH every second with JSON: where the pages are (per daemon, disk)
 
         Every option can also be set as SWAPNBD_<KEY> (e.g. SWAPNBD_SIZE=4GiB) or in the JSON file
         as "Key": value (e.g. "Size": "4GiB"); the command line wins over the environment over the file.
@@ -87,6 +89,7 @@ public static class ServerSettings
             MaxInFlightBytes = reader.GetSize("MaxInFlightBytes", defaults.MaxInFlightBytes),
             ShutdownTimeout = reader.GetDuration("ShutdownTimeout", defaults.ShutdownTimeout),
             PollMicroseconds = reader.GetInt("PollMicroseconds", defaults.PollMicroseconds),
+            StatusFile = reader.GetOptionalString("StatusFile"),
         };
         options.Backend = reader.GetString("Backend", options.Portal is null ? defaults.Backend : "slabs");
         var slabs = defaults.Slabs;

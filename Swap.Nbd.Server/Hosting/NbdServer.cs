@@ -4,6 +4,7 @@ using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Logging;
 using Swap.Nbd.Server.Connection;
+using Swap.Nbd.Server.Status;
 using Swap.Slabs.Buffers;
 using Swap.Slabs.Configuration;
 using Swap.Slabs.Devices;
@@ -31,6 +32,7 @@ public sealed class NbdServer : IAsyncDisposable
     private const int SendBufferSize = 2 * 1024 * 1024;
     private long _nextId;
     private int _stopped;
+    private StatusFileWriter? _status;
 
     public NbdServer(NbdServerOptions options, IBlockDevice device, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
     {
@@ -97,7 +99,17 @@ public sealed class NbdServer : IAsyncDisposable
         {
             _acceptLoops.Add(AcceptLoopAsync(listener));
         }
+
+        if (_options.StatusFile is { } statusFile)
+        {
+            _status = new StatusFileWriter(statusFile, CaptureStatus, _time, _logger);
+            _status.Start();
+        }
     }
+
+    /// <summary>Where the export's pages are now, as the status file reports it.</summary>
+    public ServerStatus CaptureStatus(string state) =>
+        ServerStatus.Capture(_export.Device, _export.Name, _options.BackupDisk, _connections.Count, state, _time.GetUtcNow());
 
     private void Bind(Socket socket, EndPoint endPoint)
     {
@@ -222,6 +234,11 @@ public sealed class NbdServer : IAsyncDisposable
             }
 
             await all.ConfigureAwait(false);
+        }
+
+        if (_status is not null)
+        {
+            await _status.DisposeAsync().ConfigureAwait(false);
         }
 
         ServerLog.Stopped(_logger);

@@ -53,6 +53,9 @@ public sealed class NbdServerOptions
     /// <summary>On SIGTERM: how long connections get to finish and disconnect before they are closed.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>File rewritten every second with JSON saying where the pages are (per daemon, backup disk); null for none.</summary>
+    public string? StatusFile { get; set; }
+
     /// <summary>Every problem with these options, each starting with the key it concerns; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -137,6 +140,11 @@ public sealed class NbdServerOptions
         if (ShutdownTimeout < TimeSpan.Zero)
         {
             errors.Add("ShutdownTimeout: must not be negative");
+        }
+
+        if (StatusFile is not null && (StatusFile.Length == 0 || !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(StatusFile)))))
+        {
+            errors.Add($"StatusFile: '{StatusFile}' is not a file path in an existing directory (e.g. /run/swapnbd/status.json)");
         }
 
         return errors;

@@ -50,7 +50,7 @@ internal sealed class SlabCluster : IAsyncDisposable
     };
 
     public static async Task<SlabCluster> StartAsync(int daemons, long size, long slabSize = 1L << 20, bool processes = false,
-        Action<DonorOptions>? configureDonor = null, IReadOnlyList<(string, EndPoint)>? extraDaemons = null)
+        Action<DonorOptions>? configureDonor = null, IReadOnlyList<(string, EndPoint)>? extraDaemons = null, Action<NbdServerOptions>? configureServer = null)
     {
         var started = new TestDaemon[daemons];
         for (var i = 0; i < daemons; i++)
@@ -66,7 +66,9 @@ internal sealed class SlabCluster : IAsyncDisposable
         var endpoints = started.Select(d => (d.Name, (EndPoint)new IPEndPoint(IPAddress.Loopback, d.Port))).Concat(extraDaemons ?? []).ToList();
         var device = new SwapDevice(size, disk, endpoints, FastOptions(slabSize), loggerFactory: loggerFactory);
         device.Start();
-        var server = new NbdServer(new NbdServerOptions { Listen = "127.0.0.1:0", Size = size, ShutdownTimeout = TimeSpan.FromSeconds(2) }, device, loggerFactory);
+        var serverOptions = new NbdServerOptions { Listen = "127.0.0.1:0", Size = size, ShutdownTimeout = TimeSpan.FromSeconds(2) };
+        configureServer?.Invoke(serverOptions);
+        var server = new NbdServer(serverOptions, device, loggerFactory);
         server.Start();
         var cluster = new SlabCluster(started, directory, disk, device, server, log);
         // Placement happens on first write: a daemon still connecting then would get no slab at all.

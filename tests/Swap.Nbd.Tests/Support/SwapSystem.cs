@@ -37,6 +37,9 @@ internal sealed class SwapSystem : IAsyncDisposable
 
     public string BackupDisk => Path.Combine(Directory, "backup.img");
 
+    /// <summary>The server's --status-file: JSON of where the pages are, rewritten every second.</summary>
+    public string StatusFile => Path.Combine(Directory, "status.json");
+
     public int ServerPid => _server.Id;
 
     /// <summary>What the server printed so far (stdout and stderr, one line an entry).</summary>
@@ -65,7 +68,7 @@ internal sealed class SwapSystem : IAsyncDisposable
             {
                 "--portal", portal, "--backup-disk", Path.Combine(directory, "backup.img"),
                 "--size", size.ToString(CultureInfo.InvariantCulture), "--slab-size", slabSize.ToString(CultureInfo.InvariantCulture),
-                "--listen", $"127.0.0.1:{port}", "--socket", socket,
+                "--listen", $"127.0.0.1:{port}", "--socket", socket, "--status-file", Path.Combine(directory, "status.json"),
             }.Concat(extraServerArgs ?? []))
             {
                 info.ArgumentList.Add(arg);
@@ -103,6 +106,10 @@ internal sealed class SwapSystem : IAsyncDisposable
         server.BeginErrorReadLine();
         return server;
     }
+
+    /// <summary>The status file now (null before the server wrote it).</summary>
+    public async Task<System.Text.Json.JsonDocument?> ReadStatusAsync(CancellationToken ct) =>
+        File.Exists(StatusFile) ? System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(StatusFile, ct)) : null;
 
     /// <summary>The server's log lines that record a slab placed on a daemon.</summary>
     public IReadOnlyList<string> Placements() => _log.Where(l => l.Contains("placed on", StringComparison.Ordinal)).ToList();

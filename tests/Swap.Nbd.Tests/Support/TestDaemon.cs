@@ -24,6 +24,9 @@ internal sealed class TestDaemon : IAsyncDisposable
 
     public string Name => $"127.0.0.1:{Port}";
 
+    /// <summary>The daemon process's id; null for an in-process daemon or one that was killed.</summary>
+    public int? Pid => _child?.Id;
+
     /// <summary>The in-process daemon (null for a process, or while stopped).</summary>
     public DonorDaemon? Daemon { get; private set; }
 
@@ -66,7 +69,7 @@ internal sealed class TestDaemon : IAsyncDisposable
         Daemon.Start();
     }
 
-    /// <summary>SIGKILL for a process; an abrupt stop for an in-process daemon.</summary>
+    /// <summary>SIGKILL for a process (<see cref="Process.Kill()"/> sends SIGKILL on Linux); an abrupt stop for an in-process daemon.</summary>
     public async Task KillAsync()
     {
         if (_child is not null)

@@ -1,0 +1,3 @@
+using Swap.MemTest;
+
+return MemTestCommand.Run(args, Console.Out, Console.Error);

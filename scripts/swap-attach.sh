@@ -1,0 +1,201 @@
+#!/bin/sh
+# Makes a SwapNbd server the machine's swap: /dev/nbdX through the kernel's nbd driver (nbd-client), or, on a kernel
+# without the nbd module, a loop device over an nbdfuse file. mkswap + swapon on it. Everything it sets up is recorded
+# in a state file, step by step, so that swap-detach.sh undoes exactly that, in the right order, even after a partial
+# attach. POSIX sh: runs under dash, bash and busybox ash (a busybox guest has nbd-client but no nbdfuse).
+set -eu
+
+usage() {
+  cat <<'EOF'
+usage: swap-attach.sh (--socket PATH | --tcp HOST:PORT) [options]
+
+  --socket PATH        the server's Unix socket (swapnbd-server --socket PATH)
+  --tcp HOST:PORT      the server's TCP endpoint (swapnbd-server --listen HOST:PORT)
+  --export NAME        export name (default: the server's default export)
+  --name NAME          name of this attachment; its state file is RUNDIR/attach-NAME (default swapnbd)
+  --priority PRIO      swapon priority, -1..32767; higher is used first (default 100)
+  --discard            swapon --discard: freed swap pages are trimmed on the server
+  --connections N      connections to the server (nbd-client -C N, nbdfuse -C N; default 2)
+  --device /dev/nbdX   nbd device to use (default: the first free one)
+  --persist            nbd-client -nonetlink -persist -swap: reconnects after a server restart and keeps
+                       nbd-client itself in RAM (the ioctl path; netlink nbd-client cannot do either)
+  --mode auto|nbd|fuse auto (default): nbd when the kernel has the nbd module, else nbdfuse + loop device
+
+Prints the swap device on stdout (messages go to stderr). Undo with: swap-detach.sh --name NAME.
+RUNDIR is $SWAPNBD_RUN_DIR, default /run/swapnbd. Run as root.
+EOF
+}
+
+say() { echo "swap-attach: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+socket="" tcp="" export_name="" name=swapnbd priority=100 discard="" connections=2 device="" persist="" mode=auto
+while [ $# -gt 0 ]; do
+  case $1 in
+    -h|--help) usage; exit 0 ;;
+    --discard) discard=1; shift; continue ;;
+    --persist) persist=1; shift; continue ;;
+    --socket|--tcp|--export|--name|--priority|--connections|--device|--mode)
+      [ $# -ge 2 ] || { usage >&2; die "$1 needs a value"; } ;;
+    *) usage >&2; die "unknown argument '$1'" ;;
+  esac
+  case $1 in
+    --socket) socket=$2 ;;
+    --tcp) tcp=$2 ;;
+    --export) export_name=$2 ;;
+    --name) name=$2 ;;
+    --priority) priority=$2 ;;
+    --connections) connections=$2 ;;
+    --device) device=$2 ;;
+    --mode) mode=$2 ;;
+  esac
+  shift 2
+done
+
+if [ -n "$socket" ] && [ -n "$tcp" ]; then die "give --socket or --tcp, not both"; fi
+if [ -z "$socket" ] && [ -z "$tcp" ]; then usage >&2; die "give --socket PATH or --tcp HOST:PORT"; fi
+case $name in ''|*[!A-Za-z0-9._-]*) die "--name '$name': letters, digits, '.', '_' and '-' only" ;; esac
+case $priority in ''|*[!0-9-]*|?*-*) die "--priority '$priority' is not a number from -1 to 32767" ;; esac
+[ "$priority" -ge -1 ] && [ "$priority" -le 32767 ] || die "--priority '$priority' is not a number from -1 to 32767"
+case $connections in ''|*[!0-9]*) die "--connections '$connections' is not a count" ;; esac
+[ "$connections" -ge 1 ] || die "--connections must be at least 1"
+case $mode in auto|nbd|fuse) ;; *) die "--mode '$mode': auto, nbd or fuse" ;; esac
+host="" port=""
+if [ -n "$tcp" ]; then
+  host=${tcp%:*} port=${tcp##*:}
+  case $port in ''|*[!0-9]*) die "--tcp '$tcp' is not HOST:PORT" ;; esac
+  [ -n "$host" ] && [ "$host" != "$tcp" ] || die "--tcp '$tcp' is not HOST:PORT"
+  host=${host#[} host=${host%]}
+fi
+if [ -n "$socket" ] && [ ! -S "$socket" ]; then die "--socket $socket: no server socket there (is swapnbd-server running?)"; fi
+[ "$(id -u)" -eq 0 ] || die "run as root (nbd-client, losetup, mkswap and swapon need it)"
+
+need() { # tool package
+  command -v "$1" >/dev/null 2>&1 || die "$1 is missing: apt-get install $2 (scripts/setup.sh installs it)"
+}
+need mkswap util-linux
+need swapon mount
+
+run_dir=${SWAPNBD_RUN_DIR:-/run/swapnbd}
+state=$run_dir/attach-$name
+mkdir -p "$run_dir"
+[ ! -e "$state" ] || die "'$name' is already attached ($state); run swap-detach.sh --name $name first"
+
+record() { echo "$1=$2" >>"$state"; }
+
+# Any failure from here on undoes what was recorded so far.
+attached=""
+undo() {
+  [ -z "$attached" ] || return 0
+  say "attach failed; undoing what was set up"
+  "$(dirname "$0")/swap-detach.sh" --name "$name" >&2 || say "detach failed too; see $state"
+}
+trap undo EXIT
+trap 'exit 130' INT TERM
+: >"$state"
+record name "$name"
+
+if [ "$mode" = auto ]; then
+  if [ -d /sys/module/nbd ] || modprobe nbd 2>/dev/null; then
+    mode=nbd
+  else
+    say "this kernel has no nbd module (no /sys/module/nbd, modprobe nbd failed): using nbdfuse + a loop device"
+    mode=fuse
+  fi
+fi
+record mode "$mode"
+
+if [ "$mode" = nbd ]; then
+  need nbd-client nbd-client
+  [ -d /sys/module/nbd ] || modprobe nbd 2>/dev/null || die "--mode nbd: the kernel has no nbd module (modprobe nbd failed)"
+  if [ -z "$device" ]; then
+    for b in /sys/block/nbd*; do
+      [ -e "$b" ] || continue
+      if [ ! -e "$b/pid" ] && [ "$(cat "$b/size")" = 0 ]; then device=/dev/${b##*/}; break; fi
+    done
+    [ -n "$device" ] || die "no free /dev/nbdX (all connected); load nbd with more devices: modprobe nbd nbds_max=32"
+  fi
+  [ -b "$device" ] || die "--device $device is not a block device"
+  [ ! -e "/sys/block/${device##*/}/pid" ] || die "$device is already connected; pick another with --device"
+  # Recorded before nbd-client runs: detach disconnects it whatever state nbd-client left it in.
+  record nbd "$device"
+  # -b 4096: swap pages. No -t: a pause of the server (GC, a donor lost) must not fail requests, and without a
+  # timeout the kernel only warns about slow requests. -N names the export in the NBD_OPT_GO handshake.
+  set -- -b 4096 -C "$connections" -N "$export_name"
+  if [ -n "$persist" ]; then set -- "$@" -nonetlink -persist -swap; fi
+  if [ -n "$socket" ]; then
+    nbd-client -unix "$socket" "$device" "$@" >&2 || die "nbd-client -unix $socket $device $* failed"
+  else
+    nbd-client "$host" "$port" "$device" "$@" >&2 || die "nbd-client $host $port $device $* failed"
+  fi
+  swap_device=$device
+  what="nbd-client ${socket:-$host:$port} -> $device"
+else
+  need nbdfuse libnbd-bin
+  need losetup mount
+  if [ -n "$socket" ]; then
+    uri="nbd+unix:///$export_name?socket=$socket"
+  else
+    case $host in *:*) uri="nbd://[$host]:$port/$export_name" ;; *) uri="nbd://$host:$port/$export_name" ;; esac
+  fi
+  fuse_dir=$run_dir/fuse-$name
+  mkdir -p "$fuse_dir"
+  record fuse_dir "$fuse_dir"
+  # nbdfuse serves the file FUSE_DIR/disk until the directory is unmounted; -P writes its pid once it serves. It
+  # runs in a session of its own (setsid): Ctrl-C in the terminal that attached, or closing it (SIGHUP), must not
+  # take away the device that holds swapped pages.
+  pid_file=$run_dir/nbdfuse-$name.pid
+  rm -f "$pid_file"
+  sid=""
+  if command -v setsid >/dev/null 2>&1; then sid=setsid; fi
+  $sid nbdfuse -C "$connections" -P "$pid_file" "$fuse_dir/disk" "$uri" >"$run_dir/nbdfuse-$name.log" 2>&1 </dev/null &
+  started=$!
+  record fuse_pid "$started"
+  i=0
+  while [ ! -s "$pid_file" ]; do
+    i=$((i + 1))
+    [ $i -le 300 ] || die "nbdfuse $uri did not serve within 30 s: $(cat "$run_dir/nbdfuse-$name.log")"
+    # (A setsid that had to fork exits at once; its nbdfuse then writes the pid file shortly.)
+    if ! kill -0 "$started" 2>/dev/null && [ $i -gt 20 ] && [ ! -s "$pid_file" ]; then
+      die "nbdfuse $uri exited: $(cat "$run_dir/nbdfuse-$name.log")"
+    fi
+    sleep 0.1
+  done
+  fuse_pid=$(cat "$pid_file")
+  [ "$fuse_pid" = "$started" ] || record fuse_pid "$fuse_pid"
+  # nbdfuse is in the path of every swapped page: the OOM killer must never pick it.
+  echo -1000 >"/proc/$fuse_pid/oom_score_adj" 2>/dev/null || say "warning: cannot protect nbdfuse ($fuse_pid) from the OOM killer (oom_score_adj -1000 needs CAP_SYS_RESOURCE)"
+  # Direct I/O: the loop device reads and writes the FUSE file without caching its pages a second time (a swap-out
+  # that allocates page cache is the wrong thing under memory pressure).
+  if losetup --version 2>/dev/null | grep -q util-linux; then
+    loop=$(losetup -f --show --direct-io=on "$fuse_dir/disk") || die "losetup $fuse_dir/disk failed"
+  else
+    # busybox losetup: neither --show nor --direct-io; the device is found through sysfs.
+    losetup -f "$fuse_dir/disk" || die "losetup -f $fuse_dir/disk failed"
+    loop=""
+    for b in /sys/block/loop*; do
+      if [ "$(cat "$b/loop/backing_file" 2>/dev/null)" = "$fuse_dir/disk" ]; then loop=/dev/${b##*/}; break; fi
+    done
+    [ -n "$loop" ] || die "losetup -f $fuse_dir/disk: no loop device shows it"
+  fi
+  record loop "$loop"
+  [ "$(cat "/sys/block/${loop##*/}/loop/dio" 2>/dev/null)" = 1 ] || say "warning: $loop does not use direct I/O"
+  swap_device=$loop
+  what="nbdfuse $uri -> $fuse_dir/disk -> $loop"
+fi
+
+mkswap "$swap_device" >/dev/null || die "mkswap $swap_device failed"
+record swap "$swap_device"
+set -- -p "$priority"
+if ! swapon --help 2>&1 | grep -q -- '-p'; then
+  # Debian's busybox swapon is built without priorities: the kernel then picks one below every other area's.
+  say "warning: this swapon cannot set a priority; $swap_device gets the kernel's default (below other swap areas)"
+  set --
+fi
+if [ -n "$discard" ]; then set -- -d "$@"; fi
+swapon "$@" "$swap_device" || die "swapon $* $swap_device failed"
+attached=1
+size_kib=$(awk -v d="$swap_device" '$1 == d { print $3 }' /proc/swaps)
+prio=$(awk -v d="$swap_device" '$1 == d { print $5 }' /proc/swaps)
+say "$what: swap on, priority $prio, $((${size_kib:-0} / 1024)) MiB${discard:+, discard} (state $state)"
+echo "$swap_device"

@@ -1,0 +1,104 @@
+#!/bin/sh
+# Undoes what swap-attach.sh recorded in its state file, in the safe order: swapoff first (the kernel pulls every
+# swapped page back into RAM while the device still works), then the loop device, the nbdfuse mount and process, the
+# nbd connection. Safe to run twice and after a partial attach: each step checks that its piece is still there.
+# If swapoff fails (not enough RAM for the swapped pages) it stops and changes nothing else: tearing down a device
+# that still holds swapped pages would kill the processes that own them. POSIX sh (dash, bash, busybox ash).
+set -eu
+
+usage() {
+  cat <<'EOF'
+usage: swap-detach.sh [--name NAME]
+
+  --name NAME   the attachment to undo (swap-attach.sh --name; default swapnbd)
+
+Exit 0 when nothing of it is left (also when nothing was attached), 1 when a step failed (the state file stays,
+run it again). RUNDIR is $SWAPNBD_RUN_DIR, default /run/swapnbd. Run as root.
+EOF
+}
+
+say() { echo "swap-detach: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+name=swapnbd
+while [ $# -gt 0 ]; do
+  case $1 in
+    -h|--help) usage; exit 0 ;;
+    --name) [ $# -ge 2 ] || { usage >&2; die "--name needs a value"; }; name=$2; shift 2 ;;
+    *) usage >&2; die "unknown argument '$1'" ;;
+  esac
+done
+case $name in ''|*[!A-Za-z0-9._-]*) die "--name '$name': letters, digits, '.', '_' and '-' only" ;; esac
+[ "$(id -u)" -eq 0 ] || die "run as root"
+
+run_dir=${SWAPNBD_RUN_DIR:-/run/swapnbd}
+state=$run_dir/attach-$name
+if [ ! -e "$state" ]; then
+  say "nothing attached as '$name' (no $state)"
+  exit 0
+fi
+
+swap="" fuse_dir="" fuse_pid="" nbd=""
+while IFS='=' read -r key value; do
+  case $key in
+    swap) swap=$value ;;
+    fuse_dir) fuse_dir=$value ;;
+    fuse_pid) fuse_pid=$value ;;
+    nbd) nbd=$value ;;
+  esac
+done <"$state"
+
+is_swap() { awk -v d="$1" '$1 == d { found = 1 } END { exit !found }' /proc/swaps; }
+
+# 1. swapoff: pages come back into RAM through the device, which must still be up.
+if [ -n "$swap" ] && is_swap "$swap"; then
+  swapoff "$swap" || die "swapoff $swap failed (not enough free RAM for its pages?); nothing else was touched"
+  say "swapoff $swap"
+fi
+
+# 2. The loop devices backed by the nbdfuse file, found through sysfs rather than the recorded name: the attach may
+# have been cut short between losetup and recording it, and a recorded device now backed by something else is not
+# ours any more.
+# (sysfs, not losetup -O: busybox's losetup has no such option)
+if [ -n "$fuse_dir" ]; then
+  for b in /sys/block/loop*; do
+    [ "$(cat "$b/loop/backing_file" 2>/dev/null)" = "$fuse_dir/disk" ] || continue
+    l=/dev/${b##*/}
+    if is_swap "$l"; then die "$l is swap again; run swapoff $l first"; fi
+    losetup -d "$l" || die "losetup -d $l failed"
+    say "losetup -d $l"
+  done
+fi
+
+# 3. The nbdfuse mount, then the process (it exits once unmounted).
+if [ -n "$fuse_dir" ]; then
+  if grep -q " $fuse_dir fuse" /proc/mounts; then
+    if command -v fusermount3 >/dev/null 2>&1; then
+      fusermount3 -u "$fuse_dir" || umount "$fuse_dir" || die "cannot unmount $fuse_dir"
+    else
+      umount "$fuse_dir" || die "cannot unmount $fuse_dir"
+    fi
+    say "unmounted $fuse_dir"
+  fi
+  if [ -n "$fuse_pid" ] && grep -q nbdfuse "/proc/$fuse_pid/cmdline" 2>/dev/null; then
+    i=0
+    while [ $i -lt 100 ] && grep -q nbdfuse "/proc/$fuse_pid/cmdline" 2>/dev/null; do
+      sleep 0.1
+      i=$((i + 1))
+    done
+    if grep -q nbdfuse "/proc/$fuse_pid/cmdline" 2>/dev/null; then
+      say "nbdfuse ($fuse_pid) still running 10 s after the unmount; stopping it"
+      kill "$fuse_pid" 2>/dev/null || true
+    fi
+  fi
+  rmdir "$fuse_dir" 2>/dev/null || true
+  rm -f "$run_dir/nbdfuse-$name.pid" "$run_dir/nbdfuse-$name.log"
+fi
+
+# 4. The kernel nbd connection (connected while /sys/block/nbdX/pid exists).
+if [ -n "$nbd" ] && [ -e "/sys/block/${nbd##*/}/pid" ]; then
+  nbd-client -d "$nbd" >&2 || die "nbd-client -d $nbd failed"
+  say "nbd-client -d $nbd"
+fi
+
+rm -f "$state"

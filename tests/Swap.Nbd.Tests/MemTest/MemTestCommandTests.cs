@@ -1,0 +1,64 @@
+using NUnit.Framework;
+using Swap.MemTest;
+using Swap.Nbd.Tests.Support;
+
+namespace Swap.Nbd.Tests.MemTest;
+
+public sealed class MemTestCommandTests
+{
+    [Test]
+    public void Options_parse_sizes_counts_and_report_every_error()
+    {
+        var errors = new List<string>();
+        var options = MemTestOptions.Parse(["--size", "64MiB", "--touches", "1000", "--seed", "42", "--passes", "3", "--progress"], errors);
+        Assert.That(errors, Is.Empty);
+        Assert.That((options.Size, options.TouchesPerPass, options.Seed, options.Passes, options.Progress), Is.EqualTo((64L << 20, 1000L, 42UL, 3, true)));
+        Assert.That(new MemTestOptions { Size = 8L << 20 }.TouchesPerPass, Is.EqualTo(2048), "one touch per page by default");
+
+        MemTestOptions.Parse(["--size", "4097", "--touches", "-1", "--seed", "x", "--passes", "0", "--what", "--size"], errors);
+        Assert.That(errors, Has.Count.EqualTo(6));
+        Assert.That(errors, Has.Some.StartsWith("--size: '4097'").And.Some.StartsWith("--touches").And.Some.StartsWith("--seed")
+            .And.Some.StartsWith("--passes").And.Some.EqualTo("unknown argument '--what'").And.Some.EqualTo("--size needs a value"));
+    }
+
+    [Test]
+    public void Cgroup_v1_memory_controller_wins_over_the_unified_line()
+    {
+        var dir = Directory.CreateTempSubdirectory("memtest-cgroup-").FullName;
+        try
+        {
+            var proc = Path.Combine(dir, "cgroup");
+            File.WriteAllText(proc, "5:devices:/\n4:memory:/a/b\n0::/\n");
+            Directory.CreateDirectory(Path.Combine(dir, "memory", "a", "b"));
+            File.WriteAllText(Path.Combine(dir, "memory", "a", "b", "memory.limit_in_bytes"), "268435456\n");
+            Assert.That(CgroupMemory.Current(proc, dir), Is.EqualTo(new CgroupMemory("/a/b", 256L << 20)));
+
+            File.WriteAllText(proc, "0::/g\n");
+            Directory.CreateDirectory(Path.Combine(dir, "g"));
+            File.WriteAllText(Path.Combine(dir, "g", "memory.max"), "max\n");
+            Assert.That(CgroupMemory.Current(proc, dir), Is.EqualTo(new CgroupMemory("/g", null)));
+            File.WriteAllText(Path.Combine(dir, "g", "memory.max"), "67108864\n");
+            Assert.That(CgroupMemory.Current(proc, dir), Is.EqualTo(new CgroupMemory("/g", 64L << 20)));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test, CancelAfter(60_000)]
+    public async Task The_executable_prints_one_summary_line_and_exits_0(CancellationToken ct)
+    {
+        var (exit, output) = await Repo.RunAsync(Repo.Path("out", "swapnbd-memtest"), ["--size", "16MiB", "--touches", "20000", "--seed", "5", "--passes", "2"], TimeSpan.FromSeconds(50), ct);
+        Assert.That(exit, Is.Zero, output);
+        Assert.That(output, Does.Match(@"^swapnbd-memtest: PASS pages=4096 size=16MiB touches=40000 mismatches=0 seconds=[0-9.]+ fill=[0-9.]+ touch=[0-9.]+ verify=[0-9.]+ swap_peak=\d+MiB"));
+    }
+
+    [Test, CancelAfter(60_000)]
+    public async Task The_executable_refuses_bad_arguments_with_exit_2(CancellationToken ct)
+    {
+        var (exit, output) = await Repo.RunAsync(Repo.Path("out", "swapnbd-memtest"), ["--size", "1x"], TimeSpan.FromSeconds(50), ct);
+        Assert.That(exit, Is.EqualTo(MemTestCommand.ExitUsage), output);
+        Assert.That(output, Does.Contain("--size: '1x'"));
+    }
+}
