@@ -6,6 +6,8 @@
 # safe order (workload, swapoff, detach, server, daemons), also on Ctrl-C.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/swap-env.sh
+. "$root/scripts/lib/swap-env.sh"
 
 usage() {
   cat <<'EOF'
@@ -66,26 +68,12 @@ cleanup() {
   set +e
   trap '' INT TERM HUP
   if [[ -n $monitor_pid ]]; then kill "$monitor_pid" 2>/dev/null; wait "$monitor_pid" 2>/dev/null; fi
-  if [[ -n $cgroup && -d $cgroup ]]; then
-    local procs=$cgroup/tasks
-    [[ -f $procs ]] || procs=$cgroup/cgroup.procs
-    for _ in $(seq 50); do
-      xargs -r kill -9 <"$procs" 2>/dev/null || true
-      rmdir "$cgroup" 2>/dev/null && break
-      sleep 0.1
-    done
-    [[ -d $cgroup ]] && { echo "demo: could not remove cgroup $cgroup" >&2; left+=" cgroup"; }
-  fi
+  swapenv_remove_cgroup || left+=" cgroup"
   if [[ -n $attached ]]; then
     "$root/scripts/swap-detach.sh" --name "$name" || { echo "demo: swap-detach.sh failed; the server stays up (pid $server_pid), run: scripts/swap-detach.sh --name $name" >&2; exit 1; }
   fi
-  if [[ -n $server_pid ]]; then kill -TERM "$server_pid" 2>/dev/null || true; fi
-  for pid in "$server_pid" "${daemon_pids[@]}"; do
-    [[ -n $pid ]] || continue
-    [[ $pid == "$server_pid" ]] || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
+  swapenv_stop_pids "$server_pid"
+  swapenv_stop_pids "${daemon_pids[@]}"
   if ((status != 0 && status != 130)) && [[ -d $work ]]; then
     for log in "$work"/*.log; do [[ -s $log ]] && { echo "--- $log (last lines)" >&2; tail -n 20 "$log" >&2; }; done
   fi
@@ -97,32 +85,16 @@ trap cleanup EXIT
 trap 'echo; say "interrupted"; exit 130' INT TERM HUP
 
 # --- donors and server -----------------------------------------------------------------------------------------
-read -r p1 p2 p3 < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(3)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))')
-printf '# three donors on this machine\n3\n127.0.0.1:%s\n127.0.0.1:%s\n127.0.0.1:%s\n' "$p1" "$p2" "$p3" >"$work/portal.list"
-# setsid: a Ctrl-C in this terminal goes to the demo, which stops these itself, after swapoff.
-for port in "$p1" "$p2" "$p3"; do
-  setsid "$root/out/swapnbd-daemon" --listen "127.0.0.1:$port" --max-memory 2GiB --headroom 512MiB --log-level Warning \
-    >"$work/daemon-$port.log" 2>&1 </dev/null &
-  daemon_pids+=($!)
-done
 export_size=$(( (size_bytes + (512 << 20)) / (64 << 20) * (64 << 20) ))
-setsid "$root/out/swapnbd-server" --portal "$work/portal.list" --backup-disk "$work/backup.img" --size "$export_size" \
-  --slab-size 64MiB --socket "$work/nbd.sock" --listen "" --status-file "$work/status.json" --log-level Warning \
-  >"$work/server.log" 2>&1 </dev/null &
-server_pid=$!
+swapenv_start_system "$export_size" 64MiB
+read -r p1 p2 p3 <<<"${daemon_ports[*]}"
 
 pages_py=$(cat <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))["slabs"]
 mode = sys.argv[2]
 mib = lambda b: f"{b / 2**20:7.1f} MiB"
-if mode == "up":
-    print(sum(d["up"] for d in s["daemons"]))
-elif mode == "line":
+if mode == "line":
     print(", ".join(f"{d['name']} {d['bytes'] >> 20} MiB" for d in s["daemons"]))
 else:
     for d in s["daemons"]:
@@ -135,12 +107,7 @@ PY
 )
 pages() { python3 -c "$pages_py" "$work/status.json" "$1"; }
 
-for _ in $(seq 300); do
-  [[ -S $work/nbd.sock && -s $work/status.json ]] && [[ $(pages up 2>/dev/null) == 3 ]] && break
-  kill -0 "$server_pid" 2>/dev/null || { echo "demo: swapnbd-server exited" >&2; exit 1; }
-  sleep 0.1
-done
-[[ $(pages up 2>/dev/null) == 3 ]] || { echo "demo: the server did not reach all three daemons within 30 s" >&2; exit 1; }
+swapenv_wait_system || exit 1
 say "3 donor daemons on 127.0.0.1:$p1,$p2,$p3; swapnbd-server ($(mib "$export_size") MiB, 64 MiB slabs) on $work/nbd.sock," \
   "backup file $work/backup.img"
 
@@ -150,26 +117,8 @@ device=$("$root/scripts/swap-attach.sh" --socket "$work/nbd.sock" --name "$name"
 swapped_kib() { awk -v d="$device" '$1 == d { print $4 }' /proc/swaps; }
 
 # --- the memory-limited group ----------------------------------------------------------------------------------
-own_v1=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ { print $3 }' /proc/self/cgroup)
-if [[ -n $own_v1 && -f /sys/fs/cgroup/memory/memory.limit_in_bytes ]]; then
-  cgroup=/sys/fs/cgroup/memory${own_v1%/}/swapnbd-$name
-  mkdir "$cgroup"
-  echo "$limit" >"$cgroup/memory.limit_in_bytes"
-  tasks=$cgroup/tasks
-  kind="cgroup v1 memory.limit_in_bytes"
-elif [[ -f /sys/fs/cgroup/cgroup.controllers ]] && grep -qw memory /sys/fs/cgroup/cgroup.controllers; then
-  # v2: a group directly under the root (a non-root group with processes cannot have controller-enabled children).
-  grep -qw memory /sys/fs/cgroup/cgroup.subtree_control || echo +memory >/sys/fs/cgroup/cgroup.subtree_control
-  cgroup=/sys/fs/cgroup/swapnbd-$name
-  mkdir "$cgroup"
-  echo "$limit" >"$cgroup/memory.max"
-  [[ -f $cgroup/memory.swap.max ]] && echo max >"$cgroup/memory.swap.max"
-  tasks=$cgroup/cgroup.procs
-  kind="cgroup v2 memory.max"
-else
-  echo "demo: no memory cgroup controller (cgroup v1 memory or v2 with memory) on this machine" >&2
-  exit 1
-fi
+swapenv_make_cgroup "$name" "$limit" || exit 1
+kind=$cgroup_kind
 say "workload: swapnbd-memtest --size $size --touches $touches in $cgroup ($kind = $(mib "$limit") MiB)"
 
 # Every 5 s: how much is swapped out and where it is.
@@ -182,7 +131,7 @@ monitor_pid=$!
 
 run_start=$(date +%s.%N)
 set +e
-summary=$(sh -c 'echo $$ >"$1" && shift && exec "$@"' sh "$tasks" "$root/out/swapnbd-memtest" \
+summary=$(swapenv_run_in_cgroup "$root/out/swapnbd-memtest" \
   --size "$size_bytes" --touches "$touches" --seed "$$" --progress)
 memtest_status=$?
 set -e

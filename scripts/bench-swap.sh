@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# One swap workload through four setups in one run, one table of times and ratios:
+#   swapnbd  SwapNbd's full system: three donor daemons + swapnbd-server (slab mode, backup file) on loopback
+#   nbdkit   nbdkit's memory plugin on a Unix socket, attached the same way (scripts/swap-attach.sh)
+#   file     a swap file on the local disk
+#   nolimit  no memory limit: the workload never swaps (the floor)
+# The workload is swapnbd-memtest (a working set --factor times the cgroup's limit, random page touches, every page
+# verified) with the same seed everywhere. The swap device under test gets the top priority, so the host's other
+# swap (if any) is not used. Run as root on a quiet machine; takes about 10 minutes with the defaults on two cores.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/swap-env.sh
+. "$root/scripts/lib/swap-env.sh"
+
+usage() {
+  cat <<'EOF'
+usage: scripts/bench-swap.sh [--size SIZE] [--factor F] [--touches N] [--only LIST] [--out FILE] [--no-build]
+
+  --size SIZE    the workload's memory (default 1GiB)
+  --factor F     working set / cgroup limit (default 4)
+  --touches N    random page touches after the fill (default: one per page)
+  --only LIST    comma-separated subset of swapnbd,nbdkit,file,nolimit (default: all four)
+  --out FILE     also write the table (markdown) to FILE
+  --no-build     skip scripts/setup.sh; out/ must be built already
+EOF
+}
+
+size=1GiB factor=4 touches="" only=swapnbd,nbdkit,file,nolimit out="" build=1
+while (($#)); do
+  case $1 in
+    -h|--help) usage; exit 0 ;;
+    --size) size=${2:?--size needs a value}; shift 2 ;;
+    --factor) factor=${2:?--factor needs a value}; shift 2 ;;
+    --touches) touches=${2:?--touches needs a value}; shift 2 ;;
+    --only) only=${2:?--only needs a value}; shift 2 ;;
+    --out) out=${2:?--out needs a value}; shift 2 ;;
+    --no-build) build=""; shift ;;
+    *) usage >&2; echo "bench-swap: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+[[ $(id -u) -eq 0 ]] || { echo "bench-swap: run as root (swapon, losetup, cgroups)" >&2; exit 1; }
+size_bytes=$(python3 -c '
+import re, sys
+m = re.fullmatch(r"(\d+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", sys.argv[1].strip().lower())
+print(int(m[1]) << {"": 0, "b": 0, "k": 10, "kb": 10, "kib": 10, "m": 20, "mb": 20, "mib": 20, "g": 30, "gb": 30, "gib": 30}[m[2]] if m else "")' "$size")
+[[ -n $size_bytes ]] && ((size_bytes >= 16 << 20 && size_bytes % 4096 == 0)) ||
+  { echo "bench-swap: --size '$size' must be at least 16MiB, in whole 4KiB pages" >&2; exit 2; }
+[[ $factor =~ ^[1-9][0-9]*$ ]] || { echo "bench-swap: --factor '$factor' is not a whole number ≥ 1" >&2; exit 2; }
+[[ -z $touches || $touches =~ ^[0-9]+$ ]] || { echo "bench-swap: --touches '$touches' is not a count" >&2; exit 2; }
+touches=${touches:-$((size_bytes / 4096))}
+IFS=, read -r -a setups <<<"$only"
+for setup in "${setups[@]}"; do
+  [[ $setup =~ ^(swapnbd|nbdkit|file|nolimit)$ ]] || { echo "bench-swap: unknown setup '$setup' in --only" >&2; exit 2; }
+done
+limit=$((size_bytes / factor / 4096 * 4096))
+export_size=$(( (size_bytes + (512 << 20)) / (64 << 20) * (64 << 20) ))
+
+if [[ -n $build ]]; then
+  "$root/scripts/setup.sh" >/dev/null
+fi
+for exe in swapnbd-server swapnbd-daemon swapnbd-memtest; do
+  [[ -x $root/out/$exe ]] || { echo "bench-swap: out/$exe is missing; run scripts/build.sh" >&2; exit 1; }
+done
+command -v nbdkit >/dev/null || { echo "bench-swap: nbdkit is missing (apt-get install nbdkit)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/swapnbd-bench-swap.XXXXXX)
+name=bench-$$
+daemon_pids=() server_pid="" nbdkit_pid="" cgroup="" attached="" swapfile=""
+
+# Per setup, in the safe order: workload, swapoff/detach, then the servers.
+teardown() {
+  swapenv_remove_cgroup || true
+  if [[ -n $attached ]]; then "$root/scripts/swap-detach.sh" --name "$attached" >&2 || return 1; attached=""; fi
+  if [[ -n $swapfile ]]; then swapoff "$swapfile" 2>/dev/null || true; rm -f "$swapfile"; swapfile=""; fi
+  swapenv_stop_pids "$server_pid" "$nbdkit_pid"
+  swapenv_stop_pids "${daemon_pids[@]}"
+  server_pid="" nbdkit_pid="" daemon_pids=()
+  rm -f "$work/backup.img" "$work/status.json"
+}
+cleanup() {
+  local status=$?
+  set +e
+  trap '' INT TERM HUP
+  teardown || { echo "bench-swap: detach failed; servers left running, see $work" >&2; exit 1; }
+  rm -rf "$work"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'echo; echo "bench-swap: interrupted" >&2; exit 130' INT TERM HUP
+
+declare -A seconds summary
+run_workload() { # SETUP LIMIT
+  swapenv_make_cgroup "$name-$1" "$2"
+  echo "bench-swap: $1: swapnbd-memtest --size $size --touches $touches in $cgroup ($cgroup_kind = $2)" >&2
+  local line
+  line=$(swapenv_run_in_cgroup "$root/out/swapnbd-memtest" --size "$size_bytes" --touches "$touches" --seed 42) ||
+    { echo "bench-swap: $1: the workload failed: $line" >&2; return 1; }
+  swapenv_remove_cgroup
+  summary[$1]=$line
+  seconds[$1]=$(sed -n 's/.* seconds=\([0-9.]*\).*/\1/p' <<<"$line")
+  echo "bench-swap: $1: $line" >&2
+}
+
+for setup in "${setups[@]}"; do
+  case $setup in
+    swapnbd)
+      swapenv_start_system "$export_size" 64MiB
+      swapenv_wait_system
+      "$root/scripts/swap-attach.sh" --socket "$work/nbd.sock" --name "$name" --priority 32767 >/dev/null
+      attached=$name
+      run_workload swapnbd "$limit"
+      summary[swapnbd]+=" rss_server=$(($(ps -o rss= -p "$server_pid") >> 10))MiB"
+      ;;
+    nbdkit)
+      setsid nbdkit -f -U "$work/nbdkit.sock" memory "$export_size" >"$work/nbdkit.log" 2>&1 </dev/null &
+      nbdkit_pid=$!
+      for _ in $(seq 100); do [[ -S $work/nbdkit.sock ]] && break; sleep 0.1; done
+      "$root/scripts/swap-attach.sh" --socket "$work/nbdkit.sock" --name "$name" --priority 32767 >/dev/null
+      attached=$name
+      run_workload nbdkit "$limit"
+      ;;
+    file)
+      swapfile=$work/swapfile
+      fallocate -l "$export_size" "$swapfile"
+      chmod 600 "$swapfile"
+      mkswap "$swapfile" >/dev/null
+      swapon -p 32767 "$swapfile"
+      run_workload file "$limit"
+      ;;
+    nolimit)
+      run_workload nolimit max
+      ;;
+  esac
+  teardown
+done
+
+table() {
+  local base=${seconds[nbdkit]:-}
+  echo "| setup | seconds | vs nbdkit | memtest summary |"
+  echo "|---|--:|--:|---|"
+  for setup in "${setups[@]}"; do
+    local ratio="–"
+    [[ -n $base ]] && ratio=$(python3 -c 'import sys; print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}")' "${seconds[$setup]}" "$base")
+    echo "| $setup | ${seconds[$setup]} | $ratio | \`${summary[$setup]#swapnbd-memtest: }\` |"
+  done
+  echo
+  echo "$size working set at 1/$factor of it as the cgroup limit ($((limit >> 20)) MiB), $touches random touches, seed 42;" \
+    "$(nproc) CPUs, kernel $(uname -r); swapnbd: 3 daemons, 64 MiB slabs, backup file in $(df --output=source "$work" | tail -1)."
+  echo "Time ratio: below 1.00 is faster than nbdkit. Attach path here:" \
+    "$([[ -d /sys/module/nbd ]] && echo 'kernel nbd (nbd-client)' || echo 'nbdfuse + loop device (no nbd module)')."
+}
+echo
+table | tee ${out:+"$out"}

@@ -1,0 +1,105 @@
+# Shared by scripts/demo.sh and scripts/bench-swap.sh (bash; source it): a memory-limited cgroup for a workload,
+# the SwapNbd system (three donor daemons + the server with a backup file) on loopback, and their teardown.
+# Callers set `root` (the repository) and `work` (a scratch directory) first.
+
+# Free TCP ports on 127.0.0.1, N of them, on one line.
+swapenv_free_ports() {
+  python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))' "$1"
+}
+
+# swapenv_make_cgroup NAME LIMIT_BYTES: a memory group (v1 inside our own v1 group, else v2 under the root).
+# Sets: cgroup (its directory), cgroup_tasks (write a pid there to move it in), cgroup_kind (for messages).
+# LIMIT_BYTES "max" makes a group without a limit.
+swapenv_make_cgroup() {
+  local name=$1 limit=$2 own_v1
+  own_v1=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ { print $3 }' /proc/self/cgroup)
+  if [[ -n $own_v1 && -f /sys/fs/cgroup/memory/memory.limit_in_bytes ]]; then
+    cgroup=/sys/fs/cgroup/memory${own_v1%/}/swapnbd-$name
+    mkdir "$cgroup"
+    [[ $limit == max ]] || echo "$limit" >"$cgroup/memory.limit_in_bytes"
+    cgroup_tasks=$cgroup/tasks
+    cgroup_kind="cgroup v1 memory.limit_in_bytes"
+  elif [[ -f /sys/fs/cgroup/cgroup.controllers ]] && grep -qw memory /sys/fs/cgroup/cgroup.controllers; then
+    # v2: a group directly under the root (a non-root group with processes cannot have controller-enabled children).
+    grep -qw memory /sys/fs/cgroup/cgroup.subtree_control || echo +memory >/sys/fs/cgroup/cgroup.subtree_control
+    cgroup=/sys/fs/cgroup/swapnbd-$name
+    mkdir "$cgroup"
+    echo "$limit" >"$cgroup/memory.max"
+    [[ -f $cgroup/memory.swap.max ]] && echo max >"$cgroup/memory.swap.max"
+    cgroup_tasks=$cgroup/cgroup.procs
+    cgroup_kind="cgroup v2 memory.max"
+  else
+    echo "no memory cgroup controller (cgroup v1 memory or v2 with memory) on this machine" >&2
+    return 1
+  fi
+}
+
+# Kills what is left in the group and removes it; returns 1 if it could not.
+swapenv_remove_cgroup() {
+  [[ -n ${cgroup:-} && -d $cgroup ]] || return 0
+  local procs=$cgroup/tasks
+  [[ -f $procs ]] || procs=$cgroup/cgroup.procs
+  for _ in $(seq 50); do
+    xargs -r kill -9 <"$procs" 2>/dev/null || true
+    rmdir "$cgroup" 2>/dev/null && { cgroup=""; return 0; }
+    sleep 0.1
+  done
+  echo "could not remove cgroup $cgroup" >&2
+  return 1
+}
+
+# swapenv_start_system EXPORT_BYTES SLAB_SIZE: three donors and swapnbd-server in slab mode on $work/nbd.sock,
+# backup file $work/backup.img, status file $work/status.json. setsid: a Ctrl-C in the terminal reaches only the
+# caller, which stops these itself after swapoff. Sets: daemon_pids, daemon_ports, server_pid.
+swapenv_start_system() {
+  local export_size=$1 slab_size=$2 port
+  read -r -a daemon_ports < <(swapenv_free_ports 3)
+  { echo "# three donors on this machine"; echo 3; for port in "${daemon_ports[@]}"; do echo "127.0.0.1:$port"; done; } >"$work/portal.list"
+  daemon_pids=()
+  for port in "${daemon_ports[@]}"; do
+    setsid "$root/out/swapnbd-daemon" --listen "127.0.0.1:$port" --max-memory 2GiB --headroom 512MiB --log-level Warning \
+      >"$work/daemon-$port.log" 2>&1 </dev/null &
+    daemon_pids+=($!)
+  done
+  setsid "$root/out/swapnbd-server" --portal "$work/portal.list" --backup-disk "$work/backup.img" --size "$export_size" \
+    --slab-size "$slab_size" --socket "$work/nbd.sock" --listen "" --status-file "$work/status.json" --log-level Warning \
+    >"$work/server.log" 2>&1 </dev/null &
+  server_pid=$!
+}
+
+# How many daemons the server reaches now (from its status file; empty before the file exists).
+swapenv_daemons_up() {
+  python3 -c 'import json, sys; print(sum(d["up"] for d in json.load(open(sys.argv[1]))["slabs"]["daemons"]))' "$work/status.json" 2>/dev/null
+}
+
+# Waits up to 30 s until the server listens and reaches all three daemons.
+swapenv_wait_system() {
+  for _ in $(seq 300); do
+    [[ -S $work/nbd.sock && -s $work/status.json && $(swapenv_daemons_up) == 3 ]] && return 0
+    kill -0 "$server_pid" 2>/dev/null || { echo "swapnbd-server exited:" >&2; tail -n 20 "$work/server.log" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "the server did not reach all three daemons within 30 s" >&2
+  return 1
+}
+
+# SIGTERM, then SIGKILL after 10 s, for each pid given.
+swapenv_stop_pids() {
+  local pid
+  for pid in "$@"; do [[ -n $pid ]] && kill -TERM "$pid" 2>/dev/null; done
+  for pid in "$@"; do
+    [[ -n $pid ]] || continue
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  return 0
+}
+
+# Runs COMMAND... inside $cgroup (the shell moves itself in, then execs).
+swapenv_run_in_cgroup() {
+  sh -c 'echo $$ >"$1" && shift && exec "$@"' sh "$cgroup_tasks" "$@"
+}
