@@ -67,9 +67,9 @@ public sealed class NbdServer : IAsyncDisposable
             foreach (var text in _options.SplitListen())
             {
                 _ = EndpointParser.TryParse(text, out var ip); // validated by the options
-                var socket = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-                Bind(socket, ip);
+                var tcp = Listener.ListenTcp(ip);
+                _listeners.Add(tcp);
+                Listening(tcp);
             }
 
             if (_options.Socket is { } path)
@@ -81,7 +81,10 @@ public sealed class NbdServer : IAsyncDisposable
                 }
 
                 var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                Bind(socket, new UnixDomainSocketEndPoint(path));
+                _listeners.Add(socket);
+                socket.Bind(new UnixDomainSocketEndPoint(path));
+                socket.Listen(128);
+                Listening(socket);
             }
         }
         catch
@@ -111,11 +114,8 @@ public sealed class NbdServer : IAsyncDisposable
     public ServerStatus CaptureStatus(string state) =>
         ServerStatus.Capture(_export.Device, _export.Name, _options.BackupDisk, _connections.Count, state, _time.GetUtcNow());
 
-    private void Bind(Socket socket, EndPoint endPoint)
+    private void Listening(Socket socket)
     {
-        _listeners.Add(socket);
-        socket.Bind(endPoint);
-        socket.Listen(128);
         var bound = socket.LocalEndPoint!;
         _endPoints.Add(bound);
         ServerLog.Listening(_logger, bound.ToString() ?? "?");

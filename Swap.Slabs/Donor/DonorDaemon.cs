@@ -92,19 +92,7 @@ public sealed partial class DonorDaemon : IAsyncDisposable
         }
 
         _ = EndpointParser.TryParse(_options.Listen, out var endpoint); // validated by the options
-        var listener = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            listener.Bind(endpoint);
-            listener.Listen(128);
-        }
-        catch
-        {
-            listener.Dispose();
-            throw;
-        }
-
+        var listener = Listener.ListenTcp(endpoint);
         _listener = listener;
         var bound = (IPEndPoint)listener.LocalEndPoint!;
         _endPoints.Add(bound);

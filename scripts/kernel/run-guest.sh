@@ -3,19 +3,21 @@
 # GUEST_SCRIPT as /test.sh, runs it with the real kernel nbd client, and exits with the script's exit code.
 #
 #   run-guest.sh --port PORT --script GUEST_SCRIPT [--env KEY=VALUE]... [--file SRC[:DEST]]... [--mem 512M]
-#                [--smp 2] [--timeout 300] [--log FILE] [--append 'KERNEL ARGS'] [--console]
+#                [--smp 2] [--timeout 300] [--log FILE] [--out FILE] [--append 'KERNEL ARGS'] [--console]
 #
 # The guest reaches the NBD server listening on host 127.0.0.1:PORT as 10.0.2.100:PORT (env NBD_HOST, NBD_PORT).
 # qemu user networking runs with restrict=on, so the guest can reach nothing else.
 # --env     extra environment for /test.sh (repeatable)        --file  extra file for the guest (default DEST /SRC's name)
 # --log     keep the full console log (kernel messages included) --console  also stream the console to stderr
+# --out     the guest script's own output (ttyS1), written to FILE as the guest prints it: a host can watch it
+# Every script in scripts/kernel/guests/ is in the guest as /guests/NAME, for test scripts that share a workload.
 # Prints the guest script's output on stdout. Exit: the script's code; 124 on timeout; 125 if the guest never
 # reported (kernel panic, qemu failure); 2 on bad usage.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 usage() { sed -n '5,6p' "${BASH_SOURCE[0]}" | sed 's/^# *//' >&2; exit 2; }
-port="" script="" mem=512M smp=2 timeout=300 log="" append="" console=0 envs=() files=()
+port="" script="" mem=512M smp=2 timeout=300 log="" out="" append="" console=0 envs=() files=()
 while (($#)); do
   case "$1" in
     --port) port=${2:?}; shift 2 ;;
@@ -26,6 +28,7 @@ while (($#)); do
     --smp) smp=${2:?}; shift 2 ;;
     --timeout) timeout=${2:?}; shift 2 ;;
     --log) log=${2:?}; shift 2 ;;
+    --out) out=${2:?}; shift 2 ;;
     --append) append=${2:?}; shift 2 ;;
     --console) console=1; shift ;;
     -h | --help) usage ;;
@@ -57,8 +60,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- per-test cpio: /test.sh, /test.env, extra files --------------------------------------------------------------
-mkdir -p "$work/root"
+mkdir -p "$work/root/guests"
 install -m 0755 "$script" "$work/root/test.sh"
+install -m 0755 "$here"/guests/*.sh "$work/root/guests/"
 # POSIX single quoting: the guest shell is busybox ash, so bash's printf %q ($'...') is not safe to use.
 squote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 {
@@ -86,8 +90,11 @@ cat "$initramfs" "$work/extra.cpio.gz" >"$work/initrd.cpio.gz"
 # guestfwd with a chardev (tcp:127.0.0.1:PORT) is ONE host connection shared by every guest connection: a second
 # connection (nbd-client -C 2) gets its bytes mixed into the first stream and hangs. The cmd: form runs a relay per
 # guest connection (its stdin/stdout are the guest socket; libslirp also points stderr there, hence -lf).
+# That socket is a loopback TCP pair without TCP_NODELAY (libslirp's socketpair with OOB), and socat copies in 8 KiB
+# pieces: Nagle then held the tail of every 16-64 KiB READ reply for a delayed ACK, about 40 ms each (32 KiB reads
+# at 54 ms instead of ~4). setsockopt-int=6:1:1 is TCP_NODELAY on the stdio side; -b 1 MiB copies a reply whole.
 if command -v socat >/dev/null; then
-  relay="socat -lf $work/relay.log - TCP:127.0.0.1:$port,,nodelay"
+  relay="socat -b 1048576 -lf $work/relay.log STDIO,,setsockopt-int=6:1:1 TCP:127.0.0.1:$port,,nodelay"
 else
   relay="busybox nc 127.0.0.1 $port"
 fi
@@ -95,14 +102,16 @@ netdev="user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:$port-cmd:$relay"
 
 # --- boot --------------------------------------------------------------------------------------------------------------
 console_log=${log:-$work/console.log}
+guest_out=${out:-$work/guest.out}
+[[ "$guest_out" != *,* ]] || { echo "run-guest: --out path must not contain a comma" >&2; exit 2; }
 : >"$console_log"
-: >"$work/guest.out"
+: >"$guest_out"
 start=$(date +%s)
 # -accel tcg: KVM is present on these machines but hangs with this kernel. ttyS0 = console (stdio, monitor muxed),
 # ttyS1 = the test's own output (see init.sh). autonegotiation=off: the emulated e1000 otherwise reports link ~2 s
 # after the driver loads, and init waits for carrier.
 timeout --kill-after=10 "$timeout" qemu-system-x86_64 -accel tcg -m "$mem" -smp "$smp" -nographic -no-reboot \
-  -serial mon:stdio -serial "file:$work/guest.out" \
+  -serial mon:stdio -serial "file:$guest_out" \
   -kernel "$vmlinuz" -initrd "$work/initrd.cpio.gz" \
   -append "console=ttyS0 panic=-1 loglevel=7 random.trust_cpu=on $append" \
   -netdev "$netdev" -device e1000,netdev=n0,autonegotiation=off \
@@ -117,8 +126,8 @@ qemu_pid=""
 wait || true
 elapsed=$(($(date +%s) - start))
 
-tr -d '\r' <"$work/guest.out" | grep -v '^GUEST-EXIT: ' || true
-code=$(tr -d '\r' <"$work/guest.out" | sed -n 's/^GUEST-EXIT: \([0-9][0-9]*\)$/\1/p' | tail -n 1)
+tr -d '\r' <"$guest_out" | grep -v '^GUEST-EXIT: ' || true
+code=$(tr -d '\r' <"$guest_out" | sed -n 's/^GUEST-EXIT: \([0-9][0-9]*\)$/\1/p' | tail -n 1)
 if [[ -z "$code" ]]; then
   if ((qemu_status == 124 || qemu_status == 137)); then
     echo "run-guest: timed out after ${timeout}s; console log tail:" >&2

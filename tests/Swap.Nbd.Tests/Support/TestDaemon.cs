@@ -24,7 +24,7 @@ internal sealed class TestDaemon : IAsyncDisposable
 
     public string Name => $"127.0.0.1:{Port}";
 
-    /// <summary>The daemon process's id; null for an in-process daemon or one that was killed.</summary>
+    /// <summary>The swapnbd-daemon process id (null in-process, or while stopped).</summary>
     public int? Pid => _child?.Id;
 
     /// <summary>The in-process daemon (null for a process, or while stopped).</summary>
@@ -88,6 +88,22 @@ internal sealed class TestDaemon : IAsyncDisposable
     }
 
     public async ValueTask DisposeAsync() => await KillAsync();
+
+    /// <summary>The daemon process's resident memory (VmRSS), which grows as it takes pages.</summary>
+    public long ResidentBytes()
+    {
+        var pid = Pid ?? throw new InvalidOperationException("only a running daemon process has a resident size");
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                // "VmRSS:     123456 kB"
+                return long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), System.Globalization.CultureInfo.InvariantCulture) << 10;
+            }
+        }
+
+        throw new InvalidOperationException($"no VmRSS in /proc/{pid}/status");
+    }
 
     private async Task WaitListeningAsync()
     {
