@@ -3,7 +3,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-packages=(nbdkit libnbd-bin fio qemu-utils qemu-system-x86 nbd-client busybox-static cpio socat procps python3)
+# clang and zlib1g-dev: the NativeAOT build of swapnbd-server (scripts/build.sh); util-linux: prlimit and setpriv
+# for the tests that start it without the right to lock memory.
+packages=(nbdkit libnbd-bin fio qemu-utils qemu-system-x86 nbd-client busybox-static cpio socat procps python3
+  clang zlib1g-dev util-linux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -34,6 +34,7 @@ public static class ServerSettings
         ["--max-in-flight"] = "MaxInFlightBytes",
         ["--shutdown-timeout"] = "ShutdownTimeout",
         ["--poll-us"] = "PollMicroseconds",
+        ["--lock-memory"] = "LockMemory",
         ["--log-level"] = "LogLevel",
     };
 
@@ -61,6 +62,7 @@ public static class ServerSettings
           --max-in-flight SIZE            per-connection bytes of requests in progress (default 128MiB)
           --shutdown-timeout SECONDS      on SIGTERM, time for clients to finish (default 10)
           --poll-us MICROSECONDS          poll for the next request this long before sleeping (default 50; 0 off)
+          --lock-memory true|false        mlockall at start so the server's pages stay in RAM (default true)
           --log-level LEVEL               Trace, Debug, Information, Warning, Error (default Information)
 
         Every option can also be set as SWAPNBD_<KEY> (e.g. SWAPNBD_SIZE=4GiB) or in the JSON file
@@ -87,6 +89,7 @@ public static class ServerSettings
             MaxInFlightBytes = reader.GetSize("MaxInFlightBytes", defaults.MaxInFlightBytes),
             ShutdownTimeout = reader.GetDuration("ShutdownTimeout", defaults.ShutdownTimeout),
             PollMicroseconds = reader.GetInt("PollMicroseconds", defaults.PollMicroseconds),
+            LockMemory = reader.GetBool("LockMemory", defaults.LockMemory),
         };
         options.Backend = reader.GetString("Backend", options.Portal is null ? defaults.Backend : "slabs");
         var slabs = defaults.Slabs;

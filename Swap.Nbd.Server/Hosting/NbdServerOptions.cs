@@ -53,6 +53,18 @@ public sealed class NbdServerOptions
     /// <summary>On SIGTERM: how long connections get to finish and disconnect before they are closed.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// mlockall at start, so no page the server needs to answer a swap request is itself swapped out. Applied by the
+    /// executable (<see cref="ServerCommand"/>): locking is process-wide, so an embedding host decides for itself.
+    /// </summary>
+    public bool LockMemory { get; set; } = true;
+
+    /// <summary>
+    /// Bytes of request buffers all connections together may hold; 0 derives it from the GC heap limit
+    /// (<see cref="NbdServer.BufferBudgetFor"/>). Not a setting: tests set it to see the budget work.
+    /// </summary>
+    internal long BufferBudget { get; set; }
+
     /// <summary>Every problem with these options, each starting with the key it concerns; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {
