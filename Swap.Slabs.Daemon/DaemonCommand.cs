@@ -26,6 +26,10 @@ public static class DaemonCommand
             return ExitConfig;
         }
 
+        // Lent memory is locked as it is written. No IO_FLUSHER, no oom_score_adj and no reading in of the whole image:
+        // the daemon is not on its own host's swap path, and on a donor short of memory lent memory is what the OOM
+        // killer should take back first (servers fall back to their backup disk).
+        var guard = ProcessGuard.Apply(options.LockMemory, populate: false, oomScoreAdj: null);
         using var loggerFactory = LoggerFactory.Create(b => b
             .SetMinimumLevel(logLevel)
             .AddSimpleConsole(o =>
@@ -33,6 +37,7 @@ public static class DaemonCommand
                 o.SingleLine = true;
                 o.TimestampFormat = "HH:mm:ss.fff ";
             }));
+        ProcessGuardLog.Report(loggerFactory.CreateLogger("Swap.Slabs.Donor"), guard);
         DonorDaemon daemon;
         try
         {

@@ -26,6 +26,7 @@ public static class DaemonSettings
         ["--smoothing"] = "MemAvailableSmoothing",
         ["--min-slab-size"] = "MinSlabSize",
         ["--max-slab-size"] = "MaxSlabSize",
+        ["--lock-memory"] = "LockMemory",
         ["--log-level"] = "LogLevel",
     };
 
@@ -47,6 +48,7 @@ public static class DaemonSettings
           --smoothing WEIGHT            weight of a new MemAvailable reading, 0 < W <= 1 (default 0.5)
           --min-slab-size SIZE          smallest slab accepted, a power of two (default 1MiB)
           --max-slab-size SIZE          largest slab accepted, a power of two (default 16GiB)
+          --lock-memory true|false      mlockall at start so lent memory stays in RAM (default true)
           --log-level LEVEL             Trace, Debug, Information, Warning, Error (default Information)
 
         Every option can also be set as SWAPNBD_DAEMON_<KEY> (e.g. SWAPNBD_DAEMON_MAX_MEMORY=4GiB) or in the JSON
@@ -74,6 +76,7 @@ public static class DaemonSettings
             MemAvailableSmoothing = reader.GetDouble("MemAvailableSmoothing", defaults.MemAvailableSmoothing),
             MinSlabSize = reader.GetSize("MinSlabSize", defaults.MinSlabSize),
             MaxSlabSize = reader.GetSize("MaxSlabSize", defaults.MaxSlabSize),
+            LockMemory = reader.GetBool("LockMemory", defaults.LockMemory),
         };
         reader.GetOptionalString("Config");
         logLevel = reader.GetLogLevel();

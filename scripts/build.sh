@@ -5,7 +5,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 mkdir -p out
-for project in Swap.Nbd.Server Swap.Nbd.Client Swap.Slabs.Daemon; do
+# The server is native code (NativeAOT, needs clang and zlib1g-dev: scripts/setup.sh installs them): nothing is
+# compiled or loaded after start, so mlockall holds all of it (docs/operations.md).
+dotnet publish Swap.Nbd.Server -c Release -o out --nologo -v quiet -p:DebugType=none -p:StripSymbols=true >/dev/null
+for project in Swap.Nbd.Client Swap.Slabs.Daemon; do
   # Framework-dependent single file: one binary per tool, the .NET runtime comes from the machine.
   dotnet publish "$project" -c Release -o out --nologo -v quiet \
     -p:PublishSingleFile=true -p:SelfContained=false -p:DebugType=none >/dev/null

@@ -3,8 +3,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
+# clang and zlib1g-dev: the NativeAOT builds (swapnbd-server, swapnbd-memtest; scripts/build.sh); util-linux: prlimit
+# and setpriv for the tests that start the server without the right to lock memory, losetup for the swap tests.
 packages=(nbdkit libnbd-bin fio qemu-utils qemu-system-x86 nbd-client busybox-static cpio socat procps python3
-  clang-14 zlib1g-dev fuse3 util-linux mount)
+  clang clang-14 zlib1g-dev fuse3 util-linux mount)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

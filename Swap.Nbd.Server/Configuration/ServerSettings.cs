@@ -34,6 +34,7 @@ public static class ServerSettings
         ["--max-in-flight"] = "MaxInFlightBytes",
         ["--shutdown-timeout"] = "ShutdownTimeout",
         ["--poll-us"] = "PollMicroseconds",
+        ["--lock-memory"] = "LockMemory",
         ["--log-level"] = "LogLevel",
         ["--status-file"] = "StatusFile",
     };
@@ -62,6 +63,7 @@ public static class ServerSettings
           --max-in-flight SIZE            per-connection bytes of requests in progress (default 128MiB)
           --shutdown-timeout SECONDS      on SIGTERM, time for clients to finish (default 10)
           --poll-us MICROSECONDS          poll for the next request this long before sleeping (default 50; 0 off)
+          --lock-memory true|false        mlockall at start so the server's pages stay in RAM (default true)
           --log-level LEVEL               Trace, Debug, Information, Warning, Error (default Information)
           --status-file PATH              rewrite PATH every second with JSON: where the pages are (per daemon, disk)
 
@@ -90,6 +92,7 @@ public static class ServerSettings
             ShutdownTimeout = reader.GetDuration("ShutdownTimeout", defaults.ShutdownTimeout),
             PollMicroseconds = reader.GetInt("PollMicroseconds", defaults.PollMicroseconds),
             StatusFile = reader.GetOptionalString("StatusFile"),
+            LockMemory = reader.GetBool("LockMemory", defaults.LockMemory),
         };
         options.Backend = reader.GetString("Backend", options.Portal is null ? defaults.Backend : "slabs");
         var slabs = defaults.Slabs;

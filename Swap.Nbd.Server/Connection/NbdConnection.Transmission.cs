@@ -423,6 +423,11 @@ internal sealed partial class NbdConnection
     {
         Interlocked.Increment(ref _inFlight);
         Interlocked.Add(ref _inFlightBytes, request.Length);
+        if (buffer is not null)
+        {
+            _state.AddBufferBytes(buffer.Length);
+        }
+
         _ = FinishAsync(operation, request, buffer);
     }
 
@@ -475,6 +480,7 @@ internal sealed partial class NbdConnection
         {
             if (buffer is not null)
             {
+                _state.AddBufferBytes(-buffer.Length);
                 _buffers.Return(buffer);
             }
 
@@ -614,17 +620,26 @@ internal sealed partial class NbdConnection
         };
     }
 
+    /// <summary>
+    /// Waits while this connection's requests in flight exceed its own budget, or all connections' request buffers
+    /// exceed the server's. Only a connection with requests of its own in flight waits (for them), so no connection
+    /// waits on another: each may always start one.
+    /// </summary>
     private async ValueTask WaitForBudgetAsync(uint bytes)
     {
-        while (Interlocked.Read(ref _inFlightBytes) + bytes > _options.MaxInFlightBytes && Interlocked.Read(ref _inFlight) > 0)
+        while (OverBudget(bytes))
         {
             var progress = ProgressTask();
-            if (Interlocked.Read(ref _inFlightBytes) + bytes > _options.MaxInFlightBytes && Interlocked.Read(ref _inFlight) > 0)
+            if (OverBudget(bytes))
             {
                 await progress.ConfigureAwait(false);
             }
         }
     }
+
+    private bool OverBudget(uint bytes) =>
+        Interlocked.Read(ref _inFlight) > 0 &&
+        (Interlocked.Read(ref _inFlightBytes) + bytes > _options.MaxInFlightBytes || _state.BufferBytes + bytes > _state.BufferBudget);
 
     private async Task WaitForInFlightAsync()
     {

@@ -23,13 +23,16 @@ public sealed class NbdServer : IAsyncDisposable
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    private readonly NbdServerState _state = new();
-    private readonly PinnedBufferPool _buffers = new();
+    private readonly NbdServerState _state;
+    private readonly PinnedBufferPool _buffers = new(RetainBytes, RetainBytes);
     private readonly List<Socket> _listeners = [];
     private readonly List<Task> _acceptLoops = [];
     private readonly ConcurrentDictionary<long, (NbdConnection Connection, Task Task)> _connections = new();
     private readonly List<EndPoint> _endPoints = [];
     private const int SendBufferSize = 2 * 1024 * 1024;
+
+    /// <summary>Buffers kept for reuse, all size classes together, however the request mix shifts.</summary>
+    private const long RetainBytes = 256L << 20;
     private long _nextId;
     private int _stopped;
     private StatusFileWriter? _status;
@@ -43,10 +46,29 @@ public sealed class NbdServer : IAsyncDisposable
         }
 
         _options = options;
+        _state = new NbdServerState(BufferBudgetFor(options));
         _export = new NbdExport(options.ExportName, options.Description, device);
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger("Swap.Nbd.Server");
         _time = timeProvider ?? TimeProvider.System;
+    }
+
+    /// <summary>
+    /// Request buffers are pinned arrays on the GC heap, so the heap limit (GCHeapHardLimit, 1 GiB in the published
+    /// server) must hold them: reaching it ends the process, and with it the swap device. 3/8 of the limit (384 MiB)
+    /// goes to buffers of requests in flight; the rest holds the pool's retained buffers (256 MiB at most), every
+    /// connection's receive and reply buffers (2-3 MiB each, 192 MiB at 64 connections) and the slab maps. Without a
+    /// heap limit only the per-connection budget (<see cref="NbdServerOptions.MaxInFlightBytes"/>) applies.
+    /// </summary>
+    internal static long BufferBudgetFor(NbdServerOptions options)
+    {
+        if (options.BufferBudget > 0)
+        {
+            return options.BufferBudget;
+        }
+
+        var limit = ProcessGuard.GcHeapHardLimit();
+        return limit > 0 ? limit / 8 * 3 : long.MaxValue;
     }
 
     /// <summary>The endpoints actually bound (with real port numbers when port 0 was asked for).</summary>
@@ -58,6 +80,9 @@ public sealed class NbdServer : IAsyncDisposable
     public long AcceptedConnections => Interlocked.Read(ref _nextId);
 
     public NbdExport Export => _export;
+
+    /// <summary>The pool that request buffers are rented from (pinned, reused across connections).</summary>
+    internal PinnedBufferPool Buffers => _buffers;
 
     /// <summary>Binds every listener and starts accepting; throws if an address cannot be bound.</summary>
     public void Start()

@@ -56,6 +56,18 @@ public sealed class NbdServerOptions
     /// <summary>File rewritten every second with JSON saying where the pages are (per daemon, backup disk); null for none.</summary>
     public string? StatusFile { get; set; }
 
+    /// <summary>
+    /// mlockall at start, so no page the server needs to answer a swap request is itself swapped out. Applied by the
+    /// executable (<see cref="ServerCommand"/>): locking is process-wide, so an embedding host decides for itself.
+    /// </summary>
+    public bool LockMemory { get; set; } = true;
+
+    /// <summary>
+    /// Bytes of request buffers all connections together may hold; 0 derives it from the GC heap limit
+    /// (<see cref="NbdServer.BufferBudgetFor"/>). Not a setting: tests set it to see the budget work.
+    /// </summary>
+    internal long BufferBudget { get; set; }
+
     /// <summary>Every problem with these options, each starting with the key it concerns; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {

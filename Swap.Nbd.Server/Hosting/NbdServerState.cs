@@ -1,12 +1,24 @@
 namespace Swap.Nbd.Server.Hosting;
 
-/// <summary>Server-wide state every connection consults: whether a shutdown has begun, who may poll.</summary>
-internal sealed class NbdServerState
+/// <summary>Server-wide state every connection consults: whether a shutdown has begun, who may poll, buffer memory.</summary>
+internal sealed class NbdServerState(long bufferBudget = long.MaxValue)
 {
     // Polling connections burn a CPU each; more of them than half the CPUs would starve the clients they wait for.
     private readonly int _maxPollers = Math.Max(1, Environment.ProcessorCount / 2);
     private volatile bool _stopping;
     private int _pollers;
+    private long _bufferBytes;
+
+    /// <summary>
+    /// Bytes of request buffers all connections together may hold before a connection with requests of its own in
+    /// flight waits for them (see <see cref="NbdServer"/> for how it follows the GC heap limit).
+    /// </summary>
+    public long BufferBudget { get; } = bufferBudget;
+
+    /// <summary>Bytes of request buffers held by requests in flight, all connections together.</summary>
+    public long BufferBytes => Interlocked.Read(ref _bufferBytes);
+
+    public void AddBufferBytes(long bytes) => Interlocked.Add(ref _bufferBytes, bytes);
 
     /// <summary>Takes a polling slot if one is free; the caller must call <see cref="EndPoll"/> after a true.</summary>
     public bool TryBeginPoll()

@@ -13,15 +13,19 @@ public sealed class PinnedBufferPool
     private const int MinimumShift = 12;
 
     private readonly SizeClass[] _classes;
+    private readonly long _retainBytesTotal;
+    private long _retainedBytes;
 
     /// <param name="retainBytesPerClass">How many bytes each size class keeps for reuse; more are allocated and dropped on return.</param>
-    public PinnedBufferPool(long retainBytesPerClass = 64L * 1024 * 1024)
+    /// <param name="retainBytesTotal">How many bytes all classes together keep, so a shifting request mix cannot fill every class.</param>
+    public PinnedBufferPool(long retainBytesPerClass = 64L * 1024 * 1024, long retainBytesTotal = long.MaxValue)
     {
+        _retainBytesTotal = retainBytesTotal;
         _classes = new SizeClass[BitOperations.Log2(MaximumSize) - MinimumShift + 1];
         for (var i = 0; i < _classes.Length; i++)
         {
             var size = MinimumSize << i;
-            _classes[i] = new SizeClass(size, (int)Math.Max(1, retainBytesPerClass / size));
+            _classes[i] = new SizeClass(this, size, (int)Math.Clamp(Math.Min(retainBytesPerClass, retainBytesTotal) / size, 1, int.MaxValue));
         }
     }
 
@@ -55,10 +59,36 @@ public sealed class PinnedBufferPool
         }
     }
 
+    /// <summary>
+    /// Fills every size class from 4 KiB up to <paramref name="largest"/> with <paramref name="bytesPerClass"/> of
+    /// buffers (at least one each), so the first requests after start do not allocate.
+    /// </summary>
+    public void PreallocateClasses(int largest, long bytesPerClass)
+    {
+        for (var size = MinimumSize; size <= largest; size <<= 1)
+        {
+            Preallocate(size, (int)Math.Max(1, bytesPerClass / size));
+        }
+    }
+
+    /// <summary>Bytes held for reuse right now (what <see cref="Preallocate"/> and returned buffers left in the pool).</summary>
+    public long RetainedBytes => Interlocked.Read(ref _retainedBytes);
+
+    private bool TryRetain(int size)
+    {
+        if (Interlocked.Add(ref _retainedBytes, size) <= _retainBytesTotal)
+        {
+            return true;
+        }
+
+        Interlocked.Add(ref _retainedBytes, -size);
+        return false;
+    }
+
     private static int ClassOf(int length) =>
         length <= MinimumSize ? 0 : BitOperations.Log2((uint)length - 1) + 1 - MinimumShift;
 
-    private sealed class SizeClass(int size, int retain)
+    private sealed class SizeClass(PinnedBufferPool pool, int size, int retain)
     {
         private readonly byte[]?[] _free = new byte[]?[retain];
         private readonly Lock _lock = new();
@@ -72,6 +102,7 @@ public sealed class PinnedBufferPool
                 {
                     var buffer = _free[--_count]!;
                     _free[_count] = null;
+                    Interlocked.Add(ref pool._retainedBytes, -size);
                     return buffer;
                 }
             }
@@ -79,13 +110,25 @@ public sealed class PinnedBufferPool
             return Allocate();
         }
 
-        public byte[] Allocate() => GC.AllocateUninitializedArray<byte>(size, pinned: true);
+        public byte[] Allocate()
+        {
+            var buffer = GC.AllocateUninitializedArray<byte>(size, pinned: true);
+
+            // Touch every page now. Under mlockall(MCL_ONFAULT) that is what locks it, so a request never takes a page
+            // fault on its buffer, which could need memory the kernel is waiting on this very request to free.
+            for (var page = 0; page < buffer.Length; page += MinimumSize)
+            {
+                buffer[page] = 0;
+            }
+
+            return buffer;
+        }
 
         public void Return(byte[] buffer)
         {
             lock (_lock)
             {
-                if (_count < _free.Length)
+                if (_count < _free.Length && pool.TryRetain(size))
                 {
                     _free[_count++] = buffer;
                 }

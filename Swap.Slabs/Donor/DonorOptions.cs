@@ -48,6 +48,12 @@ public sealed class DonorOptions
     /// <summary>Largest slab size ALLOC_SLAB accepts (a power of two).</summary>
     public long MaxSlabSize { get; set; } = 16L << 30;
 
+    /// <summary>
+    /// mlockall at start, so lent memory is not swapped out on this host (a remote page read would wait on the donor's
+    /// disk). Applied by the swapnbd-daemon executable: locking is process-wide, so an embedding host decides for itself.
+    /// </summary>
+    public bool LockMemory { get; set; } = true;
+
     private const long SlabSizeFloor = 1L << 20;
     private const long SlabSizeCeiling = 16L << 30;
 

@@ -12,7 +12,9 @@ public sealed partial class SwapDevice
     private const int Placing = 1;
     private const int Placed = 2;
     private const int Waiting = 3;
-    private const int FillChunk = 1 << 20;
+
+    /// <summary>Size of the buffer that copies a slab's pages from the backup disk to its new daemon.</summary>
+    public const int CopyChunkSize = 1 << 20;
 
     private readonly Random _random;
     private readonly Lock _randomLock = new();
@@ -225,7 +227,7 @@ public sealed partial class SwapDevice
     private async Task FillAsync(int slab, SlabMapping mapping)
     {
         await _fills.WaitAsync(_stop.Token).ConfigureAwait(false);
-        var buffer = PinnedBufferPool.Shared.Rent(FillChunk);
+        var buffer = PinnedBufferPool.Shared.Rent(CopyChunkSize);
         try
         {
             // Writes that began under the previous mapping may still be writing the disk: let them finish first.
@@ -281,7 +283,7 @@ public sealed partial class SwapDevice
                     continue;
                 }
 
-                var end = Math.Min(Math.Min(pages, page + (FillChunk >> PageShift)), _onDisk.NextDifferent(firstPage + page, firstPage + pages, value: true) - firstPage);
+                var end = Math.Min(Math.Min(pages, page + (CopyChunkSize >> PageShift)), _onDisk.NextDifferent(firstPage + page, firstPage + pages, value: true) - firstPage);
                 end = mapping.Valid.NextDifferent(page, end, value: false);
                 var count = end - page;
                 var length = (int)(count << PageShift);

@@ -1,0 +1,77 @@
+using NUnit.Framework;
+using Swap.Nbd.Server.Configuration;
+using Swap.Nbd.Tests.Support;
+using Swap.Slabs.Daemon;
+
+namespace Swap.Nbd.Tests.Configuration;
+
+/// <summary>The settings files shipped for systemd (deploy/systemd) hold only keys and values the programs accept.</summary>
+[NonParallelizable]
+public sealed class DeployExampleTests
+{
+    [Test]
+    public void Server_environment_file_is_valid()
+    {
+        var errors = WithEnvironment("swapnbd-server.env.example", () =>
+        {
+            var errors = new List<string>();
+            var options = ServerSettings.Load([], errors, out _);
+            Assert.That(options.Backend, Is.EqualTo("slabs"));
+            Assert.That(options.LockMemory, Is.True);
+            return errors;
+        });
+        Assert.That(errors, Is.Empty);
+    }
+
+    [Test]
+    public void Daemon_environment_file_is_valid()
+    {
+        var errors = WithEnvironment("swapnbd-daemon.env.example", () =>
+        {
+            var errors = new List<string>();
+            var options = DaemonSettings.Load([], errors, out _);
+            Assert.That(options.MaxMemory, Is.EqualTo(16L << 30));
+            return errors;
+        });
+        Assert.That(errors, Is.Empty);
+    }
+
+    [Test]
+    public void Units_name_the_files_they_are_shipped_with()
+    {
+        var server = File.ReadAllText(Repo.Path("deploy", "systemd", "swapnbd-server.service"));
+        var daemon = File.ReadAllText(Repo.Path("deploy", "systemd", "swapnbd-daemon.service"));
+        var swap = File.ReadAllText(Repo.Path("deploy", "systemd", "swapnbd-swap.service"));
+        var serverEnv = File.ReadAllText(Repo.Path("deploy", "systemd", "swapnbd-server.env.example"));
+        Assert.That(server, Does.Contain("EnvironmentFile=/etc/swapnbd/server.env").And.Contain("LimitMEMLOCK=infinity").And.Contain("OOMScoreAdjust=-1000"));
+        Assert.That(daemon, Does.Contain("EnvironmentFile=/etc/swapnbd/daemon.env").And.Contain("LimitMEMLOCK=infinity"));
+        Assert.That(serverEnv, Does.Contain("SWAPNBD_SOCKET=/run/swapnbd/swapnbd.sock"), "the socket swapnbd-swap.service attaches");
+        Assert.That(swap, Does.Contain("-unix /run/swapnbd/swapnbd.sock").And.Contain("After=swapnbd-server.service"));
+    }
+
+    /// <summary>Sets every non-empty KEY=value of the file (an empty value cannot be set from .NET), runs <paramref name="load"/>, restores.</summary>
+    private static List<string> WithEnvironment(string file, Func<List<string>> load)
+    {
+        var pairs = File.ReadAllLines(Repo.Path("deploy", "systemd", file))
+            .Where(l => l.Length > 0 && !l.StartsWith('#'))
+            .Select(l => l.Split('=', 2))
+            .ToList();
+        Assert.That(pairs, Has.All.Length.EqualTo(2), "every line is KEY=value");
+        try
+        {
+            foreach (var pair in pairs)
+            {
+                Environment.SetEnvironmentVariable(pair[0], pair[1].Length > 0 ? pair[1] : null);
+            }
+
+            return load();
+        }
+        finally
+        {
+            foreach (var pair in pairs)
+            {
+                Environment.SetEnvironmentVariable(pair[0], null);
+            }
+        }
+    }
+}
