@@ -12,6 +12,7 @@ public sealed class NetlinkSocket : IDisposable
     private static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(10);
     private readonly byte[] _send = new byte[4096];
     private readonly byte[] _receive = new byte[64 * 1024];
+    private readonly Lock _requestLock = new();
     private int _fd;
     private uint _sequence;
 
@@ -73,9 +74,17 @@ public sealed class NetlinkSocket : IDisposable
     /// Sends one request (with NLM_F_ACK) and hands every reply with its sequence number to <paramref name="onReply"/>
     /// until the ACK; an error reply throws <see cref="NetlinkErrorException"/> naming <paramref name="what"/>.
     /// </summary>
-    public unsafe void Request(string what, NetlinkRequestWriter write, NetlinkReplyHandler? onReply = null)
+    public void Request(string what, NetlinkRequestWriter write, NetlinkReplyHandler? onReply = null)
     {
         ArgumentNullException.ThrowIfNull(write);
+        lock (_requestLock)
+        {
+            RequestLocked(what, write, onReply);
+        }
+    }
+
+    private unsafe void RequestLocked(string what, NetlinkRequestWriter write, NetlinkReplyHandler? onReply)
+    {
         var sequence = ++_sequence;
         var length = write(_send, sequence);
         fixed (byte* p = _send)
