@@ -64,13 +64,15 @@ internal sealed class PersistentAttachment
         var first = await Task.WhenAny(health, reconnect).ConfigureAwait(false);
         await stop.CancelAsync().ConfigureAwait(false);
         listener.Join();
-        var code = await first.ConfigureAwait(false);
+        int code;
         try
         {
+            code = await first.ConfigureAwait(false);
             await Task.WhenAll(health, reconnect).ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
+            code = Cli.ClientCli.ExitOk;
         }
 
         if (ct.IsCancellationRequested)

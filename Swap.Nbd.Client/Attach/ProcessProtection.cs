@@ -32,13 +32,15 @@ internal static partial class ProcessProtection
         return warnings;
     }
 
-    /// <summary>VmLck from /proc/self/status (what mlockall locked), for the log.</summary>
+    /// <summary>VmLck and VmRSS from /proc/self/status, for the log.</summary>
     public static string LockedMemory()
     {
         try
         {
-            var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmLck:", StringComparison.Ordinal));
-            return line is null ? "unknown" : line["VmLck:".Length..].Trim();
+            var fields = File.ReadLines("/proc/self/status")
+                .Where(l => l.StartsWith("VmLck:", StringComparison.Ordinal) || l.StartsWith("VmRSS:", StringComparison.Ordinal))
+                .Select(l => l.Replace("\t", " ", StringComparison.Ordinal).Trim());
+            return string.Join(", ", fields);
         }
         catch (IOException)
         {

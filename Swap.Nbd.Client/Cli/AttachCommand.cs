@@ -38,7 +38,7 @@ internal static class AttachCommand
                 return ClientCli.ExitOk;
             }
 
-            log.Info($"attached {device}; persisting (locked memory {ProcessProtection.LockedMemory()}, dead-connection timeout {(settings.DeadTimeoutSeconds is { } d ? d + " s" : "kernel default")})");
+            log.Info($"attached {device}; persisting ({ProcessProtection.LockedMemory()}, dead-connection timeout {(settings.DeadTimeoutSeconds is { } d ? d + " s" : "kernel default")})");
             return await new PersistentAttachment(netlink, notices, index, settings, log, time).RunAsync(ct).ConfigureAwait(false);
         }
         finally
