@@ -79,7 +79,19 @@ start=$(date +%s)
   done
   echo "SWAP-PERSIST: verified $n files of $chunk MiB, $bad bad, in $(($(date +%s) - start)) s"
   [ $bad = 0 ]
-) || fail "the workload failed or a checksum was wrong"
+) &
+workload=$!
+# Watchdog: once swap I/O fails, the workload can spin in failing reclaim for ever; give it 10 s, then end it
+# (cgroup.kill) so the script reports instead of running into the host's timeout.
+while kill -0 "$workload" 2>/dev/null; do
+  if dmesg | grep -qE "(Read|Write)-error on swap-device"; then
+    sleep 10
+    kill -0 "$workload" 2>/dev/null && { say "swap I/O errors: ending the workload"; echo 1 >/sys/fs/cgroup/work/cgroup.kill; }
+    break
+  fi
+  sleep 1
+done
+wait "$workload" || fail "the workload failed or a checksum was wrong"
 
 peak=$(cat /sys/fs/cgroup/work/memory.swap.peak 2>/dev/null || cat /sys/fs/cgroup/work/memory.swap.current)
 say "workload swap peak ${peak} bytes"
