@@ -8,4 +8,10 @@ using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
     context.Cancel = !interrupt.IsCancellationRequested;
     interrupt.Cancel();
 });
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+{
+    // attach --persist ends cleanly and leaves its device attached.
+    context.Cancel = true;
+    interrupt.Cancel();
+});
 return await ClientCli.RunAsync(args, Console.Out, Console.Error, interrupt.Token).ConfigureAwait(false);

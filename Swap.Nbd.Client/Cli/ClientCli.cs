@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Swap.Nbd.Client.Netlink;
 using Swap.Nbd.Protocol;
 
 namespace Swap.Nbd.Client.Cli;
@@ -29,6 +30,26 @@ public static class ClientCli
               --no-structured      do not negotiate structured replies
               --json               print the result as JSON on stdout
 
+          attach URI [--connections N] [--block-size 4096] [--timeout S] [--dead-timeout S] [--index N]
+                     [--backend-id ID] [--persist] [--health-interval S]
+              Handshake N connections and bind them to a kernel nbd device over netlink (needs root and the nbd
+              module); prints the device, e.g. /dev/nbd0. The device survives the client's exit.
+              --timeout S          kernel request timeout; a request older than this marks its connection dead
+                                   and is requeued [none]
+              --dead-timeout S     how long the kernel holds requests while every connection is dead [kernel: 0]
+              --index N            use /dev/nbdN [first free]
+              --backend-id ID      name the backend; RECONFIGURE must name the same one
+              --persist            stay up: mlockall, oom_score_adj -1000, and on NBD_CMD_LINK_DEAD (or a failed
+                                   health check) reconnect with back-off and hand the new socket over with
+                                   NBD_CMD_RECONFIGURE before --dead-timeout runs out. SIGTERM ends the client and
+                                   leaves the device attached.
+              --health-interval S  persist: how often NBD_CMD_STATUS checks the device [5]
+          detach DEV
+              NBD_CMD_DISCONNECT: detach /dev/nbdN (also nbdN or N).
+          status [DEV]
+              NBD_CMD_STATUS: "/dev/nbdN connected|disconnected" for DEV or every device; exit 1 if DEV is not
+              connected.
+
         URI: nbd://HOST[:PORT]/[EXPORT]  (default port 10809, IPv6 as [::1])
              nbd+unix:///[EXPORT]?socket=PATH
 
@@ -45,7 +66,7 @@ public static class ClientCli
         {
             if (args.Length == 0)
             {
-                throw new CliUsageException("missing command (info or bench); see --help");
+                throw new CliUsageException("missing command (info, bench, attach, detach or status); see --help");
             }
 
             if (args.Any(a => a is "--help" or "-h" or "help"))
@@ -58,7 +79,10 @@ public static class ClientCli
             {
                 "info" => await InfoCommand.RunAsync(args[1..], stdout, ct).ConfigureAwait(false),
                 "bench" => await BenchCommand.RunAsync(args[1..], stdout, stderr, ct).ConfigureAwait(false),
-                _ => throw new CliUsageException($"unknown command '{args[0]}' (expected info or bench); see --help"),
+                "attach" => await AttachCommand.RunAsync(args[1..], stdout, stderr, ct).ConfigureAwait(false),
+                "detach" => await DetachCommand.RunAsync(args[1..], stdout).ConfigureAwait(false),
+                "status" => await StatusCommand.RunAsync(args[1..], stdout).ConfigureAwait(false),
+                _ => throw new CliUsageException($"unknown command '{args[0]}' (expected info, bench, attach, detach or status); see --help"),
             };
         }
         catch (Exception ex) when (ex is CliUsageException or NbdUriException)
@@ -72,6 +96,10 @@ public static class ClientCli
         catch (NbdProtocolException ex)
         {
             return await ReportAsync(stderr, $"server violated the NBD protocol: {ex.Message}", ExitRuntime).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NetlinkErrorException or NetlinkProtocolException)
+        {
+            return await ReportAsync(stderr, ex.Message, ExitRuntime).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or SocketException or TimeoutException or NotSupportedException or UnauthorizedAccessException)
         {

@@ -74,6 +74,15 @@ public sealed class ClientCliTests
     [TestCase(new[] { "bench", "nbd://h/", "--bs", "4x" }, 2, "--bs '4x'")]
     [TestCase(new[] { "bench", "nbd://h/", "--turbo" }, 2, "unknown option '--turbo'")]
     [TestCase(new[] { "bench", "nbd://h/", "--rwmix-read", "10" }, 2, "only applies to --rw randrw")]
+    [TestCase(new[] { "attach" }, 2, "attach: missing URI")]
+    [TestCase(new[] { "attach", "nbd://h/", "--block-size", "1000" }, 2, "--block-size '1000' must be a power of two")]
+    [TestCase(new[] { "attach", "nbd://h/", "--connections", "0" }, 2, "--connections '0'")]
+    [TestCase(new[] { "attach", "nbd://h/", "--dead-timeout", "-1" }, 2, "--dead-timeout '-1'")]
+    [TestCase(new[] { "attach", "nbd://h/", "--persist=yes" }, 2, "'--persist' takes no value")]
+    [TestCase(new[] { "attach", "ftp://h/" }, 2, "unknown scheme")]
+    [TestCase(new[] { "detach" }, 2, "detach: missing device")]
+    [TestCase(new[] { "detach", "/dev/sda" }, 2, "'/dev/sda' is not an nbd device")]
+    [TestCase(new[] { "status", "nbd0", "nbd1" }, 2, "status: expected at most one device")]
     [CancelAfter(10_000)]
     public async Task Usage_errors_are_one_line_with_exit_code_2(string[] args, int expected, string message, CancellationToken ct)
     {
@@ -106,12 +115,31 @@ public sealed class ClientCliTests
         AssertOneLine(unixErr, "cannot connect to unix:/nonexistent/nbd.sock");
     }
 
+    [TestCase("status", "", "")]
+    [TestCase("detach", "/dev/nbd3", "")]
+    [TestCase("attach", "nbd://127.0.0.1:1/", "--persist")]
+    [CancelAfter(10_000)]
+    public async Task Netlink_commands_fail_with_one_line_without_the_nbd_module(string command, string arg, string flag, CancellationToken ct)
+    {
+        if (Directory.Exists("/sys/module/nbd"))
+        {
+            Assert.Fail("this host has the nbd module; the kernel tests (qemu) cover attach/detach/status there");
+        }
+
+        // The family lookup comes first: no connection is tried, no memory is locked.
+        var (code, stdout, stderr) = await RunAsync(ct, new[] { command, arg, flag }.Where(a => a.Length > 0).ToArray());
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(stdout, Is.Empty);
+        AssertOneLine(stderr, "this kernel has no nbd netlink family: modprobe nbd");
+    }
+
     [Test, CancelAfter(10_000)]
     public async Task Help_prints_usage(CancellationToken ct)
     {
         var (code, stdout, stderr) = await RunAsync(ct, "--help");
         Assert.That(code, Is.EqualTo(0));
-        Assert.That(stdout, Does.Contain("Usage: swapnbd-client").And.Contain("--rwmix-read"));
+        Assert.That(stdout, Does.Contain("Usage: swapnbd-client").And.Contain("--rwmix-read")
+            .And.Contain("attach URI").And.Contain("--dead-timeout").And.Contain("detach DEV").And.Contain("status [DEV]"));
         Assert.That(stderr, Is.Empty);
     }
 
@@ -131,6 +159,35 @@ public sealed class ClientCliTests
         await process.WaitForExitAsync(ct);
         Assert.That(process.ExitCode, Is.EqualTo(1));
         Assert.That(await stdout, Is.Empty);
+        AssertOneLine(await stderr, "cannot connect to 127.0.0.1:");
+    }
+
+    [Test, CancelAfter(30_000)]
+    public async Task Native_binary_runs_without_the_dotnet_runtime(CancellationToken ct)
+    {
+        var exe = Repo.Path("out", "swapnbd-client");
+        Assert.That(File.Exists(exe), Is.True, "scripts/build.sh publishes the NativeAOT client to out/");
+        Assert.That(File.Exists(Repo.Path("out", "swapnbd-client.dll")), Is.False, "NativeAOT: no managed assembly beside it");
+        var (exit, output) = await Repo.RunAsync("ldd", [exe], TimeSpan.FromSeconds(10), ct);
+        Assert.That(exit, Is.Zero, output);
+        var libraries = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(l => l.Split(' ')[0])
+            .Where(l => l is not "linux-vdso.so.1" && !l.Contains("ld-linux", StringComparison.Ordinal))
+            .ToList();
+        Assert.That(libraries, Is.EquivalentTo(new[] { "libc.so.6", "libm.so.6" }), output);
+
+        var start = new ProcessStartInfo(exe) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var arg in new[] { "info", $"nbd://127.0.0.1:{Loopback.FreePort()}/" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment.Remove("DOTNET_ROOT");
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        await process.StandardOutput.ReadToEndAsync(ct);
+        await process.WaitForExitAsync(ct);
+        Assert.That(process.ExitCode, Is.EqualTo(1));
         AssertOneLine(await stderr, "cannot connect to 127.0.0.1:");
     }
 

@@ -86,12 +86,14 @@ internal sealed class SwapSystem : IAsyncDisposable
     }
 
     /// <summary>SIGKILLs the server (no shutdown, nothing flushed) and starts it again with the same options and backup disk.</summary>
-    public async Task RestartServerAsync(CancellationToken ct)
+    public async Task RestartServerAsync(CancellationToken ct, TimeSpan pause = default)
     {
         var info = _server.StartInfo;
         _server.Kill();
         await _server.WaitForExitAsync(ct);
         _server.Dispose();
+        // An outage that clients notice (the issue asks for 3 s), rather than a listener that is back at once.
+        await Task.Delay(pause, ct);
         _log.Enqueue("--- server killed and restarted ---");
         _server = StartServer(info, _log);
         await Loopback.WaitListeningAsync(Port, TimeSpan.FromSeconds(20), () => string.Join('\n', _log), ct);

@@ -1,0 +1,173 @@
+using System.Globalization;
+using System.Threading.Channels;
+using Polly;
+using Polly.Retry;
+using Swap.Nbd.Client.Netlink;
+
+namespace Swap.Nbd.Client.Attach;
+
+/// <summary>
+/// <c>attach --persist</c> after CONNECT: listens for NBD_CMD_LINK_DEAD on "nbd_mc_group" and checks the device with
+/// NBD_CMD_STATUS now and then; for each dead connection it handshakes a new one (jittered exponential back-off) and
+/// hands it to the kernel with NBD_CMD_RECONFIGURE, which fills the dead slot while the kernel still holds the
+/// requests (for the dead-connection timeout). Ends on cancellation (SIGTERM), leaving the device attached.
+/// </summary>
+internal sealed class PersistentAttachment
+{
+    private static readonly TimeSpan NoticeWait = TimeSpan.FromMilliseconds(500);
+    private readonly NbdNetlink _netlink;
+    private readonly NetlinkSocket _notices;
+    private readonly uint _index;
+    private readonly AttachSettings _settings;
+    private readonly AttachLog _log;
+    private readonly TimeProvider _time;
+    private readonly Channel<string> _dead = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly ResiliencePipeline _retry;
+
+    public PersistentAttachment(NbdNetlink netlink, NetlinkSocket notices, uint index, AttachSettings settings, AttachLog log, TimeProvider time)
+    {
+        _netlink = netlink;
+        _notices = notices;
+        _index = index;
+        _settings = settings;
+        _log = log;
+        _time = time;
+        _retry = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(ex => ex is not OperationCanceledException),
+                MaxRetryAttempts = int.MaxValue,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = TimeSpan.FromMilliseconds(250),
+                MaxDelay = TimeSpan.FromSeconds(2),
+                OnRetry = args =>
+                {
+                    _log.Warn(string.Create(CultureInfo.InvariantCulture,
+                        $"reconnect attempt {args.AttemptNumber + 1} failed: {args.Outcome.Exception?.Message}; retrying in {args.RetryDelay.TotalMilliseconds:0} ms"));
+                    return default;
+                },
+            })
+            .Build();
+    }
+
+    private string Device => string.Create(CultureInfo.InvariantCulture, $"/dev/nbd{_index}");
+
+    /// <summary>Runs until <paramref name="ct"/> is cancelled (exit 0) or the device is gone (exit 1).</summary>
+    public async Task<int> RunAsync(CancellationToken ct)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var listener = new Thread(() => Listen(stop.Token)) { IsBackground = true, Name = "nbd-notices" };
+        listener.Start();
+        var health = HealthAsync(stop.Token);
+        var reconnect = ReconnectAsync(stop.Token);
+        var first = await Task.WhenAny(health, reconnect).ConfigureAwait(false);
+        await stop.CancelAsync().ConfigureAwait(false);
+        listener.Join();
+        int code;
+        try
+        {
+            code = await first.ConfigureAwait(false);
+            await Task.WhenAll(health, reconnect).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            code = Cli.ClientCli.ExitOk;
+        }
+
+        if (ct.IsCancellationRequested)
+        {
+            _log.Info($"stopping on request; {Device} stays attached");
+            return Cli.ClientCli.ExitOk;
+        }
+
+        return code;
+    }
+
+    private void Listen(CancellationToken ct)
+    {
+        var family = _netlink.Family.Id;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                _notices.TryReceiveNotice(NoticeWait, message =>
+                {
+                    if (message.Type == family && message.GenericCommand == NbdGenl.CommandLinkDead && NbdNetlinkCodec.ReadIndex(message) == _index)
+                    {
+                        _dead.Writer.TryWrite("NBD_CMD_LINK_DEAD");
+                    }
+                });
+            }
+            catch (NetlinkErrorException ex) when (ex.Errno == NetlinkNative.ENoBufs)
+            {
+                // A lost notice may have been ours: one spare socket costs nothing (RECONFIGURE ignores it if no slot is dead).
+                _log.Warn($"{ex.Message}; reconnecting one connection to be safe");
+                _dead.Writer.TryWrite("lost notices");
+            }
+            catch (Exception ex) when (ex is NetlinkErrorException or NetlinkProtocolException)
+            {
+                _log.Error($"reading nbd notices: {ex.Message}");
+            }
+        }
+    }
+
+    private async Task<int> HealthAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(_settings.HealthInterval, _time);
+        while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
+        {
+            bool connected;
+            try
+            {
+                connected = _netlink.Status(_index).Any(d => d.Index == _index && d.Connected);
+            }
+            catch (Exception ex) when (ex is NetlinkErrorException or NetlinkProtocolException or TimeoutException)
+            {
+                _log.Warn($"health check: NBD_CMD_STATUS failed: {ex.Message}");
+                continue;
+            }
+
+            if (!connected)
+            {
+                _log.Error($"health check: {Device} is no longer connected (detached, or the dead-connection timeout ran out); exiting");
+                return Cli.ClientCli.ExitRuntime;
+            }
+        }
+
+        return Cli.ClientCli.ExitOk;
+    }
+
+    private async Task<int> ReconnectAsync(CancellationToken ct)
+    {
+        await foreach (var reason in _dead.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+        {
+            var started = _time.GetTimestamp();
+            _log.Warn($"{reason} for {Device}: reconnecting to {_settings.Uri.Endpoint}");
+            await _retry.ExecuteAsync(async token =>
+            {
+                var socket = await KernelSocket.HandshakeAsync(_settings.Uri, token).ConfigureAwait(false);
+                try
+                {
+                    _log.Info($"handshake done ({socket.Negotiation.Export.Size} bytes); handing the new socket to {Device} with NBD_CMD_RECONFIGURE");
+                    _netlink.Reconfigure(new NbdNetlinkReconfigure
+                    {
+                        Index = _index,
+                        Sockets = [KernelSocket.Descriptor(socket)],
+                        BackendIdentifier = _settings.BackendId,
+                    });
+                    KernelSocket.Release(socket);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            }, ct).ConfigureAwait(false);
+            _log.Info(string.Create(CultureInfo.InvariantCulture,
+                $"{Device} reconnected in {_time.GetElapsedTime(started).TotalSeconds:0.0} s"));
+        }
+
+        return Cli.ClientCli.ExitOk;
+    }
+}

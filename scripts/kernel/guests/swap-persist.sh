@@ -1,0 +1,126 @@
+#!/bin/sh
+# Guest script (busybox ash, run by scripts/kernel/run-guest.sh): swap on /dev/nbdN through a client that survives a
+# server restart. Attaches with CLIENT (swapnbd, the default: "swapnbd-client attach --persist"; or nbdclient:
+# Debian's "nbd-client -nonetlink -persist -swap", the reference), mkswap/swapon, then a workload in a cgroup v2 group
+# with memory.max below its size writes random files into a tmpfs (so their pages go to swap), and reads them all back
+# against sha256 sums taken at write time. Once the workload swaps it prints "SWAP-PERSIST: swapping" (the host kills
+# the server then). Finally it checks the kernel log for swap I/O errors.
+# Prints "SWAP-PERSIST: PASS" or "SWAP-PERSIST: FAIL <why>"; exits 0/1. Always prints the kernel log lines about nbd
+# and swap errors, and "SWAP-PERSIST: swap-errors N" (the number of Read-/Write-error lines).
+# Env: NBD_HOST, NBD_PORT (run-guest.sh); CLIENT (swapnbd); WORK_MIB (120); LIMIT_MIB (48); CHUNK_MIB (4);
+# MARK_MIB (64: print the marker after this much was written); DEAD_TIMEOUT (60); REQUEST_TIMEOUT (10).
+set -u
+client=${CLIENT:-swapnbd}
+work=${WORK_MIB:-120}
+limit=${LIMIT_MIB:-48}
+chunk=${CHUNK_MIB:-4}
+mark=${MARK_MIB:-64}
+status=0
+
+say() { echo "SWAP-PERSIST: $*"; }
+fail() { say "FAIL $*"; status=1; }
+report() {
+  dmesg | grep -E "nbd|swap|Swap|I/O error" | tail -n 60
+  errors=$(dmesg | grep -cE "(Read|Write)-error on swap-device")
+  say "swap-errors $errors"
+}
+
+if [ "$client" = swapnbd ]; then
+  swapnbd-client attach "nbd://$NBD_HOST:$NBD_PORT" --persist --dead-timeout "${DEAD_TIMEOUT:-60}" \
+    --timeout "${REQUEST_TIMEOUT:-10}" --health-interval 2 >/tmp/device 2>/tmp/client.log &
+  client_pid=$!
+  i=0
+  while [ ! -s /tmp/device ] && kill -0 "$client_pid" 2>/dev/null && [ $i -lt 300 ]; do
+    sleep 0.1
+    i=$((i + 1))
+  done
+  dev=$(head -n 1 /tmp/device)
+  [ -b "$dev" ] || { cat /tmp/client.log; say "FAIL swapnbd-client attach gave no device ('$dev')"; exit 1; }
+else
+  dev=/dev/nbd0
+  nbd-client "$NBD_HOST" "$NBD_PORT" "$dev" -b 4096 -N "" -nonetlink -persist -swap -t "${REQUEST_TIMEOUT:-10}" \
+    >/tmp/client.log 2>&1 &
+  client_pid=$!
+  i=0
+  while [ "$(cat /sys/block/nbd0/size 2>/dev/null)" = 0 ] && [ $i -lt 300 ]; do
+    sleep 0.1
+    i=$((i + 1))
+  done
+fi
+say "attached $dev with $client ($(cat "/sys/block/${dev#/dev/}/size") sectors)"
+
+mkswap "$dev" >/dev/null || { say "FAIL mkswap"; exit 1; }
+swapon "$dev" || { say "FAIL swapon"; exit 1; }
+
+mount -t cgroup2 none /sys/fs/cgroup
+echo +memory >/sys/fs/cgroup/cgroup.subtree_control
+mkdir /sys/fs/cgroup/work
+echo "$((limit * 1048576))" >/sys/fs/cgroup/work/memory.max
+mkdir -p /work
+mount -t tmpfs -o size=$((work * 2))m tmpfs /work
+
+start=$(date +%s)
+(
+  echo 0 >/sys/fs/cgroup/work/cgroup.procs
+  n=$((work / chunk))
+  i=1
+  while [ $i -le $n ]; do
+    dd if=/dev/urandom bs=1M count="$chunk" 2>/dev/null | tee "/work/f$i" | sha256sum | cut -d' ' -f1 >"/work/f$i.sum"
+    [ $((i * chunk)) = "$mark" ] && echo "SWAP-PERSIST: swapping (wrote $mark MiB, swap used $(awk '/SwapTotal/ {t=$2} /SwapFree/ {f=$2} END {print t-f}' /proc/meminfo) kB)"
+    i=$((i + 1))
+  done
+  echo "SWAP-PERSIST: wrote $work MiB in $(($(date +%s) - start)) s"
+  bad=0
+  i=1
+  while [ $i -le $n ]; do
+    got=$(sha256sum <"/work/f$i" | cut -d' ' -f1)
+    [ "$got" = "$(cat "/work/f$i.sum")" ] || { echo "SWAP-PERSIST: checksum mismatch in f$i"; bad=$((bad + 1)); }
+    i=$((i + 1))
+  done
+  echo "SWAP-PERSIST: verified $n files of $chunk MiB, $bad bad, in $(($(date +%s) - start)) s"
+  [ $bad = 0 ]
+) &
+workload=$!
+# Watchdog: once swap I/O fails, the workload can spin in failing reclaim for ever; give it 10 s, then end it
+# (cgroup.kill) so the script reports instead of running into the host's timeout.
+while kill -0 "$workload" 2>/dev/null; do
+  if dmesg | grep -qE "(Read|Write)-error on swap-device"; then
+    sleep 10
+    kill -0 "$workload" 2>/dev/null && { say "swap I/O errors: ending the workload"; echo 1 >/sys/fs/cgroup/work/cgroup.kill; }
+    break
+  fi
+  sleep 1
+done
+wait "$workload" || fail "the workload failed or a checksum was wrong"
+
+peak=$(cat /sys/fs/cgroup/work/memory.swap.peak 2>/dev/null || cat /sys/fs/cgroup/work/memory.swap.current)
+say "workload swap peak ${peak} bytes"
+[ "${peak:-0}" -gt $((8 * 1048576)) ] || fail "the workload hardly swapped (${peak} bytes)"
+
+# The workload's pages leave swap with it; swapoff would otherwise pull them into the 48 MiB group and OOM.
+rm -f /work/f*
+umount /work
+
+if [ "$client" = swapnbd ]; then
+  echo "--- swapnbd-client log"
+  cat /tmp/client.log
+  grep -q "reconnected in" /tmp/client.log && say "client reconnected"
+  kill -TERM "$client_pid"
+  wait "$client_pid"
+  code=$?
+  tail -n 1 /tmp/client.log
+  [ "$code" = 0 ] || fail "swapnbd-client exited $code on SIGTERM"
+  swapnbd-client status "$dev" || fail "$dev not connected after the client left"
+  swapoff "$dev" || fail "swapoff"
+  swapnbd-client detach "$dev" || fail "detach"
+else
+  echo "--- nbd-client log"
+  cat /tmp/client.log
+  swapoff "$dev" 2>/dev/null
+  nbd-client -d "$dev" >/dev/null 2>&1
+fi
+
+report
+[ "$(dmesg | grep -cE "(Read|Write)-error on swap-device")" = 0 ] || fail "swap I/O errors in the kernel log"
+[ $status = 0 ] && say PASS
+exit $status
