@@ -17,8 +17,12 @@ usage: swap-attach.sh (--socket PATH | --tcp HOST:PORT) [options]
   --discard            swapon --discard: freed swap pages are trimmed on the server
   --connections N      connections to the server (nbd-client -C N, nbdfuse -C N; default 2)
   --device /dev/nbdX   nbd device to use (default: the first free one)
-  --persist            nbd-client -nonetlink -persist -swap: reconnects after a server restart and keeps
-                       nbd-client itself in RAM (the ioctl path; netlink nbd-client cannot do either)
+  --persist            stay connected across a server restart: swapnbd-client attach --persist (netlink:
+                       the kernel holds requests while it reconnects and hands over a new socket), or
+                       nbd-client -nonetlink -persist -swap where swapnbd-client cannot be used
+  --client auto|swapnbd|nbd-client
+                       who attaches /dev/nbdX. auto (default): swapnbd-client (out/ beside this script, or
+                       on PATH) when the kernel has the nbd netlink family, else Debian's nbd-client
   --mode auto|nbd|fuse auto (default): nbd when the kernel has the nbd module, else nbdfuse + loop device
 
 Prints the swap device on stdout (messages go to stderr). Undo with: swap-detach.sh --name NAME.
@@ -30,12 +34,13 @@ say() { echo "swap-attach: $*" >&2; }
 die() { say "$*"; exit 1; }
 
 socket="" tcp="" export_name="" name=swapnbd priority=100 discard="" connections=2 device="" persist="" mode=auto
+client=auto
 while [ $# -gt 0 ]; do
   case $1 in
     -h|--help) usage; exit 0 ;;
     --discard) discard=1; shift; continue ;;
     --persist) persist=1; shift; continue ;;
-    --socket|--tcp|--export|--name|--priority|--connections|--device|--mode)
+    --socket|--tcp|--export|--name|--priority|--connections|--device|--mode|--client)
       [ $# -ge 2 ] || { usage >&2; die "$1 needs a value"; } ;;
     *) usage >&2; die "unknown argument '$1'" ;;
   esac
@@ -48,6 +53,7 @@ while [ $# -gt 0 ]; do
     --connections) connections=$2 ;;
     --device) device=$2 ;;
     --mode) mode=$2 ;;
+    --client) client=$2 ;;
   esac
   shift 2
 done
@@ -60,6 +66,7 @@ case $priority in ''|*[!0-9-]*|?*-*) die "--priority '$priority' is not a number
 case $connections in ''|*[!0-9]*) die "--connections '$connections' is not a count" ;; esac
 [ "$connections" -ge 1 ] || die "--connections must be at least 1"
 case $mode in auto|nbd|fuse) ;; *) die "--mode '$mode': auto, nbd or fuse" ;; esac
+case $client in auto|swapnbd|nbd-client) ;; *) die "--client '$client': auto, swapnbd or nbd-client" ;; esac
 host="" port=""
 if [ -n "$tcp" ]; then
   host=${tcp%:*} port=${tcp##*:}
@@ -106,8 +113,70 @@ fi
 record mode "$mode"
 
 if [ "$mode" = nbd ]; then
-  need nbd-client nbd-client
   [ -d /sys/module/nbd ] || modprobe nbd 2>/dev/null || die "--mode nbd: the kernel has no nbd module (modprobe nbd failed)"
+  # swapnbd-client speaks the netlink interface, which can hand a new socket to a live device (RECONFIGURE).
+  client_bin=""
+  if [ "$client" != nbd-client ]; then
+    for c in "$(dirname "$0")/../out/swapnbd-client" "$(command -v swapnbd-client 2>/dev/null || true)"; do
+      if [ -n "$c" ] && [ -x "$c" ]; then client_bin=$c; break; fi
+    done
+    if [ -n "$client_bin" ] && ! "$client_bin" status >/dev/null 2>&1; then
+      [ "$client" = auto ] || die "--client swapnbd: $("$client_bin" status 2>&1 | tail -n 1)"
+      say "swapnbd-client cannot use this kernel's nbd netlink interface; using nbd-client"
+      client_bin=""
+    fi
+    [ -n "$client_bin" ] || [ "$client" = auto ] || die "--client swapnbd: no swapnbd-client in $(dirname "$0")/../out or on PATH"
+  fi
+fi
+
+if [ "$mode" = nbd ] && [ -n "$client_bin" ]; then
+  if [ -n "$socket" ]; then
+    uri="nbd+unix:///$export_name?socket=$socket"
+  else
+    case $host in *:*) uri="nbd://[$host]:$port/$export_name" ;; *) uri="nbd://$host:$port/$export_name" ;; esac
+  fi
+  set -- --connections "$connections" --block-size 4096
+  if [ -n "$device" ]; then set -- "$@" --index "${device#/dev/nbd}"; fi
+  record nbd_client swapnbd
+  if [ -n "$persist" ]; then
+    # Stays up: on a dead connection (LINK_DEAD, or its own health check) it reconnects and hands the new socket to
+    # the kernel, which holds requests for the dead-connection timeout meanwhile. A request timeout is what lets the
+    # kernel notice a dead server at all (without one, requests on a dead socket wait for ever).
+    set -- "$@" --persist --timeout 30 --dead-timeout 120
+    out=$run_dir/client-$name.out
+    rm -f "$out"
+    sid=""
+    if command -v setsid >/dev/null 2>&1; then sid=setsid; fi
+    $sid "$client_bin" attach "$uri" "$@" >"$out" 2>"$run_dir/client-$name.log" </dev/null &
+    started=$!
+    # A setsid that was a process group leader forks and exits: the client is then found by its command line.
+    client_pid() {
+      if kill -0 "$started" 2>/dev/null; then echo "$started"; return; fi
+      for p in /proc/[0-9]*; do
+        if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "attach $uri --connections"; then echo "${p#/proc/}"; return; fi
+      done
+    }
+    i=0
+    while [ ! -s "$out" ]; do
+      i=$((i + 1))
+      [ $i -le 300 ] || die "swapnbd-client attach $uri gave no device within 30 s: $(tail -n 5 "$run_dir/client-$name.log")"
+      if [ $i -gt 20 ] && [ -z "$(client_pid)" ] && [ ! -s "$out" ]; then
+        die "swapnbd-client attach $uri failed: $(tail -n 5 "$run_dir/client-$name.log")"
+      fi
+      sleep 0.1
+    done
+    record client_pid "$(client_pid)"
+    device=$(head -n 1 "$out")
+  else
+    device=$("$client_bin" attach "$uri" "$@" 2>"$run_dir/client-$name.log") ||
+      die "swapnbd-client attach $uri failed: $(tail -n 5 "$run_dir/client-$name.log")"
+  fi
+  [ -b "$device" ] || die "swapnbd-client attach gave '$device', not a block device"
+  record nbd "$device"
+  swap_device=$device
+  what="swapnbd-client${persist:+ --persist} ${socket:-$host:$port} -> $device"
+elif [ "$mode" = nbd ]; then
+  need nbd-client nbd-client
   if [ -z "$device" ]; then
     for b in /sys/block/nbd*; do
       [ -e "$b" ] || continue

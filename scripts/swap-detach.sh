@@ -38,13 +38,15 @@ if [ ! -e "$state" ]; then
   exit 0
 fi
 
-swap="" fuse_dir="" fuse_pid="" nbd=""
+swap="" fuse_dir="" fuse_pid="" nbd="" nbd_client="" client_pid=""
 while IFS='=' read -r key value; do
   case $key in
     swap) swap=$value ;;
     fuse_dir) fuse_dir=$value ;;
     fuse_pid) fuse_pid=$value ;;
     nbd) nbd=$value ;;
+    nbd_client) nbd_client=$value ;;
+    client_pid) client_pid=$value ;;
   esac
 done <"$state"
 
@@ -95,10 +97,35 @@ if [ -n "$fuse_dir" ]; then
   rm -f "$run_dir/nbdfuse-$name.pid" "$run_dir/nbdfuse-$name.log"
 fi
 
-# 4. The kernel nbd connection (connected while /sys/block/nbdX/pid exists).
+# 4. A swapnbd-client --persist: SIGTERM ends it and leaves the device attached (it would reconnect otherwise).
+if [ -n "$client_pid" ] && grep -q swapnbd-client "/proc/$client_pid/cmdline" 2>/dev/null; then
+  kill -TERM "$client_pid" 2>/dev/null || true
+  i=0
+  while [ $i -lt 100 ] && grep -q swapnbd-client "/proc/$client_pid/cmdline" 2>/dev/null; do
+    sleep 0.1
+    i=$((i + 1))
+  done
+  grep -q swapnbd-client "/proc/$client_pid/cmdline" 2>/dev/null && kill -9 "$client_pid" 2>/dev/null
+  say "stopped swapnbd-client --persist ($client_pid)"
+fi
+rm -f "$run_dir/client-$name.out"  # client-NAME.log stays for a look at what it did
+
+# 5. The kernel nbd connection (connected while /sys/block/nbdX/pid exists).
 if [ -n "$nbd" ] && [ -e "/sys/block/${nbd##*/}/pid" ]; then
-  nbd-client -d "$nbd" >&2 || die "nbd-client -d $nbd failed"
-  say "nbd-client -d $nbd"
+  client_bin=""
+  if [ "$nbd_client" = swapnbd ]; then
+    for c in "$(dirname "$0")/../out/swapnbd-client" "$(command -v swapnbd-client 2>/dev/null || true)"; do
+      if [ -n "$c" ] && [ -x "$c" ]; then client_bin=$c; break; fi
+    done
+  fi
+  if [ -n "$client_bin" ]; then
+    "$client_bin" detach "$nbd" >&2 || die "swapnbd-client detach $nbd failed"
+    say "swapnbd-client detach $nbd"
+  else
+    # NBD_DISCONNECT: the ioctl that works on a device attached either way.
+    nbd-client -d "$nbd" >&2 || die "nbd-client -d $nbd failed"
+    say "nbd-client -d $nbd"
+  fi
 fi
 
 rm -f "$state"

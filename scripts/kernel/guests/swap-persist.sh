@@ -1,6 +1,7 @@
 #!/bin/sh
 # Guest script (busybox ash, run by scripts/kernel/run-guest.sh): swap on /dev/nbdN through a client that survives a
-# server restart. Attaches with CLIENT (swapnbd, the default: "swapnbd-client attach --persist"; or nbdclient:
+# server restart. Attaches with CLIENT (swapnbd, the default: scripts/swap-attach.sh --persist, which runs
+# "swapnbd-client attach --persist" and does mkswap/swapon, undone by swap-detach.sh; or nbdclient:
 # Debian's "nbd-client -nonetlink -persist -swap", the reference), mkswap/swapon, then a workload in a cgroup v2 group
 # with memory.max below its size writes random files into a tmpfs (so their pages go to swap), and reads them all back
 # against sha256 sums taken at write time. Once the workload swaps it prints "SWAP-PERSIST: swapping" (the host kills
@@ -26,16 +27,10 @@ report() {
 }
 
 if [ "$client" = swapnbd ]; then
-  swapnbd-client attach "nbd://$NBD_HOST:$NBD_PORT" --persist --dead-timeout "${DEAD_TIMEOUT:-60}" \
-    --timeout "${REQUEST_TIMEOUT:-10}" --health-interval 2 >/tmp/device 2>/tmp/client.log &
-  client_pid=$!
-  i=0
-  while [ ! -s /tmp/device ] && kill -0 "$client_pid" 2>/dev/null && [ $i -lt 300 ]; do
-    sleep 0.1
-    i=$((i + 1))
-  done
-  dev=$(head -n 1 /tmp/device)
-  [ -b "$dev" ] || { cat /tmp/client.log; say "FAIL swapnbd-client attach gave no device ('$dev')"; exit 1; }
+  # The operator's way: swap-attach.sh picks swapnbd-client (the kernel has the nbd netlink family) and swaps on it.
+  dev=$(swap-attach.sh --tcp "$NBD_HOST:$NBD_PORT" --persist --client swapnbd --connections 1 --name persist) ||
+    { cat /run/swapnbd/client-persist.log; say "FAIL swap-attach.sh --persist"; exit 1; }
+  [ -b "$dev" ] || { say "FAIL swap-attach.sh gave no device ('$dev')"; exit 1; }
 else
   dev=/dev/nbd0
   nbd-client "$NBD_HOST" "$NBD_PORT" "$dev" -b 4096 -N "" -nonetlink -persist -swap -t "${REQUEST_TIMEOUT:-10}" \
@@ -49,8 +44,10 @@ else
 fi
 say "attached $dev with $client ($(cat "/sys/block/${dev#/dev/}/size") sectors)"
 
-mkswap "$dev" >/dev/null || { say "FAIL mkswap"; exit 1; }
-swapon "$dev" || { say "FAIL swapon"; exit 1; }
+if [ "$client" != swapnbd ]; then
+  mkswap "$dev" >/dev/null || { say "FAIL mkswap"; exit 1; }
+  swapon "$dev" || { say "FAIL swapon"; exit 1; }
+fi
 
 mount -t cgroup2 none /sys/fs/cgroup
 echo +memory >/sys/fs/cgroup/cgroup.subtree_control
@@ -102,17 +99,12 @@ rm -f /work/f*
 umount /work
 
 if [ "$client" = swapnbd ]; then
+  # swapoff, SIGTERM to the client (it leaves the device attached), swapnbd-client detach.
+  swap-detach.sh --name persist || fail "swap-detach.sh"
   echo "--- swapnbd-client log"
-  cat /tmp/client.log
-  grep -q "reconnected in" /tmp/client.log && say "client reconnected"
-  kill -TERM "$client_pid"
-  wait "$client_pid"
-  code=$?
-  tail -n 1 /tmp/client.log
-  [ "$code" = 0 ] || fail "swapnbd-client exited $code on SIGTERM"
-  swapnbd-client status "$dev" || fail "$dev not connected after the client left"
-  swapoff "$dev" || fail "swapoff"
-  swapnbd-client detach "$dev" || fail "detach"
+  cat /run/swapnbd/client-persist.log
+  grep -q "reconnected in" /run/swapnbd/client-persist.log && say "client reconnected"
+  [ -e "/sys/block/${dev#/dev/}/pid" ] && fail "$dev still connected after swap-detach.sh"
 else
   echo "--- nbd-client log"
   cat /tmp/client.log

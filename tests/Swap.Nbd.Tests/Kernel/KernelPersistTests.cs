@@ -55,6 +55,8 @@ public sealed class KernelPersistTests
              "--script", Repo.Path("scripts", "kernel", "guests", "swap-persist.sh"),
              "--file", Repo.Path("out", "swapnbd-client") + ":/usr/bin/swapnbd-client",
              "--file", "/lib/x86_64-linux-gnu/libm.so.6:/lib/x86_64-linux-gnu/libm.so.6",
+             "--file", Repo.Path("scripts", "swap-attach.sh") + ":/usr/bin/swap-attach.sh",
+             "--file", Repo.Path("scripts", "swap-detach.sh") + ":/usr/bin/swap-detach.sh",
              "--env", $"CLIENT={client}", "--env", "WORK_MIB=120", "--env", "LIMIT_MIB=48",
              "--mem", "512M", "--timeout", "540", "--log", log],
             TimeSpan.FromMinutes(9.5), ct);
