@@ -39,10 +39,7 @@ while (($#)); do
   esac
 done
 [[ $(id -u) -eq 0 ]] || { echo "bench-swap: run as root (swapon, losetup, cgroups)" >&2; exit 1; }
-size_bytes=$(python3 -c '
-import re, sys
-m = re.fullmatch(r"(\d+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", sys.argv[1].strip().lower())
-print(int(m[1]) << {"": 0, "b": 0, "k": 10, "kb": 10, "kib": 10, "m": 20, "mb": 20, "mib": 20, "g": 30, "gb": 30, "gib": 30}[m[2]] if m else "")' "$size")
+size_bytes=$(swapenv_bytes "$size") || size_bytes=""
 [[ -n $size_bytes ]] && ((size_bytes >= 16 << 20 && size_bytes % 4096 == 0)) ||
   { echo "bench-swap: --size '$size' must be at least 16MiB, in whole 4KiB pages" >&2; exit 2; }
 [[ $factor =~ ^[1-9][0-9]*$ ]] || { echo "bench-swap: --factor '$factor' is not a whole number ≥ 1" >&2; exit 2; }

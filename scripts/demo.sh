@@ -35,15 +35,7 @@ done
 
 say() { echo "demo: $*"; }
 mib() { echo $(($1 >> 20)); }
-to_bytes() { # SIZE -> bytes (4096, 512K, 64MiB, 1G, 1GiB)
-  local n=${1%%[!0-9]*} unit=${1##*[0-9]}
-  [[ -n $n ]] || { echo "demo: '$1' is not a size" >&2; exit 2; }
-  case ${unit^^} in
-    ""|B) echo "$n" ;; K|KB|KIB) echo $((n << 10)) ;; M|MB|MIB) echo $((n << 20)) ;; G|GB|GIB) echo $((n << 30)) ;;
-    *) echo "demo: '$1' is not a size" >&2; exit 2 ;;
-  esac
-}
-size_bytes=$(to_bytes "$size")
+size_bytes=$(swapenv_bytes "$size") || { echo "demo: '$size' is not a size" >&2; exit 2; }
 (( size_bytes >= 16 << 20 && size_bytes % 4096 == 0 )) || { echo "demo: --size must be at least 16MiB, in whole 4KiB pages" >&2; exit 2; }
 [[ $touches =~ ^[0-9]+$ ]] || { echo "demo: --touches '$touches' is not a count" >&2; exit 2; }
 limit=$((size_bytes / 4))

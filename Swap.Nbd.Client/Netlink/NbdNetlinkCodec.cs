@@ -34,26 +34,14 @@ public static class NbdNetlinkCodec
         writer.U64(NbdGenl.AttributeSizeBytes, connect.SizeBytes);
         writer.U64(NbdGenl.AttributeBlockSizeBytes, connect.BlockSizeBytes);
         writer.U64(NbdGenl.AttributeServerFlags, connect.ServerFlags);
-        if (connect.TimeoutSeconds is { } timeout)
-        {
-            writer.U64(NbdGenl.AttributeTimeout, timeout);
-        }
-
-        if (connect.DeadConnectionTimeoutSeconds is { } dead)
-        {
-            writer.U64(NbdGenl.AttributeDeadConnectionTimeout, dead);
-        }
-
+        writer.U64IfSet(NbdGenl.AttributeTimeout, connect.TimeoutSeconds);
+        writer.U64IfSet(NbdGenl.AttributeDeadConnectionTimeout, connect.DeadConnectionTimeoutSeconds);
         if (connect.ClientFlags != 0)
         {
             writer.U64(NbdGenl.AttributeClientFlags, connect.ClientFlags);
         }
 
-        if (connect.BackendIdentifier is { } backend)
-        {
-            writer.Text(NbdGenl.AttributeBackendIdentifier, backend);
-        }
-
+        writer.TextIfSet(NbdGenl.AttributeBackendIdentifier, connect.BackendIdentifier);
         WriteSockets(ref writer, connect.Sockets);
         return writer.EndMessage();
     }
@@ -64,21 +52,9 @@ public static class NbdNetlinkCodec
         writer.BeginMessage(family, NetlinkFlags.Request | NetlinkFlags.Ack, sequence);
         writer.GenericHeader(NbdGenl.CommandReconfigure, NbdGenl.Version);
         writer.U32(NbdGenl.AttributeIndex, reconfigure.Index);
-        if (reconfigure.TimeoutSeconds is { } timeout)
-        {
-            writer.U64(NbdGenl.AttributeTimeout, timeout);
-        }
-
-        if (reconfigure.DeadConnectionTimeoutSeconds is { } dead)
-        {
-            writer.U64(NbdGenl.AttributeDeadConnectionTimeout, dead);
-        }
-
-        if (reconfigure.BackendIdentifier is { } backend)
-        {
-            writer.Text(NbdGenl.AttributeBackendIdentifier, backend);
-        }
-
+        writer.U64IfSet(NbdGenl.AttributeTimeout, reconfigure.TimeoutSeconds);
+        writer.U64IfSet(NbdGenl.AttributeDeadConnectionTimeout, reconfigure.DeadConnectionTimeoutSeconds);
+        writer.TextIfSet(NbdGenl.AttributeBackendIdentifier, reconfigure.BackendIdentifier);
         if (reconfigure.Sockets.Count > 0)
         {
             WriteSockets(ref writer, reconfigure.Sockets);

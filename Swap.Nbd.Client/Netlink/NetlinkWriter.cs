@@ -55,6 +55,24 @@ public ref struct NetlinkWriter
 
     public void U64(ushort type, ulong value) => MemoryMarshal.Write(Attribute(type, 8), value);
 
+    /// <summary>A u64 attribute when <paramref name="value"/> is set; nothing otherwise (the kernel keeps its default).</summary>
+    public void U64IfSet(ushort type, ulong? value)
+    {
+        if (value is { } v)
+        {
+            U64(type, v);
+        }
+    }
+
+    /// <summary>A string attribute when <paramref name="value"/> is set; nothing otherwise.</summary>
+    public void TextIfSet(ushort type, string? value)
+    {
+        if (value is not null)
+        {
+            Text(type, value);
+        }
+    }
+
     /// <summary>A NUL-terminated string attribute (NLA_NUL_STRING / NLA_STRING both accept it).</summary>
     public void Text(ushort type, string value)
     {

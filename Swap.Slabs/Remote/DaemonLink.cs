@@ -126,7 +126,7 @@ public sealed partial class DaemonLink : IDisposable
         Span<byte> frame = stackalloc byte[DaemonFrameHeader.Size + DaemonHello.Size];
         DaemonFrameHeader.For(DaemonOpcode.Hello, DaemonStatus.Ok, 1, DaemonHello.Size).Write(frame);
         new DaemonHello(DaemonFrameHeader.Version, clientId, DaemonHelloFlags.ReleaseSlabs).Write(frame[DaemonFrameHeader.Size..]);
-        SendAll(socket, frame);
+        SocketGather.SendAll(socket, frame);
         Span<byte> header = stackalloc byte[DaemonFrameHeader.Size];
         ReceiveExact(socket, header);
         DaemonFrameHeader.TryRead(header, out var reply);
@@ -175,8 +175,7 @@ public sealed partial class DaemonLink : IDisposable
 
         if (!_capacity.Wait(0) && !_capacity.Wait(_settings.RequestTimeout))
         {
-            Kill($"no request slot freed within {_settings.RequestTimeout.TotalMilliseconds} ms");
-            return ValueTask.FromException<DaemonReply>(Dead());
+            return ValueTask.FromException<DaemonReply>(NoSlotFreed());
         }
 
         return Send(DaemonOpcode.Write, new DaemonRequestBody(new SlabRange(slab.SlabId, slab.Epoch, (ulong)offset, (uint)data.Length), default, 0), data, default);
@@ -255,8 +254,7 @@ public sealed partial class DaemonLink : IDisposable
     {
         if (!await _capacity.WaitAsync(_settings.RequestTimeout).ConfigureAwait(false))
         {
-            Kill($"no request slot freed within {_settings.RequestTimeout.TotalMilliseconds} ms");
-            throw Dead();
+            throw NoSlotFreed();
         }
 
         return await Send(opcode, body, default, destination).ConfigureAwait(false);
@@ -297,7 +295,7 @@ public sealed partial class DaemonLink : IDisposable
                 if (payload.Length <= GatherThreshold)
                 {
                     payload.CopyTo(frame[used..]);
-                    SendAll(_socket, frame[..(used + payload.Length)]);
+                    SocketGather.SendAll(_socket, frame[..(used + payload.Length)]);
                 }
                 else
                 {
@@ -314,15 +312,14 @@ public sealed partial class DaemonLink : IDisposable
         return task;
     }
 
-    private DaemonLinkException Dead() => new($"daemon {EndPoint} is unavailable: {DeathReason}");
-
-    private static void SendAll(Socket socket, ReadOnlySpan<byte> data)
+    /// <summary>Every slot stayed taken for the request timeout: the daemon is not answering; fails the link.</summary>
+    private DaemonLinkException NoSlotFreed()
     {
-        while (!data.IsEmpty)
-        {
-            data = data[socket.Send(data)..];
-        }
+        Kill($"no request slot freed within {_settings.RequestTimeout.TotalMilliseconds} ms");
+        return Dead();
     }
+
+    private DaemonLinkException Dead() => new($"daemon {EndPoint} is unavailable: {DeathReason}");
 
     private static void ReceiveExact(Socket socket, Span<byte> destination)
     {

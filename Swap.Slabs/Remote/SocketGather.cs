@@ -4,7 +4,8 @@ using System.Runtime.InteropServices;
 namespace Swap.Slabs.Remote;
 
 /// <summary>
-/// One writev for a frame header and its payload, so a large WRITE leaves in one system call without first being
+/// The daemon link's blocking sends: whole buffers, and one writev for a frame header and its payload, so a large
+/// WRITE leaves in one system call without first being
 /// copied behind its header (.NET's gathering Send takes managed segment lists, and allocates).
 /// </summary>
 internal static unsafe partial class SocketGather
@@ -56,14 +57,15 @@ internal static unsafe partial class SocketGather
         // What writev left (a short write when the send buffer filled): plain sends, which block until it is out.
         if (sent < head.Length)
         {
-            Send(socket, head[(int)sent..]);
+            SendAll(socket, head[(int)sent..]);
             sent = head.Length;
         }
 
-        Send(socket, tail[(int)(sent - head.Length)..]);
+        SendAll(socket, tail[(int)(sent - head.Length)..]);
     }
 
-    private static void Send(Socket socket, ReadOnlySpan<byte> data)
+    /// <summary>Sends all of <paramref name="data"/>, blocking until it is out.</summary>
+    public static void SendAll(Socket socket, ReadOnlySpan<byte> data)
     {
         while (!data.IsEmpty)
         {

@@ -2,6 +2,16 @@
 # the SwapNbd system (three donor daemons + the server with a backup file) on loopback, and their teardown.
 # Callers set `root` (the repository) and `work` (a scratch directory) first.
 
+# SIZE -> bytes (4096, 512K, 64MiB, 1G, 1GiB); prints nothing and returns 1 for anything else.
+swapenv_bytes() {
+  local n=${1%%[!0-9]*} unit=${1##*[0-9]}
+  [[ -n $n && $1 == "$n$unit" ]] || return 1
+  case ${unit^^} in
+    ""|B) echo "$n" ;; K|KB|KIB) echo $((n << 10)) ;; M|MB|MIB) echo $((n << 20)) ;; G|GB|GIB) echo $((n << 30)) ;;
+    *) return 1 ;;
+  esac
+}
+
 # Free TCP ports on 127.0.0.1, N of them, on one line.
 swapenv_free_ports() {
   python3 -c '

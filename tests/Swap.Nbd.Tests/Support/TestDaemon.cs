@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Swap.Nbd.Tests.Donor;
 using Swap.Slabs.Donor;
 
@@ -59,7 +57,7 @@ internal sealed class TestDaemon : IAsyncDisposable
             _child.ErrorDataReceived += (_, _) => { };
             _child.BeginOutputReadLine();
             _child.BeginErrorReadLine();
-            await WaitListeningAsync();
+            await Loopback.WaitListeningAsync(Port, TimeSpan.FromSeconds(10), () => $"swapnbd-daemon did not listen on {Name}");
             return;
         }
 
@@ -103,24 +101,5 @@ internal sealed class TestDaemon : IAsyncDisposable
         }
 
         throw new InvalidOperationException($"no VmRSS in /proc/{pid}/status");
-    }
-
-    private async Task WaitListeningAsync()
-    {
-        for (var i = 0; i < 200; i++)
-        {
-            using var probe = new Socket(SocketType.Stream, ProtocolType.Tcp);
-            try
-            {
-                await probe.ConnectAsync(IPAddress.Loopback, Port);
-                return;
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(50);
-            }
-        }
-
-        throw new InvalidOperationException($"swapnbd-daemon did not listen on {Name}");
     }
 }
