@@ -13,6 +13,19 @@ namespace Swap.Nbd.Tests.HostSwap;
 [Category("Swap")]
 public sealed partial class DemoTests
 {
+    [TestCase("demo.sh", "1.5G", "demo: '1.5G' is not a size")]
+    [TestCase("demo.sh", "lots", "demo: 'lots' is not a size")]
+    [TestCase("demo.sh", "8MiB", "demo: --size must be at least 16MiB")]
+    [TestCase("bench-swap.sh", "1.5G", "bench-swap: --size '1.5G' must be at least 16MiB, in whole 4KiB pages")]
+    [TestCase("bench-swap.sh", "12x", "bench-swap: --size '12x' must be at least 16MiB, in whole 4KiB pages")]
+    [CancelAfter(30_000)]
+    public async Task A_bad_size_is_refused_by_name_before_anything_starts(string script, string size, string message, CancellationToken ct)
+    {
+        var (exit, output) = await Repo.RunAsync(Repo.Path("scripts", script), ["--size", size, "--no-build"], TimeSpan.FromSeconds(20), ct);
+        Assert.That(exit, Is.EqualTo(2), output);
+        Assert.That(output, Does.Contain(message));
+    }
+
     [Test, CancelAfter(300_000)]
     public async Task The_demo_swaps_a_workload_through_three_daemons_says_where_the_pages_went_and_leaves_nothing(CancellationToken ct)
     {
