@@ -261,11 +261,6 @@ internal sealed partial class NbdConnection
                 }
 
                 await WaitForBudgetAsync(request.Length).ConfigureAwait(false);
-                if (TryStartWrite(device, offset, payload, fua, request))
-                {
-                    return;
-                }
-
                 var writeBuffer = _buffers.Rent((int)request.Length);
                 payload.CopyTo(writeBuffer);
                 Start(device.WriteAsync(offset, writeBuffer.AsMemory(0, (int)request.Length), fua, ct), request, writeBuffer);
@@ -337,34 +332,6 @@ internal sealed partial class NbdConnection
         {
             _writeLock.Release();
         }
-    }
-
-    /// <summary>A write the device takes straight from the receive buffer, finishing (and replied to) later.</summary>
-    private bool TryStartWrite(IBlockDevice device, long offset, in ReadOnlySequence<byte> payload, bool fua, NbdRequest request)
-    {
-        if (!payload.IsSingleSegment)
-        {
-            return false;
-        }
-
-        bool started;
-        ValueTask completion;
-        try
-        {
-            started = device.TryStartWrite(offset, payload.FirstSpan, fua, out completion);
-        }
-        catch (BlockDeviceException ex)
-        {
-            Start(ValueTask.FromException(ex), request, null);
-            return true;
-        }
-
-        if (started)
-        {
-            Start(completion, request, null);
-        }
-
-        return started;
     }
 
     private bool TryWriteInline(IBlockDevice device, long offset, in ReadOnlySequence<byte> payload, bool fua, out NbdError error)

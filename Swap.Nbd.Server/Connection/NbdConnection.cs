@@ -35,7 +35,7 @@ internal sealed partial class NbdConnection : IAsyncDisposable
     {
         Id = id;
         _socket = socket;
-        _transport = new SocketTransport(socket, options.PollMicroseconds, state);
+        _transport = new SocketTransport(socket, options.PollMicroseconds, state, () => Interlocked.Read(ref _inFlight) == 0);
         _input = _transport.Input;
         _output = _transport.Output;
         _export = export;

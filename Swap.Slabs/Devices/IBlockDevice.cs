@@ -24,13 +24,6 @@ public interface IBlockDevice : IDisposable
 
     ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken);
 
-    /// <summary>
-    /// Starts a write that is done with <paramref name="source"/> when this returns (the caller may reuse the memory at
-    /// once, so the payload needs no copy), finishing in <paramref name="completion"/>. False means nothing was
-    /// written, call <see cref="WriteAsync"/>.
-    /// </summary>
-    bool TryStartWrite(long offset, ReadOnlySpan<byte> source, bool fua, out ValueTask completion);
-
     /// <summary>Makes every completed write durable.</summary>
     ValueTask FlushAsync(CancellationToken cancellationToken);
 

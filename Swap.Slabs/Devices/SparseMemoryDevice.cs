@@ -78,13 +78,6 @@ public sealed unsafe class SparseMemoryDevice : IBlockDevice
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Writes here are synchronous (<see cref="TryWrite"/>); there is nothing to start.</summary>
-    public bool TryStartWrite(long offset, ReadOnlySpan<byte> source, bool fua, out ValueTask completion)
-    {
-        completion = default;
-        return false;
-    }
-
     public bool TryWrite(long offset, ReadOnlySpan<byte> source, bool fua)
     {
         CheckRange(offset, source.Length);

@@ -11,7 +11,8 @@ namespace Swap.Slabs.Mapping;
 
 /// <summary>
 /// The swap device: an address space cut into slabs, each placed on a donor daemon (power of two choices) and every
-/// page mirrored on the backup disk. Writes go to the daemon and the disk; a write is acknowledged when both have it.
+/// page mirrored on the backup disk. Writes go to the daemon and the disk; a write is acknowledged when the disk has
+/// it and the daemon has been sent it, and its pages become valid on the daemon when the daemon answers.
 /// Reads go to the daemon when the page is valid there, else to the disk. Losing a daemon, an eviction, a timeout or
 /// a daemon that breaks the protocol unmaps its slabs at once (reads fall back to the disk, no error reaches the
 /// client) and the slabs are re-placed in the background, their pages copied back from the disk.
@@ -23,13 +24,6 @@ public sealed partial class SwapDevice : IBlockDevice
 
     /// <summary>Part-page writes up to this size are completed from the disk and sent whole; larger ones leave their edge pages disk-only.</summary>
     private const int EdgeLimit = 1 << 20;
-
-    /// <summary>
-    /// Writes from this size on are started in place (<see cref="TryStartWrite"/>): the payload copy they save is worth
-    /// doing the disk write on the connection's thread. Smaller ones keep the copy and move the disk write to the pool
-    /// when the connection has a queue.
-    /// </summary>
-    private const int StartWriteMinimum = 32 * 1024;
 
     private readonly IBackupStore _disk;
     private readonly SwapDeviceOptions _options;
@@ -44,8 +38,6 @@ public sealed partial class SwapDevice : IBlockDevice
     private readonly DaemonEndpoint[] _daemons;
     private readonly SlabWriters _writers;
     private readonly Lock _edgeLock = new();
-    [ThreadStatic]
-    private static WriteCount? t_writesStarted;
 
     public SwapDevice(long size, IBackupStore disk, IReadOnlyList<(string Name, EndPoint EndPoint)> daemons, SwapDeviceOptions options,
         TimeProvider? time = null, ILoggerFactory? loggerFactory = null)
@@ -115,7 +107,22 @@ public sealed partial class SwapDevice : IBlockDevice
 
     public bool TryRead(long offset, Span<byte> destination) => false;
 
-    public bool TryWrite(long offset, ReadOnlySpan<byte> source, bool fua) => false;
+    /// <summary>
+    /// Every write without FUA is done here, on the caller's thread: the pages go to the daemon (sent, not awaited)
+    /// and to the disk, and the write is acknowledged once the disk has them. That is all an acknowledged page needs
+    /// to survive a daemon loss or a server crash; the daemon's answer only decides, later, whether reads may take
+    /// the pages from it (see <see cref="Settle"/>). Until then they read from the disk.
+    /// </summary>
+    public bool TryWrite(long offset, ReadOnlySpan<byte> source, bool fua)
+    {
+        if (fua)
+        {
+            return false;
+        }
+
+        WriteNow(offset, source);
+        return true;
+    }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
@@ -132,49 +139,13 @@ public sealed partial class SwapDevice : IBlockDevice
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken)
     {
-        // Counted per calling thread (an NBD connection's): the writes it has started and not yet finished.
-        var started = t_writesStarted ??= new WriteCount();
-        Interlocked.Increment(ref started.Value);
-        try
+        WriteNow(offset, source.Span);
+        if (fua)
         {
-            while (!source.IsEmpty)
-            {
-                var n = PieceLength(offset, source.Length);
-                await WritePieceAsync(offset, source[..n], started).ConfigureAwait(false);
-                offset += n;
-                source = source[n..];
-                if (!source.IsEmpty || fua)
-                {
-                    // Off the daemon link's receive thread, where the last piece's reply resumed us, before more disk work.
-                    await Task.Yield();
-                }
-            }
-
-            if (fua)
-            {
-                DiskOp(DiskOperation.Flush, 0, 0);
-            }
+            // The flush waits on the disk: off the caller's thread.
+            await Task.Yield();
+            DiskOp(DiskOperation.Flush, 0, 0);
         }
-        finally
-        {
-            Interlocked.Decrement(ref started.Value);
-        }
-    }
-
-    /// <summary>
-    /// Large writes within one slab, without FUA: the daemon send and the disk write happen here, from the caller's
-    /// memory (no copy of the payload), and only the daemon's answer is awaited.
-    /// </summary>
-    public bool TryStartWrite(long offset, ReadOnlySpan<byte> source, bool fua, out ValueTask completion)
-    {
-        if (fua || source.Length < StartWriteMinimum || PieceLength(offset, source.Length) != source.Length)
-        {
-            completion = default;
-            return false;
-        }
-
-        completion = FinishPieceAsync(BeginPiece(offset, source));
-        return true;
     }
 
     public ValueTask FlushAsync(CancellationToken cancellationToken)
@@ -259,19 +230,31 @@ public sealed partial class SwapDevice : IBlockDevice
         return false;
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask WritePieceAsync(long offset, ReadOnlyMemory<byte> source, WriteCount started)
+    /// <summary>Writes piece by piece (one a slab): each is on the disk and sent to its daemon when this returns.</summary>
+    private void WriteNow(long offset, ReadOnlySpan<byte> source)
     {
-        // When the connection's thread has other writes going (a deep queue), the piece's disk write moves to the
-        // thread pool so the thread can read the next request; alone (queue depth 1), it runs here while the daemon
-        // round trip is under way, which costs no latency.
-        if (Volatile.Read(ref started.Value) > 1)
+        while (!source.IsEmpty)
         {
-            await Task.Yield();
-        }
+            var n = PieceLength(offset, source.Length);
+            var piece = BeginPiece(offset, source[..n]);
+            if (piece.Sent)
+            {
+                TrackRemote(piece);
+            }
 
-        var piece = BeginPiece(offset, source.Span);
-        await FinishPieceAsync(piece).ConfigureAwait(false);
+            if (piece.DiskError is not null)
+            {
+                throw piece.DiskError;
+            }
+
+            if (piece.Mapping is null)
+            {
+                EnsurePlaced(piece.Slab);
+            }
+
+            offset += n;
+            source = source[n..];
+        }
     }
 
     /// <summary>
@@ -303,8 +286,8 @@ public sealed partial class SwapDevice : IBlockDevice
                 if (coverStart == offset && coverEnd == offset + source.Length)
                 {
                     // The swap case: whole pages, sent to the daemon first so its round trip overlaps the disk write.
-#pragma warning disable CA2012 // awaited exactly once, in FinishPieceAsync
-                    piece.Remote = mapping.Link.WriteAsync(mapping.Grant, offset - slabBase, source);
+#pragma warning disable CA2012 // consumed exactly once, by the RemoteWrite that TrackRemote hands it to
+                    piece.Remote = mapping.Link.WriteAsync(mapping.Grant, offset - slabBase, source, defer: true);
 #pragma warning restore CA2012
                     piece.Sent = true;
                     DiskWrite(offset, source);
@@ -319,8 +302,8 @@ public sealed partial class SwapDevice : IBlockDevice
                     {
                         DiskWrite(offset, source);
                         DiskRead(coverStart, piece.Edge.AsSpan(0, length));
-#pragma warning disable CA2012 // awaited exactly once, in FinishPieceAsync
-                        piece.Remote = mapping.Link.WriteAsync(mapping.Grant, coverStart - slabBase, piece.Edge.AsSpan(0, length));
+#pragma warning disable CA2012 // consumed exactly once, by the RemoteWrite that TrackRemote hands it to
+                        piece.Remote = mapping.Link.WriteAsync(mapping.Grant, coverStart - slabBase, piece.Edge.AsSpan(0, length), defer: true);
 #pragma warning restore CA2012
                         piece.Sent = true;
                     }
@@ -351,46 +334,34 @@ public sealed partial class SwapDevice : IBlockDevice
         return piece;
     }
 
-    /// <summary>The asynchronous half: the daemon's answer decides whether the pages are valid there.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask FinishPieceAsync(PendingPiece piece)
+    /// <summary>
+    /// The daemon's answer to a piece (null: the link failed): an OK makes the pages valid there unless the disk write
+    /// failed or a fill write may have overtaken this one; anything else unmaps the slab.
+    /// </summary>
+    private void Settle(in PendingPiece piece, DaemonReply? reply)
     {
-        var mapping = piece.Mapping;
-        if (piece.Sent)
+        try
         {
-            try
-            {
-                var reply = await piece.Remote.ConfigureAwait(false);
-                if (!reply.Ok)
-                {
-                    Unmap(piece.Slab, mapping!, $"daemon answered {reply.Status} to a write");
-                }
-                else if (piece.DiskError is null && Interlocked.Read(ref mapping!.FillSequence) == piece.FillSequence)
-                {
-                    mapping.Valid.Set(piece.FirstPage, piece.Pages);
-                }
-            }
-            catch (DaemonLinkException)
+            var mapping = piece.Mapping!;
+            if (reply is not { } answer)
             {
                 // The page is on disk and not valid remotely; OnLost unmaps the slab.
             }
-            finally
+            else if (!answer.Ok)
             {
-                if (piece.Edge is not null)
-                {
-                    PinnedBufferPool.Shared.Return(piece.Edge);
-                }
+                Unmap(piece.Slab, mapping, $"daemon answered {answer.Status} to a write");
+            }
+            else if (piece.DiskError is null && Interlocked.Read(ref mapping.FillSequence) == piece.FillSequence)
+            {
+                mapping.Valid.Set(piece.FirstPage, piece.Pages);
             }
         }
-
-        if (piece.DiskError is not null)
+        finally
         {
-            throw piece.DiskError;
-        }
-
-        if (mapping is null)
-        {
-            EnsurePlaced(piece.Slab);
+            if (piece.Edge is not null)
+            {
+                PinnedBufferPool.Shared.Return(piece.Edge);
+            }
         }
     }
 
@@ -406,11 +377,5 @@ public sealed partial class SwapDevice : IBlockDevice
         public long FillSequence;
         public byte[]? Edge;
         public BlockDeviceException? DiskError;
-    }
-
-    /// <summary>Writes one thread has started and not yet finished.</summary>
-    private sealed class WriteCount
-    {
-        public int Value;
     }
 }

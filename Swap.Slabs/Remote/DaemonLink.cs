@@ -21,6 +21,9 @@ public sealed partial class DaemonLink : IDisposable
     /// <summary>Payloads up to this size are copied behind their header; larger ones are gathered by writev.</summary>
     private const int GatherThreshold = 16 * 1024;
 
+    /// <summary>Deferred WRITE frames are held until this many bytes wait, or the next other request, or the watchdog's tick.</summary>
+    private const int DeferLimit = 32 * 1024;
+
     /// <summary>A continuation running on the receive thread longer than this gets the thread replaced.</summary>
     private static readonly TimeSpan StuckCompletion = TimeSpan.FromMilliseconds(50);
 
@@ -44,6 +47,9 @@ public sealed partial class DaemonLink : IDisposable
     private string _deathReason = "";
     private long _lastActivity;
     private int _heartbeatPending;
+
+    /// <summary>Bytes of deferred frames at the start of the send buffer, not sent yet (under the send lock).</summary>
+    private int _deferred;
 
     private DaemonLink(Socket socket, EndPoint endPoint, DaemonWelcome welcome, DaemonLinkSettings settings, TimeProvider time, ILogger logger)
     {
@@ -163,10 +169,15 @@ public sealed partial class DaemonLink : IDisposable
     }
 
     /// <summary>
-    /// Sends a WRITE; <paramref name="data"/> is on the wire (or in the socket buffer) when this returns, the reply
-    /// comes in the result. With every request slot taken it blocks the caller until one frees up.
+    /// Sends a WRITE; <paramref name="data"/> is copied or on the wire (or in the socket buffer) when this returns, the
+    /// reply comes in the result. With every request slot taken it blocks the caller until one frees up.
     /// </summary>
-    public ValueTask<DaemonReply> WriteAsync(SlabGrant slab, long offset, ReadOnlySpan<byte> data)
+    /// <param name="defer">
+    /// The caller does not wait for the reply to go on (the write is acknowledged already): a small frame may wait in
+    /// the send buffer and leave with the next request, so the daemon wakes once for several. It leaves at the latest
+    /// when <see cref="DeferLimit"/> bytes wait or at the watchdog's next tick. Frames keep their order either way.
+    /// </param>
+    public ValueTask<DaemonReply> WriteAsync(SlabGrant slab, long offset, ReadOnlySpan<byte> data, bool defer = false)
     {
         if (!IsAlive)
         {
@@ -178,7 +189,7 @@ public sealed partial class DaemonLink : IDisposable
             return ValueTask.FromException<DaemonReply>(NoSlotFreed());
         }
 
-        return Send(DaemonOpcode.Write, new DaemonRequestBody(new SlabRange(slab.SlabId, slab.Epoch, (ulong)offset, (uint)data.Length), default, 0), data, default);
+        return Send(DaemonOpcode.Write, new DaemonRequestBody(new SlabRange(slab.SlabId, slab.Epoch, (ulong)offset, (uint)data.Length), default, 0), data, default, defer);
     }
 
     /// <summary>Reads into <paramref name="destination"/>; on a non-OK status or an exception its contents are undefined.</summary>
@@ -247,7 +258,7 @@ public sealed partial class DaemonLink : IDisposable
             return ValueTask.FromException<DaemonReply>(Dead());
         }
 
-        return _capacity.Wait(0) ? Send(opcode, body, default, destination) : IssueWhenFreeAsync(opcode, body, destination);
+        return _capacity.Wait(0) ? Send(opcode, body, default, destination, defer: false) : IssueWhenFreeAsync(opcode, body, destination);
     }
 
     private async ValueTask<DaemonReply> IssueWhenFreeAsync(DaemonOpcode opcode, DaemonRequestBody body, Memory<byte> destination)
@@ -257,11 +268,11 @@ public sealed partial class DaemonLink : IDisposable
             throw NoSlotFreed();
         }
 
-        return await Send(opcode, body, default, destination).ConfigureAwait(false);
+        return await Send(opcode, body, default, destination, defer: false).ConfigureAwait(false);
     }
 
     /// <summary>Called holding a capacity unit: takes a slot, sends the frame, returns the slot's awaitable.</summary>
-    private ValueTask<DaemonReply> Send(DaemonOpcode opcode, DaemonRequestBody body, ReadOnlySpan<byte> payload, Memory<byte> destination)
+    private ValueTask<DaemonReply> Send(DaemonOpcode opcode, DaemonRequestBody body, ReadOnlySpan<byte> payload, Memory<byte> destination, bool defer)
     {
         DaemonRequest slot;
         lock (_freeLock)
@@ -288,18 +299,29 @@ public sealed partial class DaemonLink : IDisposable
         {
             lock (_sendLock)
             {
-                var frame = _sendBuffer.AsSpan();
+                // Behind the frames deferred so far, which leave with this one: one send, one wake-up of the daemon.
+                var start = _deferred;
+                var frame = _sendBuffer.AsSpan(start);
                 DaemonFrameHeader.For(opcode, DaemonStatus.Ok, slot.RequestId, bodyLength + payload.Length).Write(frame);
                 body.Write(opcode, frame[DaemonFrameHeader.Size..]);
-                var used = DaemonFrameHeader.Size + bodyLength;
+                var used = start + DaemonFrameHeader.Size + bodyLength;
                 if (payload.Length <= GatherThreshold)
                 {
-                    payload.CopyTo(frame[used..]);
-                    SocketGather.SendAll(_socket, frame[..(used + payload.Length)]);
+                    payload.CopyTo(_sendBuffer.AsSpan(used));
+                    used += payload.Length;
+                    if (defer && used < DeferLimit)
+                    {
+                        _deferred = used;
+                        return task;
+                    }
+
+                    _deferred = 0;
+                    SocketGather.SendAll(_socket, _sendBuffer.AsSpan(0, used));
                 }
                 else
                 {
-                    SocketGather.SendAll(_socket, frame[..used], payload);
+                    _deferred = 0;
+                    SocketGather.SendAll(_socket, _sendBuffer.AsSpan(0, used), payload);
                 }
             }
         }
@@ -344,6 +366,7 @@ public sealed partial class DaemonLink : IDisposable
 
         var now = _time.GetTimestamp();
         ReplaceReceiverIfStuck(now);
+        SendDeferred();
         var pending = false;
         foreach (var slot in _slots)
         {
@@ -363,6 +386,27 @@ public sealed partial class DaemonLink : IDisposable
         if (!pending && idle >= _settings.HeartbeatInterval && Interlocked.Exchange(ref _heartbeatPending, 1) == 0)
         {
             _ = HeartbeatAsync();
+        }
+    }
+
+    /// <summary>Sends the deferred frames now, if any wait.</summary>
+    private void SendDeferred()
+    {
+        try
+        {
+            lock (_sendLock)
+            {
+                if (_deferred > 0)
+                {
+                    var length = _deferred;
+                    _deferred = 0;
+                    SocketGather.SendAll(_socket, _sendBuffer.AsSpan(0, length));
+                }
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            Kill($"send failed: {ex.Message}");
         }
     }
 

@@ -40,7 +40,6 @@ public sealed class GatedDevice(long size) : IBlockDevice
 
     public bool TryWrite(long offset, ReadOnlySpan<byte> source, bool fua) => _inner.TryWrite(offset, source, fua);
     public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken) => _inner.WriteAsync(offset, source, fua, cancellationToken);
-    public bool TryStartWrite(long offset, ReadOnlySpan<byte> source, bool fua, out ValueTask completion) => _inner.TryStartWrite(offset, source, fua, out completion);
     public ValueTask FlushAsync(CancellationToken cancellationToken) => _inner.FlushAsync(cancellationToken);
     public ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken cancellationToken) => _inner.TrimAsync(offset, length, fua, cancellationToken);
     public ValueTask WriteZeroesAsync(long offset, long length, bool noHole, bool fastOnly, bool fua, CancellationToken cancellationToken) =>
