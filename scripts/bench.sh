@@ -14,6 +14,8 @@
 #   env BENCH_SECONDS   seconds measured per cell (default 5; 1 with --quick)
 #   env BENCH_RAMP      seconds of unmeasured warm-up per cell (default 1; 0 with --quick)
 #   env BENCH_SLAB_SIZE slab size for --full (default 256MiB, so both daemons get a slab)
+#   env BENCH_ROWS      only the rows whose "Workload|Transport|Conns" matches this extended regex,
+#                       e.g. BENCH_ROWS='^128K write.*\|Unix\|4$' (default: every row)
 #
 # All traffic stays on 127.0.0.1 and Unix sockets in a private temp dir.
 set -euo pipefail
@@ -30,7 +32,7 @@ while [[ $# -gt 0 ]]; do
     --full) sections=(full); shift ;;
     --all) sections=(memory full); shift ;;
     --out) out_file=${2:?--out needs a file}; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -197,6 +199,8 @@ run_matrix() { # ours peer ours_label peer_label
     IFS='|' read -r label rw bs qd dir <<<"$w"
     for transport in tcp unix; do
       for conns in 1 4; do
+        name=TCP; [[ $transport == unix ]] && name=Unix
+        [[ -z ${BENCH_ROWS:-} || "$label|$name|$conns" =~ $BENCH_ROWS ]] || continue
         # Alternate which server goes first so neither always inherits the other's cache and CPU state.
         if (( row % 2 == 0 )); then order=("$ours" "$peer"); else order=("$peer" "$ours"); fi
         for server in "${order[@]}"; do
@@ -204,7 +208,6 @@ run_matrix() { # ours peer ours_label peer_label
           [[ $iops == fail ]] && failures=$((failures + 1))
           r_iops[$server]=$iops r_bw[$server]=$bw r_p99[$server]=$p99
         done
-        name=TCP; [[ $transport == unix ]] && name=Unix
         line="| $label | $name | $conns | $(fmt_iops "${r_iops[$ours]}") | $(fmt_iops "${r_iops[$peer]}") | $(fmt_ratio "${r_iops[$ours]}" "${r_iops[$peer]}") | $(fmt_mbs "${r_bw[$ours]}") | $(fmt_us "${r_p99[$ours]}") | $(fmt_us "${r_p99[$peer]}") |"
         table+="$line"$'\n'
         row=$((row + 1))

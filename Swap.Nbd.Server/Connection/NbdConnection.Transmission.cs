@@ -344,18 +344,18 @@ internal sealed partial class NbdConnection
                 return device.TryWrite(offset, payload.FirstSpan, fua);
             }
 
-            foreach (var segment in payload)
+            // Split across receive segments (at any byte, not at a page): joined first, so the device sees one write
+            // of whole pages rather than two with part pages at the seam, which it would have to complete from disk.
+            var joined = _buffers.Rent((int)payload.Length);
+            try
             {
-                // A device that declines after the first segment gets the whole payload again asynchronously.
-                if (!device.TryWrite(offset, segment.Span, fua))
-                {
-                    return false;
-                }
-
-                offset += segment.Length;
+                payload.CopyTo(joined);
+                return device.TryWrite(offset, joined.AsSpan(0, (int)payload.Length), fua);
             }
-
-            return true;
+            finally
+            {
+                _buffers.Return(joined);
+            }
         }
         catch (BlockDeviceException ex)
         {
