@@ -7,7 +7,8 @@ namespace Swap.Slabs.Remote;
 
 /// <summary>
 /// One pipelined connection from the server to a donor daemon. Requests are sent from the caller's thread under a
-/// lock (blocking sends, so the socket stays in blocking mode); one receive thread reads replies in any order and
+/// lock (blocking sends, so the socket stays in blocking mode; small writes may wait for the next request, see
+/// <see cref="WriteAsync"/>); one receive thread reads replies in any order and
 /// completes pooled request slots, writing READ data straight into the caller's buffer. A watchdog on the injected
 /// <see cref="TimeProvider"/> fails the whole link when a request outlives its timeout, and sends a STATS heartbeat
 /// when the link is idle, so a stalled daemon is found before a swap-in needs it.
