@@ -293,7 +293,7 @@ internal sealed partial class NbdConnection
     /// <summary>Serves a READ straight into the reply buffer when the device has the data at hand.</summary>
     private async ValueTask<bool> TryReadInlineAsync(NbdRequest request, CancellationToken ct)
     {
-        await _writeLock.WaitAsync(ct).ConfigureAwait(false);
+        _writeLock.Wait(ct);
         try
         {
             var prefix = _structuredReplies ? NbdStructuredReply.OffsetDataPrefixSize : NbdSimpleReply.Size;
@@ -416,7 +416,7 @@ internal sealed partial class NbdConnection
 
         try
         {
-            await _writeLock.WaitAsync(_abort.Token).ConfigureAwait(false);
+            _writeLock.Wait(_abort.Token);
             try
             {
                 if (error == NbdError.None && request.Command == NbdCommand.Read && buffer is not null)
@@ -459,7 +459,7 @@ internal sealed partial class NbdConnection
 
     private async ValueTask ReplyAsync(NbdRequest request, NbdError error, CancellationToken ct)
     {
-        await _writeLock.WaitAsync(ct).ConfigureAwait(false);
+        _writeLock.Wait(ct);
         try
         {
             WriteStatus(request, error);
@@ -476,7 +476,7 @@ internal sealed partial class NbdConnection
         _extents ??= new AllocationExtent[MaxExtentsPerReply];
         var count = _export.Device.GetAllocation((long)request.Offset, request.Length,
             (request.Flags & NbdCommandFlags.ReqOne) != 0 ? _extents.AsSpan(0, 1) : _extents);
-        await _writeLock.WaitAsync(ct).ConfigureAwait(false);
+        _writeLock.Wait(ct);
         try
         {
             var size = NbdStructuredReply.BlockStatusPrefixSize + (count * 8);
@@ -559,7 +559,7 @@ internal sealed partial class NbdConnection
 
     private async ValueTask FlushRepliesAsync(CancellationToken ct)
     {
-        await _writeLock.WaitAsync(ct).ConfigureAwait(false);
+        _writeLock.Wait(ct);
         try
         {
             if (_output.UnflushedBytes > 0)
