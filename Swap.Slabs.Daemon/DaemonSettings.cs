@@ -19,6 +19,7 @@ public static class DaemonSettings
         ["--max-slabs-per-client"] = "MaxSlabsPerClient",
         ["--max-clients"] = "MaxClients",
         ["--max-connections"] = "MaxConnections",
+        ["--hello-timeout"] = "HelloTimeout",
         ["--grace-period"] = "GracePeriod",
         ["--monitor-interval"] = "MonitorInterval",
         ["--evict-batch"] = "EvictBatch",
@@ -41,6 +42,7 @@ public static class DaemonSettings
           --max-slabs-per-client N      slabs one server may hold (default 64)
           --max-clients N               servers served at once (default 32)
           --max-connections N           open connections at most (default 256)
+          --hello-timeout SECONDS       a connection that says no HELLO within this is closed (default 10)
           --grace-period SECONDS        a disconnected server keeps its slabs this long (default 30; 30s works too)
           --monitor-interval SECONDS    how often MemAvailable is checked (default 1)
           --evict-batch N               E: slabs evicted per round (default 1)
@@ -69,6 +71,7 @@ public static class DaemonSettings
             MaxSlabsPerClient = reader.GetInt("MaxSlabsPerClient", defaults.MaxSlabsPerClient),
             MaxClients = reader.GetInt("MaxClients", defaults.MaxClients),
             MaxConnections = reader.GetInt("MaxConnections", defaults.MaxConnections),
+            HelloTimeout = reader.GetDuration("HelloTimeout", defaults.HelloTimeout),
             GracePeriod = reader.GetDuration("GracePeriod", defaults.GracePeriod),
             MonitorInterval = reader.GetDuration("MonitorInterval", defaults.MonitorInterval),
             EvictBatch = reader.GetInt("EvictBatch", defaults.EvictBatch),

@@ -30,6 +30,7 @@ internal sealed class DonorConnection
     private readonly Lock _sendLock = new();
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _closed;
+    private ITimer? _helloTimer;
 
     public DonorConnection(long id, Socket socket, DonorDaemon daemon, ILogger logger)
     {
@@ -37,6 +38,7 @@ internal sealed class DonorConnection
         _socket = socket;
         _daemon = daemon;
         _logger = logger;
+        _helloTimer = daemon.StartHelloTimer(this);
     }
 
     public long Id { get; }
@@ -61,6 +63,8 @@ internal sealed class DonorConnection
         {
             return;
         }
+
+        _helloTimer?.Dispose();
 
         try
         {
@@ -90,6 +94,16 @@ internal sealed class DonorConnection
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
+            Close();
+        }
+    }
+
+    /// <summary>The HELLO timer fired: closes the connection if it still speaks for no client.</summary>
+    internal void HelloTimedOut()
+    {
+        if (Client is null && !IsClosed)
+        {
+            DonorLog.NoHello(_logger, Id, _daemon.HelloTimeout);
             Close();
         }
     }
@@ -262,6 +276,7 @@ internal sealed class DonorConnection
             return;
         }
 
+        _helloTimer?.Dispose();
         DonorLog.Hello(_logger, Id, hello.ClientId);
         _daemon.Welcome.Write(_buffer.AsSpan(ReplyBody));
         Reply(DaemonOpcode.Hello, DaemonStatus.Ok, requestId, DaemonWelcome.Size);

@@ -83,6 +83,12 @@ public sealed partial class DonorDaemon : IAsyncDisposable
 
     internal long Now() => _time.GetTimestamp();
 
+    /// <summary>Closes <paramref name="connection"/> unless it says HELLO within the configured time.</summary>
+    internal ITimer StartHelloTimer(DonorConnection connection) =>
+        _time.CreateTimer(static state => ((DonorConnection)state!).HelloTimedOut(), connection, _options.HelloTimeout, Timeout.InfiniteTimeSpan);
+
+    internal TimeSpan HelloTimeout => _options.HelloTimeout;
+
     /// <summary>Binds the listener, starts accepting and starts the memory monitor; throws if the address cannot be bound.</summary>
     public void Start()
     {

@@ -67,4 +67,7 @@ internal static partial class DonorLog
 
     [LoggerMessage(21, LogLevel.Information, "Client {ClientId:x16} started afresh: its {Slabs} earlier slabs freed")]
     public static partial void SlabsReleased(ILogger logger, ulong clientId, int slabs);
+
+    [LoggerMessage(22, LogLevel.Warning, "Connection {Id}: no HELLO within {Timeout}; closed")]
+    public static partial void NoHello(ILogger logger, long id, TimeSpan timeout);
 }

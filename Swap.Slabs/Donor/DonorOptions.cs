@@ -24,6 +24,12 @@ public sealed class DonorOptions
     /// <summary>Open connections at most (each has a thread and a 256 KiB buffer); further ones are closed at accept.</summary>
     public int MaxConnections { get; set; } = 256;
 
+    /// <summary>
+    /// A connection that has not said HELLO within this is closed: a port scanner, a stuck or foreign client does
+    /// not hold one of <see cref="MaxConnections"/> (and its thread and buffers) for good.
+    /// </summary>
+    public TimeSpan HelloTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>How long a client whose last connection closed keeps its slabs for a reconnect.</summary>
     public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -89,6 +95,11 @@ public sealed class DonorOptions
         if (MaxConnections is < 1 or > 65536)
         {
             errors.Add("MaxConnections: must be between 1 and 65536");
+        }
+
+        if (HelloTimeout <= TimeSpan.Zero)
+        {
+            errors.Add("HelloTimeout: must be positive (seconds)");
         }
 
         if (GracePeriod < TimeSpan.Zero)

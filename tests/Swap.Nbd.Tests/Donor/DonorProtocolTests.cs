@@ -21,6 +21,28 @@ public sealed class DonorProtocolTests
     }
 
     [Test, CancelAfter(20_000)]
+    public async Task A_connection_without_HELLO_is_closed_after_HelloTimeout(CancellationToken ct)
+    {
+        await using var donor = new TestDonor(o => o.HelloTimeout = TimeSpan.FromSeconds(10));
+        await using var silent = await donor.ConnectAsync(ct);
+        await using var halfway = await donor.ConnectAsync(ct);
+        await halfway.SendRawAsync(DonorTestClient.HeaderOnly(DaemonOpcode.Hello, 1, DaemonHello.Size).AsMemory(0, 8), ct);
+        await using var greeted = await donor.HelloAsync(7, ct);
+        await TestDonor.WaitForAsync(() => donor.Daemon.ConnectionCount == 3, ct);
+
+        donor.Time.Advance(TimeSpan.FromSeconds(9));
+        Assert.That(await greeted.QueryFreeAsync(Slab, ct), Is.EqualTo((DaemonStatus.Ok, 64u)));
+        Assert.That(donor.Daemon.ConnectionCount, Is.EqualTo(3), "nobody closed before the timeout");
+
+        donor.Time.Advance(TimeSpan.FromSeconds(2));
+        Assert.That(await silent.IsClosedByPeerAsync(ct), Is.True, "no byte sent");
+        Assert.That(await halfway.IsClosedByPeerAsync(ct), Is.True, "half a HELLO header sent");
+        await TestDonor.WaitForAsync(() => donor.Daemon.ConnectionCount == 1, ct);
+        Assert.That(await greeted.QueryFreeAsync(Slab, ct), Is.EqualTo((DaemonStatus.Ok, 64u)), "a connection past its HELLO has no deadline");
+        Assert.That(donor.Log.Entries.Select(e => e.Message), Has.Exactly(2).Contains("no HELLO within"));
+    }
+
+    [Test, CancelAfter(20_000)]
     public async Task Wrong_version_gets_VERSION_and_may_retry(CancellationToken ct)
     {
         await using var donor = new TestDonor();
