@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# One swap workload through four setups in one run, one table of times and ratios:
-#   swapnbd  SwapNbd's full system: three donor daemons + swapnbd-server (slab mode, backup file) on loopback
-#   nbdkit   nbdkit's memory plugin on a Unix socket, attached the same way (scripts/swap-attach.sh)
-#   file     a swap file on the local disk
-#   nolimit  no memory limit: the workload never swaps (the floor)
+# One swap workload through five setups in one run, one table of times and ratios:
+#   swapnbd       SwapNbd's full system: three donor daemons + swapnbd-server (slab mode, backup file) on loopback
+#   nbdkit        nbdkit's memory plugin on a Unix socket, attached the same way (scripts/swap-attach.sh)
+#   nbdkit-chain  nbdkit's nbd plugin on a Unix socket in front of nbdkit's memory plugin on loopback TCP: the same
+#                 client -> server -> memory-holder hop as SwapNbd's server -> daemon (design.md's two-hop peer)
+#   file          a swap file on the local disk
+#   nolimit       no memory limit: the workload never swaps (the floor)
 # The workload is swapnbd-memtest (a working set --factor times the cgroup's limit, random page touches, every page
 # verified) with the same seed everywhere. The swap device under test gets the top priority, so the host's other
 # swap (if any) is not used. Run as root on a quiet machine; takes about 10 minutes with the defaults on two cores.
@@ -19,13 +21,13 @@ usage: scripts/bench-swap.sh [--size SIZE] [--factor F] [--touches N] [--only LI
   --size SIZE    the workload's memory (default 1GiB)
   --factor F     working set / cgroup limit (default 4)
   --touches N    random page touches after the fill (default: one per page)
-  --only LIST    comma-separated subset of swapnbd,nbdkit,file,nolimit (default: all four)
+  --only LIST    comma-separated subset of swapnbd,nbdkit,nbdkit-chain,file,nolimit (default: all five)
   --out FILE     also write the table (markdown) to FILE
   --no-build     skip scripts/setup.sh; out/ must be built already
 EOF
 }
 
-size=1GiB factor=4 touches="" only=swapnbd,nbdkit,file,nolimit out="" build=1
+size=1GiB factor=4 touches="" only=swapnbd,nbdkit,nbdkit-chain,file,nolimit out="" build=1
 while (($#)); do
   case $1 in
     -h|--help) usage; exit 0 ;;
@@ -47,7 +49,7 @@ size_bytes=$(swapenv_bytes "$size") || size_bytes=""
 touches=${touches:-$((size_bytes / 4096))}
 IFS=, read -r -a setups <<<"$only"
 for setup in "${setups[@]}"; do
-  [[ $setup =~ ^(swapnbd|nbdkit|file|nolimit)$ ]] || { echo "bench-swap: unknown setup '$setup' in --only" >&2; exit 2; }
+  [[ $setup =~ ^(swapnbd|nbdkit|nbdkit-chain|file|nolimit)$ ]] || { echo "bench-swap: unknown setup '$setup' in --only" >&2; exit 2; }
 done
 limit=$((size_bytes / factor / 4096 * 4096))
 export_size=$(( (size_bytes + (512 << 20)) / (64 << 20) * (64 << 20) ))
@@ -62,7 +64,7 @@ command -v nbdkit >/dev/null || { echo "bench-swap: nbdkit is missing (apt-get i
 
 work=$(mktemp -d /tmp/swapnbd-bench-swap.XXXXXX)
 name=bench-$$
-daemon_pids=() server_pid="" nbdkit_pid="" cgroup="" attached="" swapfile=""
+daemon_pids=() server_pid="" nbdkit_pid="" nbdkit_back_pid="" cgroup="" attached="" swapfile=""
 
 # Per setup, in the safe order: workload, swapoff/detach, then the servers.
 teardown() {
@@ -70,8 +72,8 @@ teardown() {
   if [[ -n $attached ]]; then "$root/scripts/swap-detach.sh" --name "$attached" >&2 || return 1; attached=""; fi
   if [[ -n $swapfile ]]; then swapoff "$swapfile" 2>/dev/null || true; rm -f "$swapfile"; swapfile=""; fi
   swapenv_stop_pids "$server_pid" "$nbdkit_pid"
-  swapenv_stop_pids "${daemon_pids[@]}"
-  server_pid="" nbdkit_pid="" daemon_pids=()
+  swapenv_stop_pids "${daemon_pids[@]}" "$nbdkit_back_pid"
+  server_pid="" nbdkit_pid="" nbdkit_back_pid="" daemon_pids=()
   rm -f "$work/backup.img" "$work/status.json"
 }
 cleanup() {
@@ -116,6 +118,21 @@ for setup in "${setups[@]}"; do
       attached=$name
       run_workload nbdkit "$limit"
       ;;
+    nbdkit-chain)
+      read -r back_port < <(swapenv_free_ports 1)
+      setsid nbdkit -f -p "$back_port" -i 127.0.0.1 memory "$export_size" >"$work/nbdkit-back.log" 2>&1 </dev/null &
+      nbdkit_back_pid=$!
+      for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$back_port") 2>/dev/null && break; sleep 0.1; done
+      # shared=false: each client connection gets its own back connection, as each server link is its own socket.
+      rm -f "$work/nbdkit-chain.sock"
+      setsid nbdkit -f -U "$work/nbdkit-chain.sock" nbd hostname=127.0.0.1 port="$back_port" shared=false \
+        >"$work/nbdkit-chain.log" 2>&1 </dev/null &
+      nbdkit_pid=$!
+      for _ in $(seq 100); do [[ -S $work/nbdkit-chain.sock ]] && break; sleep 0.1; done
+      "$root/scripts/swap-attach.sh" --socket "$work/nbdkit-chain.sock" --name "$name" --priority 32767 >/dev/null
+      attached=$name
+      run_workload nbdkit-chain "$limit"
+      ;;
     file)
       swapfile=$work/swapfile
       fallocate -l "$export_size" "$swapfile"
@@ -131,19 +148,21 @@ for setup in "${setups[@]}"; do
   teardown
 done
 
+ratio() { # SECONDS BASE: SECONDS/BASE to two places, or a dash without a base
+  if [[ -n $2 ]]; then python3 -c 'import sys; print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}")' "$1" "$2"; else echo "–"; fi
+}
 table() {
-  local base=${seconds[nbdkit]:-}
-  echo "| setup | seconds | vs nbdkit | memtest summary |"
-  echo "|---|--:|--:|---|"
+  local base=${seconds[nbdkit]:-} chain=${seconds[nbdkit-chain]:-}
+  echo "| setup | seconds | vs nbdkit | vs nbdkit-chain | memtest summary |"
+  echo "|---|--:|--:|--:|---|"
   for setup in "${setups[@]}"; do
-    local ratio="–"
-    [[ -n $base ]] && ratio=$(python3 -c 'import sys; print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}")' "${seconds[$setup]}" "$base")
-    echo "| $setup | ${seconds[$setup]} | $ratio | \`${summary[$setup]#swapnbd-memtest: }\` |"
+    echo "| $setup | ${seconds[$setup]} | $(ratio "${seconds[$setup]}" "$base") | $(ratio "${seconds[$setup]}" "$chain")" \
+      "| \`${summary[$setup]#swapnbd-memtest: }\` |"
   done
   echo
   echo "$size working set at 1/$factor of it as the cgroup limit ($((limit >> 20)) MiB), $touches random touches, seed 42;" \
     "$(nproc) CPUs, kernel $(uname -r); swapnbd: 3 daemons, 64 MiB slabs, backup file in $(df --output=source "$work" | tail -1)."
-  echo "Time ratio: below 1.00 is faster than nbdkit. Attach path here:" \
+  echo "Time ratio: below 1.00 is faster than the peer. Attach path here:" \
     "$([[ -d /sys/module/nbd ]] && echo 'kernel nbd (nbd-client)' || echo 'nbdfuse + loop device (no nbd module)')."
 }
 echo
