@@ -100,7 +100,9 @@ internal sealed class SocketTransport
     // 56 s with it, 44 s without).
     private void SpinForInput()
     {
-        if (_pollMicroseconds <= 0 || _socket.Available > 0 || !_answeredAll() || !_state.TryBeginPoll())
+        // The cheap tests first: Available is a system call, and while a request is out (a READ waiting on a daemon)
+        // it would be made for nothing.
+        if (_pollMicroseconds <= 0 || !_answeredAll() || _socket.Available > 0 || !_state.TryBeginPoll())
         {
             return;
         }
