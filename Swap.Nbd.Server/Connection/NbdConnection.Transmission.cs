@@ -293,7 +293,7 @@ internal sealed partial class NbdConnection
     /// <summary>Serves a READ straight into the reply buffer when the device has the data at hand.</summary>
     private async ValueTask<bool> TryReadInlineAsync(NbdRequest request, CancellationToken ct)
     {
-        _writeLock.Wait(ct);
+        await EnterWriteLockAsync(ct).ConfigureAwait(false);
         try
         {
             var prefix = _structuredReplies ? NbdStructuredReply.OffsetDataPrefixSize : NbdSimpleReply.Size;
@@ -416,7 +416,7 @@ internal sealed partial class NbdConnection
 
         try
         {
-            _writeLock.Wait(_abort.Token);
+            await EnterWriteLockAsync(_abort.Token).ConfigureAwait(false);
             try
             {
                 if (error == NbdError.None && request.Command == NbdCommand.Read && buffer is not null)
@@ -457,9 +457,32 @@ internal sealed partial class NbdConnection
         }
     }
 
+    /// <summary>
+    /// Takes the reply lock. The connection's own thread waits blocking: a contended <c>WaitAsync</c> continues on the
+    /// thread pool (a hop, and a pool thread woken), which a QD1 client's next request met whenever it arrived before
+    /// the previous reply's sender had let go; blocking that thread holds up only this connection's client. Any other
+    /// thread (a daemon link's receive thread completing a request) must not block on one client that stopped
+    /// reading, so it waits asynchronously.
+    /// </summary>
+    private ValueTask EnterWriteLockAsync(CancellationToken ct)
+    {
+        if (_writeLock.Wait(0, ct))
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        if (Environment.CurrentManagedThreadId == _transport.ThreadId)
+        {
+            _writeLock.Wait(ct);
+            return ValueTask.CompletedTask;
+        }
+
+        return new ValueTask(_writeLock.WaitAsync(ct));
+    }
+
     private async ValueTask ReplyAsync(NbdRequest request, NbdError error, CancellationToken ct)
     {
-        _writeLock.Wait(ct);
+        await EnterWriteLockAsync(ct).ConfigureAwait(false);
         try
         {
             WriteStatus(request, error);
@@ -476,7 +499,7 @@ internal sealed partial class NbdConnection
         _extents ??= new AllocationExtent[MaxExtentsPerReply];
         var count = _export.Device.GetAllocation((long)request.Offset, request.Length,
             (request.Flags & NbdCommandFlags.ReqOne) != 0 ? _extents.AsSpan(0, 1) : _extents);
-        _writeLock.Wait(ct);
+        await EnterWriteLockAsync(ct).ConfigureAwait(false);
         try
         {
             var size = NbdStructuredReply.BlockStatusPrefixSize + (count * 8);
@@ -559,7 +582,7 @@ internal sealed partial class NbdConnection
 
     private async ValueTask FlushRepliesAsync(CancellationToken ct)
     {
-        _writeLock.Wait(ct);
+        await EnterWriteLockAsync(ct).ConfigureAwait(false);
         try
         {
             if (_output.UnflushedBytes > 0)

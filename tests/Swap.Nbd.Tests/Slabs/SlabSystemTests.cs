@@ -107,7 +107,17 @@ public sealed class SlabSystemTests
             await stuck.SendRequestAsync(new NbdRequest(NbdCommandFlags.None, NbdCommand.Read, (ulong)i + 1, (ulong)(i % 16) << 20, 1 << 20), ct);
         }
 
-        await cluster.WaitForAsync(_ => cluster.Log.Entries.Any(e => e.EventId.Id == 303), "the blocked receive thread replaced", ct);
+        // Wait until the server is stuck in a send to it: replies queued at its socket and the queue no longer growing.
+        // Whichever thread is stuck there (a daemon link's receive thread, which the watchdog then replaces, or another),
+        // the other client's reads below go through the same daemon link and must not wait for it.
+        var socket = stuck.Stream.Socket;
+        await cluster.WaitForAsync(_ => socket.Available > 0, "replies queued at the client that reads none", ct);
+        for (var queued = -1; queued != socket.Available;)
+        {
+            queued = socket.Available;
+            await Task.Delay(200, ct);
+        }
+
         var back = new byte[size];
         for (var offset = 0; offset < size; offset += 1 << 20)
         {
