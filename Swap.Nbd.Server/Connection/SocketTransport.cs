@@ -51,10 +51,10 @@ internal sealed class SocketTransport
 
     public PipeWriter Output { get; }
 
-    /// <summary>Starts the receiving thread; it ends when the peer closes, the socket fails or the reader completes.</summary>
     /// <summary>The managed id of the receiving thread, on which the protocol code runs; 0 before <see cref="Start"/>.</summary>
     public int ThreadId { get; private set; }
 
+    /// <summary>Starts the receiving thread; it ends when the peer closes, the socket fails or the reader completes.</summary>
     public void Start(string name)
     {
         var thread = new Thread(ReceiveLoop) { IsBackground = true, Name = name };
