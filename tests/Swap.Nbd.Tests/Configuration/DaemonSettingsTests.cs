@@ -18,6 +18,7 @@ public sealed class DaemonSettingsTests
         Assert.That(options.Headroom, Is.EqualTo(1L << 30));
         Assert.That(options.MaxSlabsPerClient, Is.EqualTo(64));
         Assert.That(options.MaxClients, Is.EqualTo(32));
+        Assert.That(options.HelloTimeout, Is.EqualTo(TimeSpan.FromSeconds(10)));
         Assert.That(options.GracePeriod, Is.EqualTo(TimeSpan.FromSeconds(30)));
     }
 
@@ -27,7 +28,7 @@ public sealed class DaemonSettingsTests
         var errors = new List<string>();
         var options = DaemonSettings.Load(
             ["--listen", "[::1]:0", "--max-memory", "4GiB", "--headroom", "512M", "--max-slabs-per-client", "8", "--max-clients", "3",
-             "--grace-period", "5s", "--monitor-interval", "0.5", "--evict-batch", "2", "--evict-extra-samples", "4", "--smoothing", "0.3",
+             "--hello-timeout", "3", "--grace-period", "5s", "--monitor-interval", "0.5", "--evict-batch", "2", "--evict-extra-samples", "4", "--smoothing", "0.3",
              "--min-slab-size", "2MiB", "--max-slab-size", "1GiB", "--log-level", "Debug"], errors, out var level);
         Assert.That(errors, Is.Empty);
         Assert.That(options.Listen, Is.EqualTo("[::1]:0"));
@@ -35,6 +36,7 @@ public sealed class DaemonSettingsTests
         Assert.That(options.Headroom, Is.EqualTo(512L << 20));
         Assert.That(options.MaxSlabsPerClient, Is.EqualTo(8));
         Assert.That(options.MaxClients, Is.EqualTo(3));
+        Assert.That(options.HelloTimeout, Is.EqualTo(TimeSpan.FromSeconds(3)));
         Assert.That(options.GracePeriod, Is.EqualTo(TimeSpan.FromSeconds(5)));
         Assert.That(options.MonitorInterval, Is.EqualTo(TimeSpan.FromSeconds(0.5)));
         Assert.That((options.EvictBatch, options.EvictExtraSamples), Is.EqualTo((2, 4)));
@@ -49,8 +51,8 @@ public sealed class DaemonSettingsTests
         var errors = new List<string>();
         DaemonSettings.Load(
             ["--listen", "nohost", "--max-memory", "0", "--headroom", "much", "--max-slabs-per-client", "0", "--max-clients", "x",
-             "--grace-period", "-1", "--smoothing", "2", "--min-slab-size", "3MiB", "--max-slab-size", "64GiB", "--evict-batch", "0"], errors, out _);
-        foreach (var key in new[] { "Listen:", "MaxMemory:", "Headroom:", "MaxSlabsPerClient:", "MaxClients:", "GracePeriod:", "MemAvailableSmoothing:", "MinSlabSize:", "MaxSlabSize:", "EvictBatch:" })
+             "--hello-timeout", "0", "--grace-period", "-1", "--smoothing", "2", "--min-slab-size", "3MiB", "--max-slab-size", "64GiB", "--evict-batch", "0"], errors, out _);
+        foreach (var key in new[] { "Listen:", "MaxMemory:", "Headroom:", "MaxSlabsPerClient:", "MaxClients:", "HelloTimeout:", "GracePeriod:", "MemAvailableSmoothing:", "MinSlabSize:", "MaxSlabSize:", "EvictBatch:" })
         {
             Assert.That(errors, Has.Some.StartsWith(key));
         }
