@@ -100,22 +100,25 @@ run_workload() { # SETUP LIMIT
   echo "bench-swap: $1: $line" >&2
 }
 
+attach_swap() { # SOCKET: waits up to 10 s for the server's socket, attaches it as the top-priority swap device
+  for _ in $(seq 100); do [[ -S $1 ]] && break; sleep 0.1; done
+  "$root/scripts/swap-attach.sh" --socket "$1" --name "$name" --priority 32767 >/dev/null
+  attached=$name
+}
+
 for setup in "${setups[@]}"; do
   case $setup in
     swapnbd)
       swapenv_start_system "$export_size" 64MiB
       swapenv_wait_system
-      "$root/scripts/swap-attach.sh" --socket "$work/nbd.sock" --name "$name" --priority 32767 >/dev/null
-      attached=$name
+      attach_swap "$work/nbd.sock"
       run_workload swapnbd "$limit"
       summary[swapnbd]+=" rss_server=$(($(ps -o rss= -p "$server_pid") >> 10))MiB"
       ;;
     nbdkit)
       setsid nbdkit -f -U "$work/nbdkit.sock" memory "$export_size" >"$work/nbdkit.log" 2>&1 </dev/null &
       nbdkit_pid=$!
-      for _ in $(seq 100); do [[ -S $work/nbdkit.sock ]] && break; sleep 0.1; done
-      "$root/scripts/swap-attach.sh" --socket "$work/nbdkit.sock" --name "$name" --priority 32767 >/dev/null
-      attached=$name
+      attach_swap "$work/nbdkit.sock"
       run_workload nbdkit "$limit"
       ;;
     nbdkit-chain)
@@ -128,9 +131,7 @@ for setup in "${setups[@]}"; do
       setsid nbdkit -f -U "$work/nbdkit-chain.sock" nbd hostname=127.0.0.1 port="$back_port" shared=false \
         >"$work/nbdkit-chain.log" 2>&1 </dev/null &
       nbdkit_pid=$!
-      for _ in $(seq 100); do [[ -S $work/nbdkit-chain.sock ]] && break; sleep 0.1; done
-      "$root/scripts/swap-attach.sh" --socket "$work/nbdkit-chain.sock" --name "$name" --priority 32767 >/dev/null
-      attached=$name
+      attach_swap "$work/nbdkit-chain.sock"
       run_workload nbdkit-chain "$limit"
       ;;
     file)
