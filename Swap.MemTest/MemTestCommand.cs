@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using Swap.Slabs.Units;
+using Swap.Common.Units;
 
 namespace Swap.MemTest;
 

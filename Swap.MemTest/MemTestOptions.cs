@@ -1,5 +1,5 @@
 using System.Globalization;
-using Swap.Slabs.Units;
+using Swap.Common.Units;
 
 namespace Swap.MemTest;
 

@@ -1,3 +1,3 @@
-using Swap.Slabs.Daemon;
+using Swap.Donor.Hosting;
 
 return await DaemonCommand.RunAsync(args).ConfigureAwait(false);

@@ -1,7 +1,7 @@
 using System.Buffers;
 using Swap.Nbd.Protocol;
 using Swap.Nbd.Server.Hosting;
-using Swap.Slabs.Devices;
+using Swap.BlockDevices;
 
 namespace Swap.Nbd.Server.Connection;
 

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Swap.Nbd.Protocol;
 using Swap.Nbd.Server.Hosting;
-using Swap.Slabs.Buffers;
+using Swap.Common.Buffers;
 
 namespace Swap.Nbd.Server.Connection;
 

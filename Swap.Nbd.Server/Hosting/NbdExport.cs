@@ -1,5 +1,5 @@
 using Swap.Nbd.Protocol;
-using Swap.Slabs.Devices;
+using Swap.BlockDevices;
 
 namespace Swap.Nbd.Server.Hosting;
 

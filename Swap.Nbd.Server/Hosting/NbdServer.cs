@@ -4,11 +4,10 @@ using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Logging;
 using Swap.Nbd.Server.Connection;
-using Swap.Nbd.Server.Status;
-using Swap.Slabs.Buffers;
-using Swap.Slabs.Configuration;
-using Swap.Slabs.Devices;
-using Swap.Slabs.Hosting;
+using Swap.Common.Buffers;
+using Swap.Common.Configuration;
+using Swap.BlockDevices;
+using Swap.Common.Hosting;
 
 namespace Swap.Nbd.Server.Hosting;
 
@@ -35,7 +34,6 @@ public sealed class NbdServer : IAsyncDisposable
     private const long RetainBytes = 256L << 20;
     private long _nextId;
     private int _stopped;
-    private StatusFileWriter? _status;
 
     public NbdServer(NbdServerOptions options, IBlockDevice device, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
     {
@@ -82,7 +80,7 @@ public sealed class NbdServer : IAsyncDisposable
     public NbdExport Export => _export;
 
     /// <summary>The pool that request buffers are rented from (pinned, reused across connections).</summary>
-    internal PinnedBufferPool Buffers => _buffers;
+    public PinnedBufferPool Buffers => _buffers;
 
     /// <summary>Binds every listener and starts accepting; throws if an address cannot be bound.</summary>
     public void Start()
@@ -122,22 +120,11 @@ public sealed class NbdServer : IAsyncDisposable
             throw;
         }
 
-        ServerLog.Export(_logger, _export.Name, _export.Device.Size, _options.Backend, _export.FlagsFor(false).ToString());
         foreach (var listener in _listeners)
         {
             _acceptLoops.Add(AcceptLoopAsync(listener));
         }
-
-        if (_options.StatusFile is { } statusFile)
-        {
-            _status = new StatusFileWriter(statusFile, CaptureStatus, _time, _logger);
-            _status.Start();
-        }
     }
-
-    /// <summary>Where the export's pages are now, as the status file reports it.</summary>
-    public ServerStatus CaptureStatus(string state) =>
-        ServerStatus.Capture(_export.Device, _export.Name, _options.BackupDisk, _connections.Count, state, _time.GetUtcNow());
 
     private void Listening(Socket socket)
     {
@@ -259,11 +246,6 @@ public sealed class NbdServer : IAsyncDisposable
             }
 
             await all.ConfigureAwait(false);
-        }
-
-        if (_status is not null)
-        {
-            await _status.DisposeAsync().ConfigureAwait(false);
         }
 
         ServerLog.Stopped(_logger);

@@ -1,9 +1,9 @@
-using Swap.Slabs.Configuration;
-using Swap.Slabs.Mapping;
+using Swap.Common.Configuration;
 
 namespace Swap.Nbd.Server.Hosting;
 
-/// <summary>Everything that configures one NBD server; bound from configuration or built directly by tests.</summary>
+/// <summary>Everything that configures the NBD side of one server (listeners, export, limits); the device it serves is
+/// given separately. Built from configuration by the host or directly by tests.</summary>
 public sealed class NbdServerOptions
 {
     public const int MaxPayload = 32 * 1024 * 1024;
@@ -13,21 +13,6 @@ public sealed class NbdServerOptions
 
     /// <summary>Unix socket path; null for none.</summary>
     public string? Socket { get; set; }
-
-    /// <summary>Storage behind the export: "memory" (sparse, in-process) or "slabs" (donor daemons + backup disk).</summary>
-    public string Backend { get; set; } = "memory";
-
-    /// <summary>Slab mode: the portal.list naming the donor daemons.</summary>
-    public string? Portal { get; set; }
-
-    /// <summary>Slab mode: the file or partition that mirrors every page (at least <see cref="Size"/>).</summary>
-    public string? BackupDisk { get; set; }
-
-    /// <summary>Slab mode: slab size, daemon timeouts, placement retry.</summary>
-    public SwapDeviceOptions Slabs { get; set; } = new();
-
-    /// <summary>Export size in bytes.</summary>
-    public long Size { get; set; } = 1L << 30;
 
     /// <summary>Name of the export; the default name "" always reaches it too.</summary>
     public string ExportName { get; set; } = "swapnbd";
@@ -52,15 +37,6 @@ public sealed class NbdServerOptions
 
     /// <summary>On SIGTERM: how long connections get to finish and disconnect before they are closed.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>File rewritten every second with JSON saying where the pages are (per daemon, backup disk); null for none.</summary>
-    public string? StatusFile { get; set; }
-
-    /// <summary>
-    /// mlockall at start, so no page the server needs to answer a swap request is itself swapped out. Applied by the
-    /// executable (<see cref="ServerCommand"/>): locking is process-wide, so an embedding host decides for itself.
-    /// </summary>
-    public bool LockMemory { get; set; } = true;
 
     /// <summary>
     /// Bytes of request buffers all connections together may hold; 0 derives it from the GC heap limit
@@ -88,40 +64,6 @@ public sealed class NbdServerOptions
         if (Socket is not null && (Socket.Length == 0 || Socket.Length > 100))
         {
             errors.Add("Socket: a Unix socket path must be 1 to 100 characters");
-        }
-
-        if (Backend is not ("memory" or "slabs"))
-        {
-            errors.Add($"Backend: '{Backend}' is not a backend; use 'memory' or 'slabs'");
-        }
-
-        if (Backend == "slabs")
-        {
-            if (string.IsNullOrWhiteSpace(Portal))
-            {
-                errors.Add("Portal: slab mode needs --portal FILE (portal.list: a count line, then one HOST:PORT per daemon)");
-            }
-
-            if (string.IsNullOrWhiteSpace(BackupDisk))
-            {
-                errors.Add("BackupDisk: slab mode needs --backup-disk PATH (a file or partition of at least --size)");
-            }
-
-            if (Size % 4096 != 0)
-            {
-                errors.Add("Size: slab mode needs a multiple of 4096 (e.g. 12GiB)");
-            }
-
-            errors.AddRange(Slabs.Validate());
-        }
-        else if (Portal is not null || BackupDisk is not null)
-        {
-            errors.Add("Portal/BackupDisk: only used with --backend slabs (the default when --portal is given)");
-        }
-
-        if (Size <= 0)
-        {
-            errors.Add("Size: must be positive (e.g. 1GiB)");
         }
 
         if (ExportName.Length > 256 || Description.Length > 256)
@@ -152,11 +94,6 @@ public sealed class NbdServerOptions
         if (ShutdownTimeout < TimeSpan.Zero)
         {
             errors.Add("ShutdownTimeout: must not be negative");
-        }
-
-        if (StatusFile is not null && (StatusFile.Length == 0 || !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(StatusFile)))))
-        {
-            errors.Add($"StatusFile: '{StatusFile}' is not a file path in an existing directory (e.g. /run/swapnbd/status.json)");
         }
 
         return errors;

@@ -8,8 +8,7 @@ internal static partial class ServerLog
     [LoggerMessage(1, LogLevel.Information, "Listening on {EndPoint}")]
     public static partial void Listening(ILogger logger, string endPoint);
 
-    [LoggerMessage(2, LogLevel.Information, "Export '{Name}': {Size} bytes, backend {Backend}, flags {Flags}")]
-    public static partial void Export(ILogger logger, string name, long size, string backend, string flags);
+    // Event id 2 (the export and its backend) is logged by the host that chose the device: Swap.Server.ServerLog.
 
     [LoggerMessage(3, LogLevel.Debug, "Connection {Id} from {Remote} accepted")]
     public static partial void Accepted(ILogger logger, long id, string remote);

@@ -1,6 +1,6 @@
 using Microsoft.Win32.SafeHandles;
-using Swap.Slabs.Devices;
-using Swap.Slabs.Units;
+using Swap.BlockDevices;
+using Swap.Common.Units;
 
 namespace Swap.Slabs.Backup;
 

@@ -3,7 +3,7 @@ namespace Swap.Slabs.Backup;
 /// <summary>
 /// Where every page of a swap device is mirrored: the backup disk. Synchronous on purpose: a write to the page cache
 /// takes microseconds, and the caller overlaps it with the daemon round trip it has already started.
-/// Failures throw <see cref="Devices.BlockDeviceException"/> with <see cref="Devices.BlockDeviceError.Io"/>.
+/// Failures throw <see cref="BlockDevices.BlockDeviceException"/> with <see cref="BlockDevices.BlockDeviceError.Io"/>.
 /// </summary>
 public interface IBackupStore : IDisposable
 {

@@ -1,5 +1,5 @@
 using Swap.Slabs.Remote;
-using Swap.Slabs.Wire;
+using Swap.Daemon.Protocol;
 
 namespace Swap.Slabs.Mapping;
 

@@ -1,4 +1,4 @@
-using Swap.Slabs.Devices;
+using Swap.BlockDevices;
 
 namespace Swap.Slabs.Mapping;
 

@@ -1,8 +1,8 @@
-using Swap.Slabs.Buffers;
-using Swap.Slabs.Devices;
+using Swap.Common.Buffers;
+using Swap.BlockDevices;
 using Swap.Slabs.Placement;
 using Swap.Slabs.Remote;
-using Swap.Slabs.Wire;
+using Swap.Daemon.Protocol;
 
 namespace Swap.Slabs.Mapping;
 

@@ -3,8 +3,8 @@ using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Swap.Slabs.Backup;
-using Swap.Slabs.Buffers;
-using Swap.Slabs.Devices;
+using Swap.Common.Buffers;
+using Swap.BlockDevices;
 using Swap.Slabs.Remote;
 
 namespace Swap.Slabs.Mapping;

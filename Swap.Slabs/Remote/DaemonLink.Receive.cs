@@ -1,5 +1,5 @@
 using System.Net.Sockets;
-using Swap.Slabs.Wire;
+using Swap.Daemon.Protocol;
 
 namespace Swap.Slabs.Remote;
 

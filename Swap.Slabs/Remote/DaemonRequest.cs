@@ -1,5 +1,5 @@
 using System.Threading.Tasks.Sources;
-using Swap.Slabs.Wire;
+using Swap.Daemon.Protocol;
 
 namespace Swap.Slabs.Remote;
 

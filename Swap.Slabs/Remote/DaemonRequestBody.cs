@@ -1,4 +1,4 @@
-using Swap.Slabs.Wire;
+using Swap.Daemon.Protocol;
 
 namespace Swap.Slabs.Remote;
 

@@ -1,6 +1,6 @@
 using System.Buffers;
 using BenchmarkDotNet.Attributes;
-using Swap.Slabs.Buffers;
+using Swap.Common.Buffers;
 
 namespace Swap.Benchmarks.Buffers;
 

@@ -1,5 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using Swap.Slabs.Devices;
+using Swap.BlockDevices;
 
 namespace Swap.Benchmarks.Devices;
 

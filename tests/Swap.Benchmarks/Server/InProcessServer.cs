@@ -1,5 +1,5 @@
 using Swap.Nbd.Server.Hosting;
-using Swap.Slabs.Devices;
+using Swap.BlockDevices;
 
 namespace Swap.Benchmarks.Server;
 
@@ -39,7 +39,6 @@ internal sealed class InProcessServer : IAsyncDisposable
         {
             Listen = "",
             Socket = Path.Combine(directory, "nbd.sock"),
-            Size = DeviceSize,
             ShutdownTimeout = TimeSpan.FromSeconds(5),
         }, device);
         server.Start();

@@ -1,7 +1,7 @@
 using NUnit.Framework;
 using Swap.Nbd.Tests.Support;
 using Swap.Slabs.Backup;
-using Swap.Slabs.Devices;
+using Swap.BlockDevices;
 
 namespace Swap.Nbd.Tests.Backup;
 

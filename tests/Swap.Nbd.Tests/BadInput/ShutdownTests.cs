@@ -20,7 +20,6 @@ public sealed class ShutdownTests
         {
             Listen = "127.0.0.1:0",
             Socket = Path.Combine(directory, "nbd.sock"),
-            Size = device.Size,
             ShutdownTimeout = TimeSpan.FromSeconds(5),
         };
         await using var server = new NbdServer(options, device);

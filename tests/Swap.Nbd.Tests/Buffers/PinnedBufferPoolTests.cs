@@ -1,5 +1,5 @@
 using NUnit.Framework;
-using Swap.Slabs.Buffers;
+using Swap.Common.Buffers;
 
 namespace Swap.Nbd.Tests.Buffers;
 

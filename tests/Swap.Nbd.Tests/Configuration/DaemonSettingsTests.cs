@@ -1,6 +1,6 @@
 using NUnit.Framework;
-using Swap.Nbd.Server.Configuration;
-using Swap.Slabs.Daemon;
+using Swap.Server;
+using Swap.Donor.Hosting;
 
 namespace Swap.Nbd.Tests.Configuration;
 
@@ -88,7 +88,7 @@ public sealed class DaemonSettingsTests
             var errors = new List<string>();
             var options = ServerSettings.Load([], errors, out _);
             Assert.That(errors, Is.Empty);
-            Assert.That(options.Listen, Is.EqualTo("127.0.0.1:10809"));
+            Assert.That(options.Nbd.Listen, Is.EqualTo("127.0.0.1:10809"));
 
             Environment.SetEnvironmentVariable("SWAPNBD_DAEMONIC", "1");
             ServerSettings.Load([], errors, out _);

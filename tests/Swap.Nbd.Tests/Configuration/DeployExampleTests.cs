@@ -1,7 +1,7 @@
 using NUnit.Framework;
-using Swap.Nbd.Server.Configuration;
+using Swap.Server;
 using Swap.Nbd.Tests.Support;
-using Swap.Slabs.Daemon;
+using Swap.Donor.Hosting;
 
 namespace Swap.Nbd.Tests.Configuration;
 

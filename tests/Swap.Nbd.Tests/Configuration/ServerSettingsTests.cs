@@ -1,6 +1,6 @@
 using NUnit.Framework;
-using Swap.Nbd.Server.Configuration;
-using Swap.Slabs.Units;
+using Swap.Server;
+using Swap.Common.Units;
 
 namespace Swap.Nbd.Tests.Configuration;
 
@@ -13,7 +13,7 @@ public sealed class ServerSettingsTests
         var errors = new List<string>();
         var options = ServerSettings.Load([], errors, out _);
         Assert.That(errors, Is.Empty);
-        Assert.That(options.Listen, Is.EqualTo("127.0.0.1:10809"));
+        Assert.That(options.Nbd.Listen, Is.EqualTo("127.0.0.1:10809"));
         Assert.That(options.Size, Is.EqualTo(1L << 30));
     }
 
@@ -27,14 +27,14 @@ public sealed class ServerSettingsTests
              "--shutdown-timeout", "00:00:03", "--poll-us", "0", "--log-level", "Debug"], errors, out var level);
         Assert.That(errors, Is.Empty);
         Assert.That(options.Size, Is.EqualTo(64L << 30));
-        Assert.That(options.SplitListen(), Is.EqualTo(new[] { "127.0.0.1:0", "[::1]:0" }));
-        Assert.That(options.Socket, Is.EqualTo("/tmp/x.sock"));
-        Assert.That(options.ExportName, Is.EqualTo("swap"));
-        Assert.That(options.MaxConnections, Is.EqualTo(8));
-        Assert.That(options.HandshakeTimeout, Is.EqualTo(TimeSpan.FromSeconds(2.5)));
-        Assert.That(options.MaxInFlightBytes, Is.EqualTo(256L << 20));
-        Assert.That(options.ShutdownTimeout, Is.EqualTo(TimeSpan.FromSeconds(3)));
-        Assert.That(options.PollMicroseconds, Is.Zero);
+        Assert.That(options.Nbd.SplitListen(), Is.EqualTo(new[] { "127.0.0.1:0", "[::1]:0" }));
+        Assert.That(options.Nbd.Socket, Is.EqualTo("/tmp/x.sock"));
+        Assert.That(options.Nbd.ExportName, Is.EqualTo("swap"));
+        Assert.That(options.Nbd.MaxConnections, Is.EqualTo(8));
+        Assert.That(options.Nbd.HandshakeTimeout, Is.EqualTo(TimeSpan.FromSeconds(2.5)));
+        Assert.That(options.Nbd.MaxInFlightBytes, Is.EqualTo(256L << 20));
+        Assert.That(options.Nbd.ShutdownTimeout, Is.EqualTo(TimeSpan.FromSeconds(3)));
+        Assert.That(options.Nbd.PollMicroseconds, Is.Zero);
         Assert.That(level, Is.EqualTo(Microsoft.Extensions.Logging.LogLevel.Debug));
     }
 
@@ -73,8 +73,8 @@ public sealed class ServerSettingsTests
             var options = ServerSettings.Load(["--config", file, "--max-connections", "7"], errors, out _);
             Assert.That(errors, Is.Empty);
             Assert.That(options.Size, Is.EqualTo(2L << 30));
-            Assert.That(options.ExportName, Is.EqualTo("fromenv"));
-            Assert.That(options.MaxConnections, Is.EqualTo(7));
+            Assert.That(options.Nbd.ExportName, Is.EqualTo("fromenv"));
+            Assert.That(options.Nbd.MaxConnections, Is.EqualTo(7));
         }
         finally
         {

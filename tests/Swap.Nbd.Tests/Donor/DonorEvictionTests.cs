@@ -1,5 +1,5 @@
 using NUnit.Framework;
-using Swap.Slabs.Wire;
+using Swap.Daemon.Protocol;
 
 namespace Swap.Nbd.Tests.Donor;
 

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using NUnit.Framework;
 using Swap.Nbd.Tests.Support;
-using Swap.Slabs.Wire;
+using Swap.Daemon.Protocol;
 
 namespace Swap.Nbd.Tests.Donor;
 
@@ -77,7 +77,7 @@ public sealed class DonorExeTests
     {
         var (exit, output) = await Repo.RunAsync(Exe, ["--help"], TimeSpan.FromSeconds(20), ct);
         Assert.That(exit, Is.Zero);
-        foreach (var option in Swap.Slabs.Daemon.DaemonSettings.Switches.Keys)
+        foreach (var option in Swap.Donor.Hosting.DaemonSettings.Switches.Keys)
         {
             Assert.That(output, Does.Contain(option));
         }

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using NUnit.Framework;
-using Swap.Slabs.Donor;
-using Swap.Slabs.Wire;
+using Swap.Donor;
+using Swap.Daemon.Protocol;
 
 namespace Swap.Nbd.Tests.Donor;
 

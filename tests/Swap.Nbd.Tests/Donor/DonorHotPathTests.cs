@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using NUnit.Framework;
-using Swap.Slabs.Donor;
-using Swap.Slabs.Wire;
+using Swap.Donor;
+using Swap.Daemon.Protocol;
 
 namespace Swap.Nbd.Tests.Donor;
 

@@ -54,8 +54,8 @@ public sealed class DonorProcessSafetyTests
         await daemon.WaitForLogAsync("[901]", ct);
         Assert.That(daemon.Log, Does.Contain("MEMORY NOT LOCKED: mlockall failed with EPERM"));
         await using var client = await DonorTestClient.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port), ct);
-        Assert.That(await client.HelloAsync(9, ct), Is.EqualTo(Swap.Slabs.Wire.DaemonStatus.Ok));
+        Assert.That(await client.HelloAsync(9, ct), Is.EqualTo(Swap.Daemon.Protocol.DaemonStatus.Ok));
         var slab = await client.AllocOkAsync(1 << 20, ct);
-        Assert.That(await client.WriteAsync(slab, 0, new byte[4096], ct), Is.EqualTo(Swap.Slabs.Wire.DaemonStatus.Ok));
+        Assert.That(await client.WriteAsync(slab, 0, new byte[4096], ct), Is.EqualTo(Swap.Daemon.Protocol.DaemonStatus.Ok));
     }
 }

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using NUnit.Framework;
-using Swap.Slabs.Wire;
+using Swap.Daemon.Protocol;
 
 namespace Swap.Nbd.Tests.Donor;
 

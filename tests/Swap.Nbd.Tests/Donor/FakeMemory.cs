@@ -1,4 +1,4 @@
-using Swap.Slabs.Donor;
+using Swap.Donor;
 
 namespace Swap.Nbd.Tests.Donor;
 

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using NUnit.Framework;
 using Swap.Nbd.Tests.Support;
-using Swap.Slabs.Donor;
+using Swap.Donor;
 
 namespace Swap.Nbd.Tests.Donor;
 
@@ -43,7 +43,7 @@ internal sealed class TestDonor : IAsyncDisposable
     public async Task<DonorTestClient> HelloAsync(ulong clientId, CancellationToken ct)
     {
         var client = await ConnectAsync(ct);
-        Assert.That(await client.HelloAsync(clientId, ct), Is.EqualTo(Swap.Slabs.Wire.DaemonStatus.Ok));
+        Assert.That(await client.HelloAsync(clientId, ct), Is.EqualTo(Swap.Daemon.Protocol.DaemonStatus.Ok));
         return client;
     }
 

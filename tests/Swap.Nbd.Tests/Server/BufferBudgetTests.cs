@@ -25,7 +25,6 @@ public sealed class BufferBudgetTests
         {
             Listen = "",
             Socket = Path.Combine(directory, "nbd.sock"),
-            Size = device.Size,
             BufferBudget = budget, // 0: follow the heap limit, which the test host does not have
         };
         var server = new NbdServer(options, device);

@@ -3,8 +3,8 @@ using System.Net.Sockets;
 using NUnit.Framework;
 using Swap.Nbd.Server.Hosting;
 using Swap.Nbd.Tests.Support;
-using Swap.Slabs.Devices;
-using Swap.Slabs.Donor;
+using Swap.BlockDevices;
+using Swap.Donor;
 
 namespace Swap.Nbd.Tests.Server;
 
@@ -19,7 +19,7 @@ public sealed class ListenPortTests
     {
         await using var first = TestServer.Start();
         using var device = new SparseMemoryDevice(1 << 20);
-        await using var second = new NbdServer(new NbdServerOptions { Listen = $"127.0.0.1:{first.Port}", Size = 1 << 20 }, device);
+        await using var second = new NbdServer(new NbdServerOptions { Listen = $"127.0.0.1:{first.Port}" }, device);
 
         var ex = Assert.Throws<SocketException>(second.Start);
         Assert.That(ex!.SocketErrorCode, Is.EqualTo(SocketError.AddressAlreadyInUse));

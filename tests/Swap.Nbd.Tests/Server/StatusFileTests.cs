@@ -1,11 +1,10 @@
 using System.Text.Json;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using NUnit.Framework;
 using Swap.Nbd.Client;
-using Swap.Nbd.Server.Configuration;
-using Swap.Nbd.Server.Hosting;
+using Swap.Server;
 using Swap.Nbd.Tests.Support;
-using Swap.Slabs.Devices;
 
 namespace Swap.Nbd.Tests.Server;
 
@@ -26,7 +25,7 @@ public sealed class StatusFileTests
     public async Task Slab_mode_names_every_daemon_its_slabs_and_bytes_and_the_backup_disk(CancellationToken ct)
     {
         const int size = 8 << 20;
-        await using var cluster = await SlabCluster.StartAsync(3, size, configureServer: o => o.StatusFile = StatusPath);
+        await using var cluster = await SlabCluster.StartAsync(3, size, statusFile: StatusPath);
         await using var pool = await NbdClientPool.ConnectAsync(cluster.Uri, 1, new NbdClientOptions(), ct);
         var data = new byte[1 << 20];
         new Random(5).NextBytes(data);
@@ -65,7 +64,7 @@ public sealed class StatusFileTests
         using var after = await WaitForStatusAsync(s => !s.GetProperty("slabs").GetProperty("daemons")[0].GetProperty("up").GetBoolean(), "daemon 0 down", ct);
         Assert.That(after.RootElement.GetProperty("slabs").GetProperty("daemons")[0].GetProperty("bytes").GetInt64(), Is.Zero);
 
-        await cluster.Server.StopAsync();
+        await cluster.StopServerAsync();
         using var stopped = JsonDocument.Parse(await File.ReadAllTextAsync(StatusPath, ct));
         Assert.That(stopped.RootElement.GetProperty("state").GetString(), Is.EqualTo("stopped"));
         Assert.That(Directory.GetFiles(_directory), Is.EqualTo(new[] { StatusPath }), "no temp file left behind");
@@ -76,10 +75,10 @@ public sealed class StatusFileTests
     {
         var start = new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero);
         var time = new FakeTimeProvider(start);
-        using var device = new SparseMemoryDevice(1 << 20);
-        var options = new NbdServerOptions { Listen = "127.0.0.1:0", Size = 1 << 20, StatusFile = StatusPath };
-        await using var server = new NbdServer(options, device, timeProvider: time);
-        server.Start();
+        var options = new ServerOptions { Nbd = { Listen = "127.0.0.1:0" }, Size = 1 << 20, StatusFile = StatusPath, LockMemory = false };
+        await using var host = new SwapServerHost(options, NullLoggerFactory.Instance, time);
+        host.Start();
+        var device = host.Device;
 
         using (var first = JsonDocument.Parse(await File.ReadAllTextAsync(StatusPath, ct)))
         {

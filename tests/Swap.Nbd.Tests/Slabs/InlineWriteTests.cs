@@ -1,6 +1,6 @@
 using NUnit.Framework;
 using Swap.Nbd.Tests.Support;
-using Swap.Slabs.Donor;
+using Swap.Donor;
 
 namespace Swap.Nbd.Tests.Slabs;
 

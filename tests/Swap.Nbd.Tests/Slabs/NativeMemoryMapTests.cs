@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 using NUnit.Framework;
-using Swap.Slabs.Devices;
+using Swap.BlockDevices;
 
 namespace Swap.Nbd.Tests.Slabs;
 

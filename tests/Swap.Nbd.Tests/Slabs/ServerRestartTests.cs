@@ -143,7 +143,7 @@ public sealed class ServerRestartTests
             var options = SlabCluster.FastOptions(SlabSize) with { ClientId = StableClientId.For(disk) };
             var device = new SwapDevice(Size, disk, daemons.Select(d => (d.Name, (EndPoint)new IPEndPoint(IPAddress.Loopback, d.Port))).ToList(), options);
             device.Start();
-            var server = new Swap.Nbd.Server.Hosting.NbdServer(new Swap.Nbd.Server.Hosting.NbdServerOptions { Listen = "127.0.0.1:0", Size = Size }, device);
+            var server = new Swap.Nbd.Server.Hosting.NbdServer(new Swap.Nbd.Server.Hosting.NbdServerOptions { Listen = "127.0.0.1:0" }, device);
             server.Start();
             var port = ((IPEndPoint)server.EndPoints.First(e => e is IPEndPoint)).Port;
             var pool = await NbdClientPool.ConnectAsync(NbdUri.Parse($"nbd://127.0.0.1:{port}"), 1, new NbdClientOptions());

@@ -1,7 +1,7 @@
 using NUnit.Framework;
 using Swap.Nbd.Client;
 using Swap.Nbd.Tests.Support;
-using Swap.Slabs.Donor;
+using Swap.Donor;
 
 namespace Swap.Nbd.Tests.Slabs;
 

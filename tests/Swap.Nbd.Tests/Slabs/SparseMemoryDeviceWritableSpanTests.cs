@@ -1,5 +1,5 @@
 using NUnit.Framework;
-using Swap.Slabs.Devices;
+using Swap.BlockDevices;
 
 namespace Swap.Nbd.Tests.Slabs;
 

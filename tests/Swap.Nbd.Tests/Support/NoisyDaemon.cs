@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using Swap.Slabs.Wire;
+using Swap.Daemon.Protocol;
 
 namespace Swap.Nbd.Tests.Support;
 

@@ -3,7 +3,8 @@ using Microsoft.Extensions.Logging;
 using Swap.Nbd.Client;
 using Swap.Nbd.Server.Hosting;
 using Swap.Slabs.Backup;
-using Swap.Slabs.Donor;
+using Swap.Donor;
+using Swap.Server.Status;
 using Swap.Slabs.Mapping;
 using Swap.Slabs.Remote;
 
@@ -29,6 +30,8 @@ internal sealed class SlabCluster : IAsyncDisposable
     public NbdServer Server { get; }
     public RecordingLoggerProvider Log { get; }
 
+    private StatusFileWriter? _status;
+
     public NbdUri Uri => NbdUri.Parse($"nbd://127.0.0.1:{((IPEndPoint)Server.EndPoints.First(e => e is IPEndPoint)).Port}");
 
     /// <summary>Timeouts short enough that a failure is handled within a second.</summary>
@@ -50,7 +53,7 @@ internal sealed class SlabCluster : IAsyncDisposable
     };
 
     public static async Task<SlabCluster> StartAsync(int daemons, long size, long slabSize = 1L << 20, bool processes = false,
-        Action<DonorOptions>? configureDonor = null, IReadOnlyList<(string, EndPoint)>? extraDaemons = null, Action<NbdServerOptions>? configureServer = null)
+        Action<DonorOptions>? configureDonor = null, IReadOnlyList<(string, EndPoint)>? extraDaemons = null, string? statusFile = null)
     {
         var started = new TestDaemon[daemons];
         for (var i = 0; i < daemons; i++)
@@ -66,11 +69,17 @@ internal sealed class SlabCluster : IAsyncDisposable
         var endpoints = started.Select(d => (d.Name, (EndPoint)new IPEndPoint(IPAddress.Loopback, d.Port))).Concat(extraDaemons ?? []).ToList();
         var device = new SwapDevice(size, disk, endpoints, FastOptions(slabSize), loggerFactory: loggerFactory);
         device.Start();
-        var serverOptions = new NbdServerOptions { Listen = "127.0.0.1:0", Size = size, ShutdownTimeout = TimeSpan.FromSeconds(2) };
-        configureServer?.Invoke(serverOptions);
+        var serverOptions = new NbdServerOptions { Listen = "127.0.0.1:0", ShutdownTimeout = TimeSpan.FromSeconds(2) };
         var server = new NbdServer(serverOptions, device, loggerFactory);
         server.Start();
         var cluster = new SlabCluster(started, directory, disk, device, server, log);
+        if (statusFile is not null)
+        {
+            cluster._status = new StatusFileWriter(statusFile, state => ServerStatus.Capture(device, server.Export.Name, disk.Path, server.ConnectionCount, state, TimeProvider.System.GetUtcNow()),
+                TimeProvider.System, loggerFactory.CreateLogger("status"));
+            cluster._status.Start();
+        }
+
         // Placement happens on first write: a daemon still connecting then would get no slab at all.
         await cluster.WaitForAsync(s => s.Daemons.Take(daemons).All(d => d.Up), "every daemon joined", CancellationToken.None);
         return cluster;
@@ -103,9 +112,19 @@ internal sealed class SlabCluster : IAsyncDisposable
         return Device.GetStats().Daemons.ToList().FindIndex(d => d.Slabs > 0);
     }
 
+    /// <summary>Stops the NBD server gracefully, then the status file (if any), which is left saying "stopped".</summary>
+    public async Task StopServerAsync()
+    {
+        await Server.StopAsync();
+        if (_status is not null)
+        {
+            await _status.DisposeAsync();
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
-        await Server.DisposeAsync();
+        await StopServerAsync();
         await Device.StopAsync();
         foreach (var daemon in Daemons)
         {

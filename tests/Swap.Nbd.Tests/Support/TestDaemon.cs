@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Swap.Nbd.Tests.Donor;
-using Swap.Slabs.Donor;
+using Swap.Donor;
 
 namespace Swap.Nbd.Tests.Support;
 

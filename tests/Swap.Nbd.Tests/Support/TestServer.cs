@@ -1,7 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
 using Swap.Nbd.Server.Hosting;
-using Swap.Slabs.Devices;
+using Swap.BlockDevices;
 
 namespace Swap.Nbd.Tests.Support;
 
@@ -32,11 +32,10 @@ public sealed class TestServer : IAsyncDisposable
         {
             Listen = "127.0.0.1:0",
             Socket = Path.Combine(directory, "nbd.sock"),
-            Size = size,
             ShutdownTimeout = TimeSpan.FromSeconds(5),
         };
         configure?.Invoke(options);
-        var device = new SparseMemoryDevice(options.Size);
+        var device = new SparseMemoryDevice(size);
         var server = new NbdServer(options, device, loggerFactory);
         server.Start();
         return new TestServer(server, device, directory);

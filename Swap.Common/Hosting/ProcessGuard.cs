@@ -1,0 +1,115 @@
+namespace Swap.Common.Hosting;
+
+/// <summary>
+/// Makes the process fit to serve swap (design.md, "Rules for a process that serves swap"): its pages stay in RAM
+/// (mlockall), its allocations do not wait on the I/O it is there to complete (PR_SET_IO_FLUSHER), and the OOM killer
+/// passes it by (oom_score_adj). Every step is best effort; the result says what the kernel refused.
+/// </summary>
+public static class ProcessGuard
+{
+    /// <summary>
+    /// mlockall flags for what is mapped later. MCL_ONFAULT locks a page when it is first touched instead of
+    /// committing every new mapping whole: plain MCL_FUTURE commits each thread stack and GC region in full (RSS
+    /// several times larger, measured in docs/operations.md) and each 2 MiB chunk of a sparse memory device on mmap.
+    /// The I/O path touches its buffers when it allocates them (<see cref="Buffers.PinnedBufferPool"/>), so what it
+    /// uses is locked before a request needs it.
+    /// </summary>
+    public const int FutureLockFlags = ProcessGuardNative.MclFuture | ProcessGuardNative.MclOnFault;
+
+    public const int OomScoreAdjMinimum = -1000;
+
+    /// <summary>
+    /// prctl(PR_SET_IO_FLUSHER, 1) on the calling thread. The flag is per thread and inherited by threads started
+    /// afterwards, so call it first thing in Main: every thread the program starts later (connection threads, the
+    /// thread pool) has it; only the runtime's own threads started before Main do not.
+    /// </summary>
+    public static (ProcessGuardStep Step, int Errno) SetIoFlusher()
+    {
+        var errno = ProcessGuardNative.Prctl(ProcessGuardNative.PrSetIoFlusher, 1, out _);
+        return (errno == 0 ? ProcessGuardStep.Done : ProcessGuardStep.Failed, errno);
+    }
+
+    /// <summary>Locks memory (when asked) and lowers oom_score_adj (when a value is given); never throws.</summary>
+    /// <param name="lockMemory">mlockall: what is mapped now (see <paramref name="populate"/>), and
+    /// <see cref="FutureLockFlags"/> for what is mapped later.</param>
+    /// <param name="populate">
+    /// Read in and lock every page mapped now (MCL_CURRENT without MCL_ONFAULT): the whole executable and its libraries,
+    /// so a code path first taken under memory pressure (a daemon failing, a shutdown) does not wait for its code to be
+    /// read from disk. False locks those pages only as they are touched.
+    /// </param>
+    /// <param name="oomScoreAdj">Value for /proc/self/oom_score_adj (-1000 exempts the process), null to leave it.</param>
+    /// <param name="ioFlusher">The outcome of an earlier <see cref="SetIoFlusher"/>, carried into the result.</param>
+    public static ProcessGuardResult Apply(bool lockMemory, bool populate, int? oomScoreAdj, (ProcessGuardStep Step, int Errno) ioFlusher = default)
+    {
+        var lockErrno = lockMemory ? Lock(populate) : 0;
+        string? oomError = null;
+        if (oomScoreAdj is { } adj)
+        {
+            oomError = WriteOomScoreAdj(adj);
+        }
+
+        return new ProcessGuardResult
+        {
+            MemoryLockPopulated = lockMemory && populate && lockErrno == 0,
+            MemoryLock = !lockMemory ? ProcessGuardStep.Off : lockErrno == 0 ? ProcessGuardStep.Done : ProcessGuardStep.Failed,
+            MemoryLockErrno = lockErrno,
+            MemlockLimit = ProcessGuardNative.MemlockLimit(),
+            IoFlusher = ioFlusher.Step,
+            IoFlusherErrno = ioFlusher.Errno,
+            OomScoreAdj = oomScoreAdj is null ? ProcessGuardStep.Off : oomError is null ? ProcessGuardStep.Done : ProcessGuardStep.Failed,
+            OomScoreAdjValue = oomScoreAdj ?? 0,
+            OomScoreAdjError = oomError,
+            GcHeapHardLimit = GcHeapHardLimit(),
+        };
+    }
+
+    private static int Lock(bool populate)
+    {
+        if (!populate)
+        {
+            return ProcessGuardNative.LockAll(ProcessGuardNative.MclCurrent | FutureLockFlags);
+        }
+
+        // Two calls: MCL_CURRENT alone faults in and locks what is mapped now; the second sets the flags for later
+        // mappings and leaves the current ones locked. (The other order would not work: a call without MCL_FUTURE
+        // clears the flags for later mappings.)
+        var errno = ProcessGuardNative.LockAll(ProcessGuardNative.MclCurrent);
+        return errno != 0 ? errno : ProcessGuardNative.LockAll(FutureLockFlags);
+    }
+
+    /// <summary>The GC's effective hard heap limit (runtimeconfig GCHeapHardLimit or DOTNET_GCHeapHardLimit), 0 when none.</summary>
+    public static long GcHeapHardLimit() =>
+        GC.GetConfigurationVariables().TryGetValue("GCHeapHardLimit", out var value) && value is IConvertible convertible
+            ? convertible.ToInt64(System.Globalization.CultureInfo.InvariantCulture)
+            : 0;
+
+    /// <summary>A name for an errno that an operator can search for: "EPERM (Operation not permitted)".</summary>
+    public static string ErrnoName(int errno)
+    {
+        var name = errno switch
+        {
+            1 => "EPERM",
+            11 => "EAGAIN",
+            12 => "ENOMEM",
+            13 => "EACCES",
+            22 => "EINVAL",
+            38 => "ENOSYS",
+            _ => $"errno {errno}",
+        };
+        return $"{name} ({System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)})";
+    }
+
+    private static string? WriteOomScoreAdj(int value)
+    {
+        try
+        {
+            // Lowering it needs CAP_SYS_RESOURCE: the write fails with EACCES without it.
+            File.WriteAllText("/proc/self/oom_score_adj", value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return ex.Message;
+        }
+    }
+}

@@ -1,0 +1,17 @@
+namespace Swap.Daemon.Protocol;
+
+/// <summary>The HELLO request's flags (u16).</summary>
+[Flags]
+public enum DaemonHelloFlags : ushort
+{
+    None = 0,
+
+    /// <summary>
+    /// The server starts afresh and will not ask for any slab it held before: the daemon frees every slab of this
+    /// client id at once instead of keeping them for the grace period (a restarted server, or a link that came back
+    /// after the server re-placed its slabs elsewhere).
+    /// </summary>
+    ReleaseSlabs = 1,
+
+    Known = ReleaseSlabs,
+}

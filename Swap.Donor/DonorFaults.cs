@@ -1,0 +1,17 @@
+namespace Swap.Donor;
+
+/// <summary>Failures a test can switch on in a running <see cref="DonorDaemon"/> (see <see cref="DonorDaemon.Faults"/>).</summary>
+[Flags]
+public enum DonorFaults
+{
+    None = 0,
+
+    /// <summary>Requests are no longer read or answered; sockets stay open.</summary>
+    Stall = 1,
+
+    /// <summary>Every reply is replaced by random bytes.</summary>
+    Garbage = 2,
+
+    /// <summary>Every open connection is closed at once, and new ones right after accept while the flag is set.</summary>
+    DropConnections = 4,
+}

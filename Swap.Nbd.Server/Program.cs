@@ -1,3 +1,0 @@
-using Swap.Nbd.Server.Hosting;
-
-return await ServerCommand.RunAsync(args).ConfigureAwait(false);

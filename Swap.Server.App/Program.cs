@@ -1,0 +1,3 @@
+using Swap.Server;
+
+return await ServerCommand.RunAsync(args).ConfigureAwait(false);

@@ -1,0 +1,37 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Swap.Slabs.Backup;
+using Swap.BlockDevices;
+using Swap.Slabs.Mapping;
+using Swap.Slabs.Placement;
+
+namespace Swap.Server;
+
+/// <summary>Builds the storage the options ask for: sparse memory, or the swap device over donor daemons and a backup disk.</summary>
+public static class ExportDevice
+{
+    /// <summary>
+    /// Throws <see cref="PortalListException"/> or <see cref="BackupDiskException"/> (messages name the file and the
+    /// fix) when slab mode cannot start. A swap device starts connecting to its daemons before it returns.
+    /// </summary>
+    public static IBlockDevice Create(ServerOptions options, ILoggerFactory loggerFactory, TimeProvider? time = null)
+    {
+        if (options.Backend != "slabs")
+        {
+            return new SparseMemoryDevice(options.Size);
+        }
+
+        var daemons = PortalList.Load(options.Portal!).Select(Resolve).ToList();
+        var disk = BackupDisk.Open(options.BackupDisk!, options.Size);
+        // A stable id, so daemons free what an earlier run of this server held as soon as it says hello.
+        var slabs = options.Slabs.ClientId != 0 ? options.Slabs : options.Slabs with { ClientId = StableClientId.For(disk) };
+        var device = new SwapDevice(options.Size, disk, daemons, slabs, time, loggerFactory);
+        device.Start();
+        return device;
+    }
+
+    private static (string Name, EndPoint EndPoint) Resolve(PortalEntry entry) =>
+        (entry.ToString(), IPAddress.TryParse(entry.Host, out var address)
+            ? new IPEndPoint(address, entry.Port)
+            : new DnsEndPoint(entry.Host, entry.Port));
+}

@@ -1,0 +1,74 @@
+using Microsoft.Extensions.Logging;
+using Swap.Slabs.Backup;
+using Swap.Common.Hosting;
+using Swap.Slabs.Placement;
+
+namespace Swap.Server;
+
+/// <summary>The swapnbd-server executable: configuration in, server run until SIGTERM/SIGINT, exit code out.</summary>
+public static class ServerCommand
+{
+    public const int ExitOk = ConsoleProgram.ExitOk;
+    public const int ExitConfig = ConsoleProgram.ExitConfig;
+    public const int ExitStartFailed = ConsoleProgram.ExitStartFailed;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        // Before anything else starts threads: the flag is per thread and inherited by the threads started after it.
+        var ioFlusher = ProcessGuard.SetIoFlusher();
+        if (args.Contains("--help") || args.Contains("-h"))
+        {
+            Console.Out.WriteLine(ServerSettings.Usage);
+            return ExitOk;
+        }
+
+        var errors = new List<string>();
+        var options = ServerSettings.Load(args, errors, out var logLevel);
+        if (ConsoleProgram.ReportConfigErrors("swapnbd-server", errors))
+        {
+            return ExitConfig;
+        }
+
+        // Before the device and the server exist, so every mapping they make is locked as it is touched.
+        var guard = ProcessGuard.Apply(options.LockMemory, populate: true, ProcessGuard.OomScoreAdjMinimum, ioFlusher);
+        using var loggerFactory = LoggerFactory.Create(b => b
+            .SetMinimumLevel(logLevel)
+            .AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+            }));
+        ProcessGuardLog.Report(loggerFactory.CreateLogger("Swap.Nbd.Server"), guard);
+        SwapServerHost host;
+        try
+        {
+            host = new SwapServerHost(options, loggerFactory);
+        }
+        catch (PortalListException ex)
+        {
+            Console.Error.WriteLine($"swapnbd-server: configuration error: Portal: {ex.Message}");
+            return ExitConfig;
+        }
+        catch (BackupDiskException ex)
+        {
+            Console.Error.WriteLine($"swapnbd-server: configuration error: BackupDisk: {ex.Message}");
+            return ExitConfig;
+        }
+
+        await using var hostLifetime = host;
+        try
+        {
+            host.Start();
+        }
+        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"swapnbd-server: cannot listen: {ex.Message}");
+            return ExitStartFailed;
+        }
+
+        using var stop = ConsoleProgram.ListenForStop();
+        await stop.Received.ConfigureAwait(false);
+        await host.StopAsync().ConfigureAwait(false);
+        return ExitOk;
+    }
+}

@@ -1,0 +1,10 @@
+using Microsoft.Extensions.Logging;
+
+namespace Swap.Server;
+
+/// <summary>Source-generated log messages of the swapnbd-server host, with event ids beside the NBD server's.</summary>
+internal static partial class ServerLog
+{
+    [LoggerMessage(2, LogLevel.Information, "Export '{Name}': {Size} bytes, backend {Backend}, flags {Flags}")]
+    public static partial void Export(ILogger logger, string name, long size, string backend, string flags);
+}

@@ -1,0 +1,84 @@
+using Swap.Nbd.Server.Hosting;
+using Swap.Slabs.Mapping;
+
+namespace Swap.Server;
+
+/// <summary>
+/// Everything that configures swapnbd-server: the NBD side (<see cref="Nbd"/>) and what the export is served from
+/// (memory, or slabs on donor daemons with a backup disk), plus the process-level choices of the executable.
+/// </summary>
+public sealed class ServerOptions
+{
+    /// <summary>Listeners, export name, connection limits: what the embeddable NBD server needs.</summary>
+    public NbdServerOptions Nbd { get; set; } = new();
+
+    /// <summary>Storage behind the export: "memory" (sparse, in-process) or "slabs" (donor daemons + backup disk).</summary>
+    public string Backend { get; set; } = "memory";
+
+    /// <summary>Slab mode: the portal.list naming the donor daemons.</summary>
+    public string? Portal { get; set; }
+
+    /// <summary>Slab mode: the file or partition that mirrors every page (at least <see cref="Size"/>).</summary>
+    public string? BackupDisk { get; set; }
+
+    /// <summary>Slab mode: slab size, daemon timeouts, placement retry.</summary>
+    public SwapDeviceOptions Slabs { get; set; } = new();
+
+    /// <summary>Export size in bytes.</summary>
+    public long Size { get; set; } = 1L << 30;
+
+    /// <summary>File rewritten every second with JSON saying where the pages are (per daemon, backup disk); null for none.</summary>
+    public string? StatusFile { get; set; }
+
+    /// <summary>
+    /// mlockall at start, so no page the server needs to answer a swap request is itself swapped out. Applied by the
+    /// executable (<see cref="ServerCommand"/>): locking is process-wide, so an embedding host decides for itself.
+    /// </summary>
+    public bool LockMemory { get; set; } = true;
+
+    /// <summary>Every problem with these options, each starting with the key it concerns; empty when valid.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>(Nbd.Validate());
+        if (Backend is not ("memory" or "slabs"))
+        {
+            errors.Add($"Backend: '{Backend}' is not a backend; use 'memory' or 'slabs'");
+        }
+
+        if (Backend == "slabs")
+        {
+            if (string.IsNullOrWhiteSpace(Portal))
+            {
+                errors.Add("Portal: slab mode needs --portal FILE (portal.list: a count line, then one HOST:PORT per daemon)");
+            }
+
+            if (string.IsNullOrWhiteSpace(BackupDisk))
+            {
+                errors.Add("BackupDisk: slab mode needs --backup-disk PATH (a file or partition of at least --size)");
+            }
+
+            if (Size % 4096 != 0)
+            {
+                errors.Add("Size: slab mode needs a multiple of 4096 (e.g. 12GiB)");
+            }
+
+            errors.AddRange(Slabs.Validate());
+        }
+        else if (Portal is not null || BackupDisk is not null)
+        {
+            errors.Add("Portal/BackupDisk: only used with --backend slabs (the default when --portal is given)");
+        }
+
+        if (Size <= 0)
+        {
+            errors.Add("Size: must be positive (e.g. 1GiB)");
+        }
+
+        if (StatusFile is not null && (StatusFile.Length == 0 || !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(StatusFile)))))
+        {
+            errors.Add($"StatusFile: '{StatusFile}' is not a file path in an existing directory (e.g. /run/swapnbd/status.json)");
+        }
+
+        return errors;
+    }
+}

@@ -1,0 +1,27 @@
+using Swap.Slabs.Mapping;
+
+namespace Swap.Server.Status;
+
+/// <summary>Slab mode in the status file: slabs, and the written pages per donor daemon and on the backup disk.</summary>
+public sealed record SlabStatus(
+    long SlabSize,
+    int SlabsTotal,
+    int SlabsMapped,
+    int SlabsActive,
+    long BytesWritten,
+    long BytesRemote,
+    long BytesDiskOnly,
+    BackupDiskStatus BackupDisk,
+    IReadOnlyList<DaemonStatus> Daemons)
+{
+    public static SlabStatus From(SwapDevice device, string? backupDisk)
+    {
+        var stats = device.GetStats();
+        var page = ServerStatus.PageSize;
+        return new SlabStatus(
+            device.SlabSize, stats.Slabs, stats.MappedSlabs, stats.ActiveSlabs,
+            stats.PagesWritten * page, stats.PagesRemote * page, stats.PagesDiskOnly * page,
+            new BackupDiskStatus(backupDisk ?? "", stats.PagesWritten * page, stats.PagesDiskOnly * page),
+            stats.Daemons.Select(d => new DaemonStatus(d.Name, d.Up, d.Slabs, d.PagesRemote * page)).ToList());
+    }
+}

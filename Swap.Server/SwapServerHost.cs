@@ -1,0 +1,105 @@
+using Microsoft.Extensions.Logging;
+using Swap.BlockDevices;
+using Swap.Common.Buffers;
+using Swap.Nbd.Server.Hosting;
+using Swap.Server.Status;
+using Swap.Slabs.Mapping;
+
+namespace Swap.Server;
+
+/// <summary>
+/// swapnbd-server as an embeddable host: the device the options ask for (memory, or slabs over donor daemons and a
+/// backup disk), the NBD server over it and the status file. The executable starts one from configuration; tests
+/// can start one from a typed <see cref="ServerOptions"/>.
+/// </summary>
+public sealed class SwapServerHost : IAsyncDisposable
+{
+    private const int PreallocatedLargest = 1 << 20;
+    private const long PreallocatedBytesPerClass = 2L << 20;
+
+    private readonly ServerOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private StatusFileWriter? _status;
+    private int _stopped;
+
+    /// <summary>
+    /// Builds the device (throws <see cref="Slabs.Placement.PortalListException"/> or
+    /// <see cref="Slabs.Backup.BackupDiskException"/> when slab mode cannot start) and the server; nothing listens
+    /// until <see cref="Start"/>.
+    /// </summary>
+    public SwapServerHost(ServerOptions options, ILoggerFactory loggerFactory, TimeProvider? time = null)
+    {
+        var errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException(string.Join(Environment.NewLine, errors), nameof(options));
+        }
+
+        _options = options;
+        _time = time ?? TimeProvider.System;
+        _logger = loggerFactory.CreateLogger("Swap.Nbd.Server");
+        Device = ExportDevice.Create(options, loggerFactory, _time);
+        try
+        {
+            Server = new NbdServer(options.Nbd, Device, loggerFactory, _time);
+        }
+        catch
+        {
+            Device.Dispose();
+            throw;
+        }
+    }
+
+    public IBlockDevice Device { get; }
+
+    public NbdServer Server { get; }
+
+    /// <summary>
+    /// Pre-allocates the request buffers, binds every listener and starts serving and writing the status file;
+    /// throws if an address cannot be bound.
+    /// </summary>
+    public void Start()
+    {
+        // Buffers for a full kernel queue (128 requests) of 4-16 KiB and fewer larger ones, allocated and touched (so
+        // locked) now rather than during the first swap storm. 2 MiB per size class up to 1 MiB: 18 MiB.
+        Server.Buffers.PreallocateClasses(PreallocatedLargest, PreallocatedBytesPerClass);
+        if (Device is SwapDevice)
+        {
+            PinnedBufferPool.Shared.Preallocate(SwapDevice.CopyChunkSize, _options.Slabs.ParallelFills);
+        }
+
+        Server.Start();
+        ServerLog.Export(_logger, Server.Export.Name, Device.Size, _options.Backend, Server.Export.FlagsFor(false).ToString());
+        if (_options.StatusFile is { } statusFile)
+        {
+            _status = new StatusFileWriter(statusFile, CaptureStatus, _time, _logger);
+            _status.Start();
+        }
+    }
+
+    /// <summary>Where the export's pages are now, as the status file reports it.</summary>
+    public ServerStatus CaptureStatus(string state) =>
+        ServerStatus.Capture(Device, Server.Export.Name, _options.BackupDisk, Server.ConnectionCount, state, _time.GetUtcNow());
+
+    /// <summary>Stops the server gracefully (<see cref="NbdServer.StopAsync"/>), then leaves the status file "stopped".</summary>
+    public async Task StopAsync()
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            return;
+        }
+
+        await Server.StopAsync().ConfigureAwait(false);
+        if (_status is not null)
+        {
+            await _status.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        Device.Dispose();
+    }
+}

@@ -1,4 +1,0 @@
-namespace Swap.Slabs.Devices;
-
-/// <summary>A run of bytes with one allocation state (NBD base:allocation).</summary>
-public readonly record struct AllocationExtent(long Length, bool Hole, bool Zero);

@@ -1,8 +1,0 @@
-namespace Swap.Slabs.Donor;
-
-/// <summary>How much memory the host can still hand out (Linux's MemAvailable), read by the donor's monitor.</summary>
-public interface IMemoryAvailability
-{
-    /// <summary>Current MemAvailable in bytes.</summary>
-    long GetAvailableBytes();
-}
