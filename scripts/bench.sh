@@ -177,10 +177,12 @@ fmt_ratio() {
 }
 
 # Runs the whole matrix against two servers, or three with a baseline (names in tcp_uri/unix_uri); leaves the
-# markdown table in $table. The baseline's columns come last, so the table without one is unchanged.
+# markdown table in $table. The baseline's columns come last, so the table without one is unchanged; with a baseline,
+# $baseline_summary names the row with the lowest "vs baseline".
 run_matrix() { # ours peer ours_label peer_label [baseline]
   local ours=$1 peer=$2 ours_label=$3 peer_label=$4 base=${5:-}
-  local rows=$(( ${#workloads[@]} * 4 )) row=0 w label rw bs qd dir transport conns server name line
+  local rows=$(( ${#workloads[@]} * 4 )) row=0 w label rw bs qd dir transport conns server name line ratio
+  local lowest="" lowest_row=""
   local -a order
   local -A r_iops r_bw r_p99
   log "$rows rows x $((${base:+1} + 2)) servers ($ours_label vs ${base:+baseline and }$peer_label), ${seconds}s + ${ramp}s warm-up per cell"
@@ -195,23 +197,37 @@ run_matrix() { # ours peer ours_label peer_label [baseline]
       for conns in 1 4; do
         name=TCP; [[ $transport == unix ]] && name=Unix
         [[ -z ${BENCH_ROWS:-} || "$label|$name|$conns" =~ $BENCH_ROWS ]] || continue
-        # Alternate which server goes first so none always inherits another's cache and CPU state; the two builds
-        # always run back to back, so they see the same machine conditions.
-        order=("$ours" ${base:+"$base"} "$peer")
-        if (( row % 2 == 1 )); then order=("$peer" ${base:+"$base"} "$ours"); fi
+        # Alternate which server goes first so none always inherits another's cache and CPU state. The two builds
+        # always run back to back, so they see the same machine conditions, and over four rows each takes every
+        # place as often as the other (new, baseline, peer / peer, baseline, new / baseline, new, peer / peer,
+        # new, baseline); without a baseline this is the old alternation (ours, peer / peer, ours).
+        case $((row % 4)) in
+          0) order=("$ours" ${base:+"$base"} "$peer") ;;
+          1) order=("$peer" ${base:+"$base"} "$ours") ;;
+          2) order=(${base:+"$base"} "$ours" "$peer") ;;
+          3) order=("$peer" "$ours" ${base:+"$base"}) ;;
+        esac
         for server in "${order[@]}"; do
           read -r iops bw p99 < <(run_cell "$(uri_of "$server" "$transport")" "$rw" "$bs" "$qd" "$conns" "$dir")
           [[ $iops == fail ]] && failures=$((failures + 1))
           r_iops[$server]=$iops r_bw[$server]=$bw r_p99[$server]=$p99
         done
         line="| $label | $name | $conns | $(fmt_iops "${r_iops[$ours]}") | $(fmt_iops "${r_iops[$peer]}") | $(fmt_ratio "${r_iops[$ours]}" "${r_iops[$peer]}") | $(fmt_mbs "${r_bw[$ours]}") | $(fmt_us "${r_p99[$ours]}") | $(fmt_us "${r_p99[$peer]}") |"
-        [[ -z $base ]] || line+=" $(fmt_iops "${r_iops[$base]}") | $(fmt_ratio "${r_iops[$ours]}" "${r_iops[$base]}") |"
+        if [[ -n $base ]]; then
+          ratio=$(fmt_ratio "${r_iops[$ours]}" "${r_iops[$base]}")
+          line+=" $(fmt_iops "${r_iops[$base]}") | $ratio |"
+          if [[ $ratio != - ]] && { [[ -z $lowest ]] || awk -v a="$ratio" -v b="$lowest" 'BEGIN { exit !(a < b) }'; }; then
+            lowest=$ratio lowest_row="$label, $name, $conns conn."
+          fi
+        fi
         table+="$line"$'\n'
         row=$((row + 1))
         log "[$row/$rows] $line"
       done
     done
   done
+  baseline_summary=""
+  [[ -z $base ]] || baseline_summary="Lowest vs baseline: ${lowest:--} (${lowest_row:-no row measured on both builds})."
 }
 
 rss_of() { # pid -> "RSS MiB (peak MiB)"
@@ -286,6 +302,7 @@ section_memory() {
     echo
     printf '%s' "$table"
     echo
+    [[ -z $baseline_summary ]] || echo "$baseline_summary"
     echo "swapnbd-server RSS after the run: $(rss_of "${server_pid[swapnbd]}");" \
       "${baseline_dir:+baseline $(rss_of "${server_pid[baseline]}"); }nbdkit (TCP instance): $(rss_of "$pid_kit_tcp")."
   )
@@ -401,6 +418,7 @@ section_full() {
     echo
     printf '%s' "$table"
     echo
+    [[ -z $baseline_summary ]] || echo "$baseline_summary"
     for s in slab ${baseline_dir:+baseline}; do
       echo "RSS after the run${baseline_dir:+ ($s build)}: swapnbd-server (slab mode) $(rss_of "${server_pid[$s]}");" \
         "swapnbd-daemon 1 $(rss_of "${d1_pid[$s]}"); swapnbd-daemon 2 $(rss_of "${d2_pid[$s]}")."
