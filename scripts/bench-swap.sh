@@ -37,19 +37,18 @@ while (($#)); do
     --only) only=${2:?--only needs a value}; shift 2 ;;
     --out) out=${2:?--out needs a value}; shift 2 ;;
     --no-build) build=""; shift ;;
-    *) usage >&2; echo "bench-swap: unknown argument '$1'" >&2; exit 2 ;;
+    *) usage >&2; die_with 2 "unknown argument '$1'" ;;
   esac
 done
-[[ $(id -u) -eq 0 ]] || { echo "bench-swap: run as root (swapon, losetup, cgroups)" >&2; exit 1; }
-size_bytes=$(swapenv_bytes "$size") || size_bytes=""
-[[ -n $size_bytes ]] && ((size_bytes >= 16 << 20 && size_bytes % 4096 == 0)) ||
-  { echo "bench-swap: --size '$size' must be at least 16MiB, in whole 4KiB pages" >&2; exit 2; }
-[[ $factor =~ ^[1-9][0-9]*$ ]] || { echo "bench-swap: --factor '$factor' is not a whole number ≥ 1" >&2; exit 2; }
-[[ -z $touches || $touches =~ ^[0-9]+$ ]] || { echo "bench-swap: --touches '$touches' is not a count" >&2; exit 2; }
+is_root || die "run as root (swapon, losetup, cgroups)"
+size_bytes=$(parse_bytes "$size") || size_bytes=0
+((size_bytes >= 16 << 20 && size_bytes % 4096 == 0)) || die_with 2 "--size '$size' must be at least 16MiB, in whole 4KiB pages"
+[[ $factor =~ ^[1-9][0-9]*$ ]] || die_with 2 "--factor '$factor' is not a whole number ≥ 1"
+[[ -z $touches || $touches =~ ^[0-9]+$ ]] || die_with 2 "--touches '$touches' is not a count"
 touches=${touches:-$((size_bytes / 4096))}
 IFS=, read -r -a setups <<<"$only"
 for setup in "${setups[@]}"; do
-  [[ $setup =~ ^(swapnbd|nbdkit|nbdkit-chain|file|nolimit)$ ]] || { echo "bench-swap: unknown setup '$setup' in --only" >&2; exit 2; }
+  [[ $setup =~ ^(swapnbd|nbdkit|nbdkit-chain|file|nolimit)$ ]] || die_with 2 "unknown setup '$setup' in --only"
 done
 limit=$((size_bytes / factor / 4096 * 4096))
 export_size=$(( (size_bytes + (512 << 20)) / (64 << 20) * (64 << 20) ))
@@ -58,9 +57,9 @@ if [[ -n $build ]]; then
   "$root/scripts/setup.sh" >/dev/null
 fi
 for exe in swapnbd-server swapnbd-daemon swapnbd-memtest; do
-  [[ -x $root/out/$exe ]] || { echo "bench-swap: out/$exe is missing; run scripts/build.sh" >&2; exit 1; }
+  [[ -x $root/out/$exe ]] || die "out/$exe is missing; run scripts/build.sh"
 done
-command -v nbdkit >/dev/null || { echo "bench-swap: nbdkit is missing (apt-get install nbdkit)" >&2; exit 1; }
+need_packages nbdkit:nbdkit
 
 work=$(mktemp -d /tmp/swapnbd-bench-swap.XXXXXX)
 name=bench-$$
@@ -71,8 +70,8 @@ teardown() {
   swapenv_remove_cgroup || true
   if [[ -n $attached ]]; then "$root/scripts/swap-detach.sh" --name "$attached" >&2 || return 1; attached=""; fi
   if [[ -n $swapfile ]]; then swapoff "$swapfile" 2>/dev/null || true; rm -f "$swapfile"; swapfile=""; fi
-  swapenv_stop_pids "$server_pid" "$nbdkit_pid"
-  swapenv_stop_pids "${daemon_pids[@]}" "$nbdkit_back_pid"
+  stop_pids "$server_pid" "$nbdkit_pid"
+  stop_pids "${daemon_pids[@]}" "$nbdkit_back_pid"
   server_pid="" nbdkit_pid="" nbdkit_back_pid="" daemon_pids=()
   rm -f "$work/backup.img" "$work/status.json"
 }
@@ -80,28 +79,28 @@ cleanup() {
   local status=$?
   set +e
   trap '' INT TERM HUP
-  teardown || { echo "bench-swap: detach failed; servers left running, see $work" >&2; exit 1; }
+  teardown || die "detach failed; servers left running, see $work"
   rm -rf "$work"
   exit "$status"
 }
 trap cleanup EXIT
-trap 'echo; echo "bench-swap: interrupted" >&2; exit 130' INT TERM HUP
+trap 'echo; log interrupted; exit 130' INT TERM HUP
 
 declare -A seconds summary
 run_workload() { # SETUP LIMIT
   swapenv_make_cgroup "$name-$1" "$2"
-  echo "bench-swap: $1: swapnbd-memtest --size $size --touches $touches in $cgroup ($cgroup_kind = $2)" >&2
+  log "$1: swapnbd-memtest --size $size --touches $touches in $cgroup ($cgroup_kind = $2)"
   local line
   line=$(swapenv_run_in_cgroup "$root/out/swapnbd-memtest" --size "$size_bytes" --touches "$touches" --seed 42) ||
-    { echo "bench-swap: $1: the workload failed: $line" >&2; return 1; }
+    { log "$1: the workload failed: $line"; return 1; }
   swapenv_remove_cgroup
   summary[$1]=$line
   seconds[$1]=$(sed -n 's/.* seconds=\([0-9.]*\).*/\1/p' <<<"$line")
-  echo "bench-swap: $1: $line" >&2
+  log "$1: $line"
 }
 
 attach_swap() { # SOCKET: waits up to 10 s for the server's socket, attaches it as the top-priority swap device
-  for _ in $(seq 100); do [[ -S $1 ]] && break; sleep 0.1; done
+  wait_for_socket "$1" 10 || true  # swap-attach.sh names a socket that is still missing
   "$root/scripts/swap-attach.sh" --socket "$1" --name "$name" --priority 32767 >/dev/null
   attached=$name
 }
@@ -122,10 +121,10 @@ for setup in "${setups[@]}"; do
       run_workload nbdkit "$limit"
       ;;
     nbdkit-chain)
-      read -r back_port < <(swapenv_free_ports 1)
+      read -r back_port < <(free_ports 1)
       setsid nbdkit -f -p "$back_port" -i 127.0.0.1 memory "$export_size" >"$work/nbdkit-back.log" 2>&1 </dev/null &
       nbdkit_back_pid=$!
-      for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$back_port") 2>/dev/null && break; sleep 0.1; done
+      wait_for_port "$back_port" 10 "$nbdkit_back_pid" || die "nbdkit memory did not listen on 127.0.0.1:$back_port: $(cat "$work/nbdkit-back.log")"
       # shared=false: each client connection gets its own back connection, as each server link is its own socket.
       rm -f "$work/nbdkit-chain.sock"
       setsid nbdkit -f -U "$work/nbdkit-chain.sock" nbd hostname=127.0.0.1 port="$back_port" shared=false \

@@ -4,13 +4,16 @@
 # --full instead measures the full slab path (swapnbd-server in slab mode on 2 swapnbd-daemon donors + backup
 # file) against a two-hop nbdkit chain (nbdkit nbd plugin -> nbdkit memory plugin), same matrix.
 #
-#   scripts/bench.sh [--full | --all] [--quick] [--out FILE]
+#   scripts/bench.sh [--full | --all] [--quick] [--out FILE] [--swapnbd DIR] [--baseline DIR]
 #
-#   (default)    memory backend vs nbdkit memory plugin
-#   --full       only the full slab path vs the two-hop nbdkit chain
-#   --all        both sections, one after the other (each section's processes are stopped before the next)
-#   --quick      1-second cells and a reduced matrix, for smoke testing the script itself
-#   --out FILE   also write the report (tables + RSS) to FILE
+#   (default)       memory backend vs nbdkit memory plugin
+#   --full          only the full slab path vs the two-hop nbdkit chain
+#   --all           both sections, one after the other (each section's processes are stopped before the next)
+#   --quick         1-second cells and a reduced matrix, for smoke testing the script itself
+#   --out FILE      also write the report (tables + RSS) to FILE
+#   --swapnbd DIR   the build under test: DIR/swapnbd-server and DIR/swapnbd-daemon (default out/)
+#   --baseline DIR  another build (scripts/build.sh --out DIR) run on the same cells, right next to the build under
+#                   test; adds the columns "baseline IOPS" and "vs baseline" (IOPS, build under test / baseline)
 #   env BENCH_SECONDS   seconds measured per cell (default 5; 1 with --quick)
 #   env BENCH_RAMP      seconds of unmeasured warm-up per cell (default 1; 0 with --quick)
 #   env BENCH_SLAB_SIZE slab size for --full (default 256MiB, so both daemons get a slab)
@@ -21,10 +24,15 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+prog=bench.sh
+# shellcheck source=lib/common.sh
+. "$root/scripts/lib/common.sh"
 cd "$root"
 
 quick=0
 out_file=""
+swapnbd_dir=$root/out
+baseline_dir=""
 sections=(memory)
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -32,8 +40,10 @@ while [[ $# -gt 0 ]]; do
     --full) sections=(full); shift ;;
     --all) sections=(memory full); shift ;;
     --out) out_file=${2:?--out needs a file}; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    --swapnbd) swapnbd_dir=${2:?--swapnbd needs a directory}; shift 2 ;;
+    --baseline) baseline_dir=${2:?--baseline needs a directory}; shift 2 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die_with 2 "unknown argument $1 (see --help)" ;;
   esac
 done
 
@@ -50,47 +60,28 @@ export_size=1G
 working_set_mib=512
 
 # --- prerequisites -----------------------------------------------------------------------------------------
-need=()
-command -v fio >/dev/null || need+=(fio)
-command -v nbdkit >/dev/null || need+=(nbdkit)
-command -v nbdinfo >/dev/null || need+=(libnbd-bin)
-command -v jq >/dev/null || need+=(jq)
-if [[ ${#need[@]} -gt 0 ]]; then
-  if [[ $(id -u) -eq 0 ]]; then
-    echo "bench.sh: installing ${need[*]}" >&2
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >&2
-  else
-    echo "bench.sh: missing ${need[*]}; run as root or: sudo apt-get install ${need[*]}" >&2
-    exit 1
-  fi
-fi
+need_packages fio:fio nbdkit:nbdkit nbdinfo:libnbd-bin jq:jq ss:iproute2
 # Debian's fio only has the nbd engine when built against libnbd; fail early with a clear message otherwise.
-if ! fio --enghelp=nbd >/dev/null 2>&1; then
-  echo "bench.sh: this fio has no nbd ioengine" >&2
-  exit 1
-fi
-if [[ ! -x out/swapnbd-server || ! -x out/swapnbd-daemon ]]; then
-  echo "bench.sh: out/swapnbd-server or out/swapnbd-daemon missing, building them" >&2
+fio --enghelp=nbd >/dev/null 2>&1 || die "this fio has no nbd ioengine"
+has_build() { [[ -x $1/swapnbd-server && -x $1/swapnbd-daemon ]]; }
+if ! has_build "$swapnbd_dir"; then
+  [[ $swapnbd_dir == "$root/out" ]] || die "--swapnbd $swapnbd_dir has no swapnbd-server and swapnbd-daemon (scripts/build.sh --out DIR)"
+  log "out/swapnbd-server or out/swapnbd-daemon missing, building them"
   scripts/build.sh >&2
 fi
+swapnbd_dir=$(cd "$swapnbd_dir" && pwd)
+if [[ -n $baseline_dir ]]; then
+  has_build "$baseline_dir" || die "--baseline $baseline_dir has no swapnbd-server and swapnbd-daemon (scripts/build.sh --out DIR)"
+  baseline_dir=$(cd "$baseline_dir" && pwd)
+fi
+# A build as the report names it: the commit build.sh recorded in build-info, and its folder.
+build_name() { # dir
+  if [[ -s $1/build-info ]]; then echo "$(<"$1/build-info") ($1)"; else echo "$1"; fi
+}
 
 # --- processes and cleanup ---------------------------------------------------------------------------------
 work=$(mktemp -d /tmp/swapnbd-bench.XXXXXX)
 pids=()
-# SIGTERM first so swapnbd-server shuts down gracefully and removes its socket; SIGKILL whatever is left.
-stop_pids() { # pid...
-  local pid alive
-  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in $(seq 50); do
-    alive=0
-    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [[ $alive -eq 0 ]] && break
-    sleep 0.1
-  done
-  for pid in "$@"; do kill -KILL "$pid" 2>/dev/null || true; done
-  for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
-}
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -103,15 +94,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Asks the kernel for N free ports (bind to port 0) while holding all of them, so they are distinct.
-free_ports() { # n
-  python3 -c '
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))' "$1"
-}
-
 # Every server under test is a name with a TCP and a Unix-socket URI.
 declare -A tcp_uri unix_uri
 uri_of() { # server transport
@@ -123,18 +105,24 @@ wait_ready() { # uri log
     nbdinfo --size "$1" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
-  echo "bench.sh: server at $1 did not come up; its log:" >&2
+  log "server at $1 did not come up; its log:"
   cat "$2" >&2
   exit 1
 }
 
-# Waits until something listens on 127.0.0.1:port (checked with ss, so the listener sees no stray connection).
+# Waits until something listens on 127.0.0.1:port (nbdkit, on a port from free_ports: it cannot report a port 0).
 wait_listening() { # port log
-  for _ in $(seq 100); do
-    [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]] && return 0
-    sleep 0.1
-  done
-  echo "bench.sh: nothing listens on 127.0.0.1:$1; log:" >&2
+  wait_for_port "$1" 10 && return 0
+  log "nothing listens on 127.0.0.1:$1; log:"
+  cat "$2" >&2
+  exit 1
+}
+
+# The port that a server or daemon started with --listen 127.0.0.1:0 bound (no other process can take it between
+# choosing and binding, as with a port chosen beforehand).
+port_of() { # pid log
+  listen_port "$1" 30 && return 0
+  log "pid $1 listens on no TCP port; its log:"
   cat "$2" >&2
   exit 1
 }
@@ -143,7 +131,7 @@ wait_listening() { # port log
 prefill() { # uri
   fio --name=prefill --ioengine=nbd --uri="$1" --rw=write --bs=1M --iodepth=8 --size="${working_set_mib}M" \
     --output-format=json --output="$work/prefill.json" >"$work/prefill.log" 2>&1 \
-    || { echo "bench.sh: pre-fill of $1 failed:" >&2; cat "$work/prefill.log" >&2; exit 1; }
+    || { log "pre-fill of $1 failed:"; cat "$work/prefill.log" >&2; exit 1; }
 }
 
 # --- one cell ------------------------------------------------------------------------------------------------
@@ -160,7 +148,7 @@ run_cell() { # uri rw bs qd conns direction
       --output-format=json --output="$work/cell.json" >"$work/cell.log" 2>&1; then
     jq -r --arg d "$dir" '.jobs[0][$d] | "\(.iops) \(.bw_bytes) \(.clat_ns.percentile["99.000000"] // 0)"' "$work/cell.json"
   else
-    echo "bench.sh: fio failed for $uri $rw $bs QD$qd x$conns:" >&2
+    log "fio failed for $uri $rw $bs QD$qd x$conns:"
     tail -n 5 "$work/cell.log" >&2
     echo "fail fail fail"
   fi
@@ -181,40 +169,65 @@ else
   )
 fi
 
-fmt_iops() { [[ $1 == fail ]] && echo fail || awk -v v="$1" 'BEGIN { printf "%.0f", v }'; }
-fmt_mbs() { [[ $1 == fail ]] && echo fail || awk -v v="$1" 'BEGIN { printf "%.1f", v / 1e6 }'; }
-fmt_us() { [[ $1 == fail ]] && echo fail || awk -v v="$1" 'BEGIN { printf "%.0f", v / 1e3 }'; }
-fmt_ratio() { [[ $1 == fail || $2 == fail ]] && echo "-" || awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+fmt_iops() { if [[ $1 == fail ]]; then echo fail; else awk -v v="$1" 'BEGIN { printf "%.0f", v }'; fi; }
+fmt_mbs() { if [[ $1 == fail ]]; then echo fail; else awk -v v="$1" 'BEGIN { printf "%.1f", v / 1e6 }'; fi; }
+fmt_us() { if [[ $1 == fail ]]; then echo fail; else awk -v v="$1" 'BEGIN { printf "%.0f", v / 1e3 }'; fi; }
+fmt_ratio() {
+  if [[ $1 == fail || $2 == fail ]]; then echo "-"; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; fi
+}
 
-# Runs the whole matrix against two servers (names in tcp_uri/unix_uri); leaves the markdown table in $table.
-run_matrix() { # ours peer ours_label peer_label
-  local ours=$1 peer=$2 ours_label=$3 peer_label=$4
-  local rows=$(( ${#workloads[@]} * 4 )) row=0 w label rw bs qd dir transport conns server name line
+# Runs the whole matrix against two servers, or three with a baseline (names in tcp_uri/unix_uri); leaves the
+# markdown table in $table. The baseline's columns come last, so the table without one is unchanged; with a baseline,
+# $baseline_summary names the row with the lowest "vs baseline".
+run_matrix() { # ours peer ours_label peer_label [baseline]
+  local ours=$1 peer=$2 ours_label=$3 peer_label=$4 base=${5:-}
+  local rows=$(( ${#workloads[@]} * 4 )) row=0 w label rw bs qd dir transport conns server name line ratio
+  local lowest="" lowest_row=""
   local -a order
   local -A r_iops r_bw r_p99
-  echo "bench.sh: $rows rows x 2 servers ($ours_label vs $peer_label), ${seconds}s + ${ramp}s warm-up per cell" >&2
-  table="| Workload | Transport | Conns | $ours_label IOPS | $peer_label IOPS | Ratio | $ours_label MB/s | $ours_label p99 µs | $peer_label p99 µs |"$'\n'
-  table+=$'|---|---|--:|--:|--:|--:|--:|--:|--:|\n'
+  log "$rows rows x $((${base:+1} + 2)) servers ($ours_label vs ${base:+baseline and }$peer_label), ${seconds}s + ${ramp}s warm-up per cell"
+  table="| Workload | Transport | Conns | $ours_label IOPS | $peer_label IOPS | Ratio | $ours_label MB/s | $ours_label p99 µs | $peer_label p99 µs |"
+  [[ -z $base ]] || table+=" baseline IOPS | vs baseline |"
+  table+=$'\n|---|---|--:|--:|--:|--:|--:|--:|--:|'
+  [[ -z $base ]] || table+='--:|--:|'
+  table+=$'\n'
   for w in "${workloads[@]}"; do
     IFS='|' read -r label rw bs qd dir <<<"$w"
     for transport in tcp unix; do
       for conns in 1 4; do
         name=TCP; [[ $transport == unix ]] && name=Unix
         [[ -z ${BENCH_ROWS:-} || "$label|$name|$conns" =~ $BENCH_ROWS ]] || continue
-        # Alternate which server goes first so neither always inherits the other's cache and CPU state.
-        if (( row % 2 == 0 )); then order=("$ours" "$peer"); else order=("$peer" "$ours"); fi
+        # Alternate which server goes first so none always inherits another's cache and CPU state. The two builds
+        # always run back to back, so they see the same machine conditions, and over four rows each takes every
+        # place as often as the other (new, baseline, peer / peer, baseline, new / baseline, new, peer / peer,
+        # new, baseline); without a baseline this is the old alternation (ours, peer / peer, ours).
+        case $((row % 4)) in
+          0) order=("$ours" ${base:+"$base"} "$peer") ;;
+          1) order=("$peer" ${base:+"$base"} "$ours") ;;
+          2) order=(${base:+"$base"} "$ours" "$peer") ;;
+          3) order=("$peer" "$ours" ${base:+"$base"}) ;;
+        esac
         for server in "${order[@]}"; do
           read -r iops bw p99 < <(run_cell "$(uri_of "$server" "$transport")" "$rw" "$bs" "$qd" "$conns" "$dir")
           [[ $iops == fail ]] && failures=$((failures + 1))
           r_iops[$server]=$iops r_bw[$server]=$bw r_p99[$server]=$p99
         done
         line="| $label | $name | $conns | $(fmt_iops "${r_iops[$ours]}") | $(fmt_iops "${r_iops[$peer]}") | $(fmt_ratio "${r_iops[$ours]}" "${r_iops[$peer]}") | $(fmt_mbs "${r_bw[$ours]}") | $(fmt_us "${r_p99[$ours]}") | $(fmt_us "${r_p99[$peer]}") |"
+        if [[ -n $base ]]; then
+          ratio=$(fmt_ratio "${r_iops[$ours]}" "${r_iops[$base]}")
+          line+=" $(fmt_iops "${r_iops[$base]}") | $ratio |"
+          if [[ $ratio != - ]] && { [[ -z $lowest ]] || awk -v a="$ratio" -v b="$lowest" 'BEGIN { exit !(a < b) }'; }; then
+            lowest=$ratio lowest_row="$label, $name, $conns conn."
+          fi
+        fi
         table+="$line"$'\n'
         row=$((row + 1))
-        echo "bench.sh: [$row/$rows] $line" >&2
+        log "[$row/$rows] $line"
       done
     done
   done
+  baseline_summary=""
+  [[ -z $base ]] || baseline_summary="Lowest vs baseline: ${lowest:--} (${lowest_row:-no row measured on both builds})."
 }
 
 rss_of() { # pid -> "RSS MiB (peak MiB)"
@@ -224,27 +237,37 @@ rss_mib() { # pid -> current RSS in MiB (0 if gone)
   awk '/^VmRSS/ { printf "%.0f", $2 / 1024; f = 1 } END { if (!f) print 0 }' "/proc/$1/status" 2>/dev/null || echo 0
 }
 alive_or_die() { # pid name log
-  kill -0 "$1" 2>/dev/null || { echo "bench.sh: $2 died during the run; its log:" >&2; cat "$3" >&2; exit 1; }
+  kill -0 "$1" 2>/dev/null || { log "$2 died during the run; its log:"; cat "$3" >&2; exit 1; }
 }
 version_line() { # what is compared
-  echo "SwapNbd $(git rev-parse --short HEAD 2>/dev/null || echo '?')${1:+ $1} vs nbdkit $(nbdkit --version | awk '{print $2}')${2:+ $2}, $(fio --version)," \
+  echo "SwapNbd $(build_name "$swapnbd_dir")${1:+ $1}${baseline_dir:+ and baseline $(build_name "$baseline_dir")}" \
+    "vs nbdkit $(nbdkit --version | awk '{print $2}')${2:+ $2}, $(fio --version)," \
     "$(nproc) CPUs, load $load_start before / $(cut -d' ' -f1-3 /proc/loadavg) after, ${seconds}s per cell after ${ramp}s warm-up," \
     "${working_set_mib} MiB working set (pre-filled) on a ${export_size}iB export; QD is per connection."
 }
 
 # --- section: memory backend vs nbdkit memory plugin (the default) ----------------------------------------------
+declare -A server_pid
+# start_memory NAME DIR: DIR/swapnbd-server with the memory backend on a port of its own choosing and a Unix socket.
+start_memory() {
+  local name=$1 dir=$2 port sock=$work/$1.sock
+  # Started directly (no subshell) so $! is the server itself and the trap can signal it.
+  "$dir/swapnbd-server" --backend memory --size 1GiB --listen 127.0.0.1:0 --socket "$sock" \
+    --log-level Warning >"$work/$name.log" 2>&1 &
+  server_pid[$name]=$!
+  pids+=("$!")
+  port=$(port_of "${server_pid[$name]}" "$work/$name.log")
+  tcp_uri[$name]=nbd://127.0.0.1:$port unix_uri[$name]="nbd+unix:///?socket=$sock"
+}
+
 section_memory() {
-  local port_swap port_kit pid_swap pid_kit_tcp pid_kit_unix
-  read -r port_swap port_kit < <(free_ports 2)
-  local sock_swap=$work/swapnbd.sock sock_kit=$work/nbdkit.sock
-  tcp_uri[swapnbd]=nbd://127.0.0.1:$port_swap unix_uri[swapnbd]="nbd+unix:///?socket=$sock_swap"
+  local port_kit pid_kit_tcp pid_kit_unix
+  start_memory swapnbd "$swapnbd_dir"
+  [[ -z $baseline_dir ]] || start_memory baseline "$baseline_dir"
+  read -r port_kit < <(free_ports 1)
+  local sock_kit=$work/nbdkit.sock
   tcp_uri[nbdkit]=nbd://127.0.0.1:$port_kit unix_uri[nbdkit]="nbd+unix:///?socket=$sock_kit"
 
-  # Started directly (no subshell) so $! is the server itself and the trap can signal it.
-  out/swapnbd-server --backend memory --size 1GiB --listen "127.0.0.1:$port_swap" --socket "$sock_swap" \
-    --log-level Warning >"$work/swapnbd.log" 2>&1 &
-  pid_swap=$!
-  pids+=("$pid_swap")
   # nbdkit cannot listen on TCP and a Unix socket at once (-p and -U are exclusive), so it runs twice; each
   # instance is pre-filled on its own. Default thread model (parallel, 16 threads per connection).
   nbdkit -f --exit-with-parent -p "$port_kit" -i 127.0.0.1 memory "$export_size" >"$work/nbdkit-tcp.log" 2>&1 &
@@ -254,30 +277,39 @@ section_memory() {
   pid_kit_unix=$!
   pids+=("$pid_kit_unix")
 
-  wait_ready "$(uri_of swapnbd tcp)" "$work/swapnbd.log"
-  wait_ready "$(uri_of swapnbd unix)" "$work/swapnbd.log"
+  local s
+  for s in swapnbd ${baseline_dir:+baseline}; do
+    wait_ready "$(uri_of "$s" tcp)" "$work/$s.log"
+    wait_ready "$(uri_of "$s" unix)" "$work/$s.log"
+  done
   wait_ready "$(uri_of nbdkit tcp)" "$work/nbdkit-tcp.log"
   wait_ready "$(uri_of nbdkit unix)" "$work/nbdkit-unix.log"
 
   # swapnbd serves one device on both listeners, so one pass fills it for both transports.
   prefill "$(uri_of swapnbd tcp)"
+  [[ -z $baseline_dir ]] || prefill "$(uri_of baseline tcp)"
   prefill "$(uri_of nbdkit tcp)"
   prefill "$(uri_of nbdkit unix)"
 
   # Other work on the machine skews everything; the load before and after goes into the report.
   load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-  run_matrix swapnbd nbdkit SwapNbd nbdkit
-  alive_or_die "$pid_swap" swapnbd-server "$work/swapnbd.log"
+  run_matrix swapnbd nbdkit SwapNbd nbdkit ${baseline_dir:+baseline}
+  alive_or_die "${server_pid[swapnbd]}" swapnbd-server "$work/swapnbd.log"
+  [[ -z $baseline_dir ]] || alive_or_die "${server_pid[baseline]}" "swapnbd-server (baseline)" "$work/baseline.log"
 
   section_report=$(
     version_line "" ""
     echo
     printf '%s' "$table"
     echo
-    echo "swapnbd-server RSS after the run: $(rss_of "$pid_swap"); nbdkit (TCP instance): $(rss_of "$pid_kit_tcp")."
+    [[ -z $baseline_summary ]] || echo "$baseline_summary"
+    echo "swapnbd-server RSS after the run: $(rss_of "${server_pid[swapnbd]}");" \
+      "${baseline_dir:+baseline $(rss_of "${server_pid[baseline]}"); }nbdkit (TCP instance): $(rss_of "$pid_kit_tcp")."
   )
-  stop_pids "$pid_swap" "$pid_kit_tcp" "$pid_kit_unix"
-  pids=()
+  # The servers first: a daemon stopped under its server only makes the server log errors.
+  stop_pids "${server_pid[@]}"
+  stop_pids "${pids[@]}"
+  pids=() server_pid=()
 }
 
 # --- section: full slab path vs two-hop nbdkit chain (--full) ---------------------------------------------------
@@ -288,31 +320,51 @@ section_memory() {
 # this 2-CPU VM: 1GiB and 256MiB were within the (large) noise of each other, and with 1GiB one daemon held the
 # whole working set (562 MiB RSS) while the other held nothing (46 MiB), so 256MiB it is.
 slab_size=${BENCH_SLAB_SIZE:-256MiB}
+declare -A d1_pid d2_pid
+# start_slab NAME DIR: 2 DIR/swapnbd-daemon donors and DIR/swapnbd-server in slab mode, every one on a port of its
+# own choosing (the server learns the daemons' ports from the portal list written once they listen).
+start_slab() {
+  local name=$1 dir=$2 port_d1 port_d2 port sock=$work/$1.sock
+  "$dir/swapnbd-daemon" --listen 127.0.0.1:0 --max-memory 4GiB --headroom 512MiB --log-level Warning \
+    >"$work/$name-daemon1.log" 2>&1 &
+  d1_pid[$name]=$!
+  pids+=("$!")
+  "$dir/swapnbd-daemon" --listen 127.0.0.1:0 --max-memory 4GiB --headroom 512MiB --log-level Warning \
+    >"$work/$name-daemon2.log" 2>&1 &
+  d2_pid[$name]=$!
+  pids+=("$!")
+  port_d1=$(port_of "${d1_pid[$name]}" "$work/$name-daemon1.log")
+  port_d2=$(port_of "${d2_pid[$name]}" "$work/$name-daemon2.log")
+  printf '2\n127.0.0.1:%s\n127.0.0.1:%s\n' "$port_d1" "$port_d2" >"$work/$name-portal.list"
+
+  rm -f "$work/$name-backup.img"
+  "$dir/swapnbd-server" --portal "$work/$name-portal.list" --backup-disk "$work/$name-backup.img" --size 1GiB \
+    --slab-size "$slab_size" --listen 127.0.0.1:0 --socket "$sock" --log-level Warning >"$work/$name.log" 2>&1 &
+  server_pid[$name]=$!
+  pids+=("$!")
+  port=$(port_of "${server_pid[$name]}" "$work/$name.log")
+  tcp_uri[$name]=nbd://127.0.0.1:$port unix_uri[$name]="nbd+unix:///?socket=$sock"
+}
+
+# The server places a slab on its first write, in the background, and copies it from the backup file; until then
+# the slab is served from disk. After the pre-write, wait until the daemons hold the working set (their RSS together
+# covers it), so the slab path is measured warm.
+wait_daemons_hold() { # name base_rss1 base_rss2
+  local name=$1 base1=$2 base2=$3 held p1=${d1_pid[$1]} p2=${d2_pid[$1]}
+  for _ in $(seq 60); do
+    held=$(( $(rss_mib "$p1") - base1 + $(rss_mib "$p2") - base2 ))
+    (( held >= working_set_mib )) && break
+    sleep 0.5
+  done
+  log "$name: daemons hold $((held)) MiB after the pre-write ($(rss_mib "$p1") + $(rss_mib "$p2") MiB RSS)"
+  (( held >= working_set_mib )) || log "warning: $name: daemons hold less than the ${working_set_mib} MiB working set"
+}
+
 section_full() {
-  local port_d1 port_d2 port_srv port_back port_front
-  local pid_d1 pid_d2 pid_srv pid_back pid_front_tcp pid_front_unix
-  read -r port_d1 port_d2 port_srv port_back port_front < <(free_ports 5)
-  local sock_srv=$work/swapnbd-slab.sock sock_front=$work/nbdkit-front.sock
-
-  out/swapnbd-daemon --listen "127.0.0.1:$port_d1" --max-memory 4GiB --headroom 512MiB --log-level Warning \
-    >"$work/daemon1.log" 2>&1 &
-  pid_d1=$!
-  pids+=("$pid_d1")
-  out/swapnbd-daemon --listen "127.0.0.1:$port_d2" --max-memory 4GiB --headroom 512MiB --log-level Warning \
-    >"$work/daemon2.log" 2>&1 &
-  pid_d2=$!
-  pids+=("$pid_d2")
-  printf '2\n127.0.0.1:%s\n127.0.0.1:%s\n' "$port_d1" "$port_d2" >"$work/portal.list"
-  wait_listening "$port_d1" "$work/daemon1.log"
-  wait_listening "$port_d2" "$work/daemon2.log"
-
-  rm -f "$work/backup.img"
-  out/swapnbd-server --portal "$work/portal.list" --backup-disk "$work/backup.img" --size 1GiB \
-    --slab-size "$slab_size" --listen "127.0.0.1:$port_srv" --socket "$sock_srv" --log-level Warning \
-    >"$work/swapnbd-slab.log" 2>&1 &
-  pid_srv=$!
-  pids+=("$pid_srv")
-  tcp_uri[slab]=nbd://127.0.0.1:$port_srv unix_uri[slab]="nbd+unix:///?socket=$sock_srv"
+  local port_back port_front pid_back pid_front_tcp pid_front_unix
+  local sock_front=$work/nbdkit-front.sock
+  start_slab slab "$swapnbd_dir"
+  [[ -z $baseline_dir ]] || start_slab baseline "$baseline_dir"
 
   # Peer: nbdkit's memory plugin (back, TCP on 127.0.0.1) behind nbdkit's nbd plugin (front), so both sides pay a
   # client -> server -> memory-holder hop over loopback TCP. One back shared by two fronts (TCP and Unix; nbdkit
@@ -320,6 +372,7 @@ section_full() {
   # shared=false (the nbd plugin's default for hostname/port, given explicitly): every client connection to the
   # front opens its own connection to the back, so 4 fio connections are 4 back connections, as our server
   # spreads 4 client connections over its daemon links; shared=true would funnel them through one libnbd handle.
+  read -r port_back port_front < <(free_ports 2)
   nbdkit -f --exit-with-parent -p "$port_back" -i 127.0.0.1 memory "$export_size" >"$work/nbdkit-back.log" 2>&1 &
   pid_back=$!
   pids+=("$pid_back")
@@ -334,44 +387,49 @@ section_full() {
   pids+=("$pid_front_unix")
   tcp_uri[chain]=nbd://127.0.0.1:$port_front unix_uri[chain]="nbd+unix:///?socket=$sock_front"
 
-  wait_ready "$(uri_of slab tcp)" "$work/swapnbd-slab.log"
-  wait_ready "$(uri_of slab unix)" "$work/swapnbd-slab.log"
+  local s
+  for s in slab ${baseline_dir:+baseline}; do
+    wait_ready "$(uri_of "$s" tcp)" "$work/$s.log"
+    wait_ready "$(uri_of "$s" unix)" "$work/$s.log"
+  done
   wait_ready "$(uri_of chain tcp)" "$work/nbdkit-front-tcp.log"
   wait_ready "$(uri_of chain unix)" "$work/nbdkit-front-unix.log"
 
-  # The server places a slab on its first write, in the background, and copies it from the backup file; until then
-  # the slab is served from disk. Pre-write the working set once on both sides, then wait until the daemons hold it
-  # (their RSS together covers the working set), so both are measured warm.
-  local base1 base2 held
-  base1=$(rss_mib "$pid_d1") base2=$(rss_mib "$pid_d2")
-  prefill "$(uri_of slab tcp)"
+  # Pre-write the working set once on every side, then wait until the daemons hold it, so all are measured warm.
+  local -A base1 base2
+  for s in slab ${baseline_dir:+baseline}; do
+    base1[$s]=$(rss_mib "${d1_pid[$s]}") base2[$s]=$(rss_mib "${d2_pid[$s]}")
+    prefill "$(uri_of "$s" tcp)"
+  done
   prefill "$(uri_of chain tcp)"
   sleep 2
-  for _ in $(seq 60); do
-    held=$(( $(rss_mib "$pid_d1") - base1 + $(rss_mib "$pid_d2") - base2 ))
-    (( held >= working_set_mib )) && break
-    sleep 0.5
-  done
-  echo "bench.sh: daemons hold $((held)) MiB after the pre-write ($(rss_mib "$pid_d1") + $(rss_mib "$pid_d2") MiB RSS)" >&2
-  (( held >= working_set_mib )) || echo "bench.sh: warning: daemons hold less than the ${working_set_mib} MiB working set" >&2
+  for s in slab ${baseline_dir:+baseline}; do wait_daemons_hold "$s" "${base1[$s]}" "${base2[$s]}"; done
 
   load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-  run_matrix slab chain "SwapNbd slab" "nbdkit chain"
-  alive_or_die "$pid_srv" "swapnbd-server (slab mode)" "$work/swapnbd-slab.log"
-  alive_or_die "$pid_d1" "swapnbd-daemon 1" "$work/daemon1.log"
-  alive_or_die "$pid_d2" "swapnbd-daemon 2" "$work/daemon2.log"
+  run_matrix slab chain "SwapNbd slab" "nbdkit chain" ${baseline_dir:+baseline}
+  for s in slab ${baseline_dir:+baseline}; do
+    alive_or_die "${server_pid[$s]}" "swapnbd-server ($s, slab mode)" "$work/$s.log"
+    alive_or_die "${d1_pid[$s]}" "swapnbd-daemon 1 ($s)" "$work/$s-daemon1.log"
+    alive_or_die "${d2_pid[$s]}" "swapnbd-daemon 2 ($s)" "$work/$s-daemon2.log"
+  done
 
   section_report=$(
     version_line "slab path (server + 2 daemons, ${slab_size} slabs, backup file)" "chain (nbd plugin -> memory plugin)"
     echo
     printf '%s' "$table"
     echo
-    echo "RSS after the run: swapnbd-server (slab mode) $(rss_of "$pid_srv"); swapnbd-daemon 1 $(rss_of "$pid_d1");" \
-      "swapnbd-daemon 2 $(rss_of "$pid_d2"); nbdkit memory (back) $(rss_of "$pid_back");" \
+    [[ -z $baseline_summary ]] || echo "$baseline_summary"
+    for s in slab ${baseline_dir:+baseline}; do
+      echo "RSS after the run${baseline_dir:+ ($s build)}: swapnbd-server (slab mode) $(rss_of "${server_pid[$s]}");" \
+        "swapnbd-daemon 1 $(rss_of "${d1_pid[$s]}"); swapnbd-daemon 2 $(rss_of "${d2_pid[$s]}")."
+    done
+    echo "RSS after the run: nbdkit memory (back) $(rss_of "$pid_back");" \
       "nbdkit nbd (front, TCP) $(rss_of "$pid_front_tcp"); nbdkit nbd (front, Unix) $(rss_of "$pid_front_unix")."
   )
-  stop_pids "$pid_srv" "$pid_front_tcp" "$pid_front_unix" "$pid_back" "$pid_d1" "$pid_d2"
-  pids=()
+  # The servers first: a daemon stopped under its server only makes the server log errors.
+  stop_pids "${server_pid[@]}"
+  stop_pids "${pids[@]}"
+  pids=() server_pid=()
 }
 
 # --- run -----------------------------------------------------------------------------------------------------
@@ -386,6 +444,5 @@ if [[ -n $out_file ]]; then
   echo "$report" >"$out_file"
 fi
 if [[ $failures -gt 0 ]]; then
-  echo "bench.sh: $failures cells failed" >&2
-  exit 1
+  die "$failures cells failed"
 fi

@@ -28,16 +28,16 @@ while (($#)); do
     --size) size=${2:?--size needs a value}; shift 2 ;;
     --touches) touches=${2:?--touches needs a value}; shift 2 ;;
     --no-build) build=""; shift ;;
-    *) usage >&2; echo "demo: unknown argument '$1'" >&2; exit 2 ;;
+    *) usage >&2; die_with 2 "unknown argument '$1'" ;;
   esac
 done
-[[ $(id -u) -eq 0 ]] || { echo "demo: run as root (swapon, losetup, cgroups)" >&2; exit 1; }
+is_root || die "run as root (swapon, losetup, cgroups)"
 
 say() { echo "demo: $*"; }
 mib() { echo $(($1 >> 20)); }
-size_bytes=$(swapenv_bytes "$size") || { echo "demo: '$size' is not a size" >&2; exit 2; }
-(( size_bytes >= 16 << 20 && size_bytes % 4096 == 0 )) || { echo "demo: --size must be at least 16MiB, in whole 4KiB pages" >&2; exit 2; }
-[[ $touches =~ ^[0-9]+$ ]] || { echo "demo: --touches '$touches' is not a count" >&2; exit 2; }
+size_bytes=$(parse_bytes "$size") || die_with 2 "'$size' is not a size"
+(( size_bytes >= 16 << 20 && size_bytes % 4096 == 0 )) || die_with 2 "--size must be at least 16MiB, in whole 4KiB pages"
+[[ $touches =~ ^[0-9]+$ ]] || die_with 2 "--touches '$touches' is not a count"
 limit=$((size_bytes / 4))
 
 if [[ -n $build ]]; then
@@ -45,7 +45,7 @@ if [[ -n $build ]]; then
   "$root/scripts/setup.sh" >/dev/null
 fi
 for exe in swapnbd-server swapnbd-daemon swapnbd-memtest; do
-  [[ -x $root/out/$exe ]] || { echo "demo: out/$exe is missing; run scripts/build.sh (or drop --no-build)" >&2; exit 1; }
+  [[ -x $root/out/$exe ]] || die "out/$exe is missing; run scripts/build.sh (or drop --no-build)"
 done
 
 start=$(date +%s.%N)
@@ -62,10 +62,10 @@ cleanup() {
   if [[ -n $monitor_pid ]]; then kill "$monitor_pid" 2>/dev/null; wait "$monitor_pid" 2>/dev/null; fi
   swapenv_remove_cgroup || left+=" cgroup"
   if [[ -n $attached ]]; then
-    "$root/scripts/swap-detach.sh" --name "$name" || { echo "demo: swap-detach.sh failed; the server stays up (pid $server_pid), run: scripts/swap-detach.sh --name $name" >&2; exit 1; }
+    "$root/scripts/swap-detach.sh" --name "$name" || die "swap-detach.sh failed; the server stays up (pid $server_pid), run: scripts/swap-detach.sh --name $name"
   fi
-  swapenv_stop_pids "$server_pid"
-  swapenv_stop_pids "${daemon_pids[@]}"
+  stop_pids "$server_pid"
+  stop_pids "${daemon_pids[@]}"
   if ((status != 0 && status != 130)) && [[ -d $work ]]; then
     for log in "$work"/*.log; do [[ -s $log ]] && { echo "--- $log (last lines)" >&2; tail -n 20 "$log" >&2; }; done
   fi
@@ -141,7 +141,6 @@ echo
 seconds() { python3 -c "print(f'{$2 - $1:.1f}')"; }
 say "the workload took $(seconds "$run_start" "$run_end") s; the demo $(seconds "$start" "$(date +%s.%N)") s so far (setup and build not counted)"
 if ((memtest_status != 0)); then
-  echo "demo: FAIL: swapnbd-memtest exited $memtest_status" >&2
-  exit 1
+  die "FAIL: swapnbd-memtest exited $memtest_status"
 fi
 say "PASS: every page of $size came back intact through swap"

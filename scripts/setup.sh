@@ -2,28 +2,14 @@
 # Installs what SwapNbd's demo and tests need on a fresh Debian 12 machine (run as root), then builds out/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=lib/common.sh
+. "$root/scripts/lib/common.sh"
 
 # clang and zlib1g-dev: the NativeAOT builds (swapnbd-server, swapnbd-memtest; scripts/build.sh); util-linux: prlimit
 # and setpriv for the tests that start the server without the right to lock memory, losetup for the swap tests.
-packages=(nbdkit libnbd-bin fio qemu-utils qemu-system-x86 nbd-client busybox-static cpio socat procps python3
-  clang clang-14 zlib1g-dev fuse3 util-linux mount)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "setup: missing packages ${missing[*]}; run as root or apt-get install them" >&2
-    exit 1
-  fi
-  echo "setup: installing ${missing[*]}" >&2
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+need_packages nbdkit libnbd-bin fio qemu-utils qemu-system-x86 nbd-client busybox-static cpio socat procps python3 \
+  clang clang-14 zlib1g-dev fuse3 util-linux mount iproute2 jq
 
-if ! command -v dotnet >/dev/null; then
-  echo "setup: the .NET 10 SDK (dotnet) is required" >&2
-  exit 1
-fi
+command -v dotnet >/dev/null || die "the .NET 10 SDK (dotnet) is required"
 
 "$root/scripts/build.sh"

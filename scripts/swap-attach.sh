@@ -62,7 +62,7 @@ if [ -n "$socket" ] && [ -n "$tcp" ]; then die "give --socket or --tcp, not both
 if [ -z "$socket" ] && [ -z "$tcp" ]; then usage >&2; die "give --socket PATH or --tcp HOST:PORT"; fi
 case $name in ''|*[!A-Za-z0-9._-]*) die "--name '$name': letters, digits, '.', '_' and '-' only" ;; esac
 case $priority in ''|*[!0-9-]*|?*-*) die "--priority '$priority' is not a number from -1 to 32767" ;; esac
-[ "$priority" -ge -1 ] && [ "$priority" -le 32767 ] || die "--priority '$priority' is not a number from -1 to 32767"
+if ! { [ "$priority" -ge -1 ] && [ "$priority" -le 32767 ]; }; then die "--priority '$priority' is not a number from -1 to 32767"; fi
 case $connections in ''|*[!0-9]*) die "--connections '$connections' is not a count" ;; esac
 [ "$connections" -ge 1 ] || die "--connections must be at least 1"
 case $mode in auto|nbd|fuse) ;; *) die "--mode '$mode': auto, nbd or fuse" ;; esac
@@ -71,7 +71,7 @@ host="" port=""
 if [ -n "$tcp" ]; then
   host=${tcp%:*} port=${tcp##*:}
   case $port in ''|*[!0-9]*) die "--tcp '$tcp' is not HOST:PORT" ;; esac
-  [ -n "$host" ] && [ "$host" != "$tcp" ] || die "--tcp '$tcp' is not HOST:PORT"
+  if ! { [ -n "$host" ] && [ "$host" != "$tcp" ]; }; then die "--tcp '$tcp' is not HOST:PORT"; fi
   host=${host#[} host=${host%]}
 fi
 if [ -n "$socket" ] && [ ! -S "$socket" ]; then die "--socket $socket: no server socket there (is swapnbd-server running?)"; fi

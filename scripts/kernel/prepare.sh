@@ -12,21 +12,10 @@ set -euo pipefail
 
 cache=${SWAPNBD_KERNEL_CACHE:-/var/cache/swapnbd-kernel}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# log, need_packages, apt_update and apt_opts (apt waits for the dpkg lock: CI images, parallel jobs).
+# shellcheck source=../lib/common.sh
+. "$here/../lib/common.sh"
 export DEBIAN_FRONTEND=noninteractive
-# Someone else may be running apt (CI images, parallel jobs): wait for the dpkg lock instead of failing.
-apt_opts=(-o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
-
-log() { echo "prepare: $*" >&2; }
-
-apt_update() {
-  local try
-  for try in 1 2 3 4 5; do
-    apt-get "${apt_opts[@]}" update -qq >&2 && return 0
-    log "apt-get update failed (attempt $try), retrying"
-    sleep 10
-  done
-  return 1
-}
 
 mkdir -p "$cache"
 # Concurrent runs (parallel CI jobs, several tests starting at once) must not build into the same files.
@@ -34,17 +23,8 @@ exec 9>"$cache/.lock"
 flock 9
 
 # --- host packages ---------------------------------------------------------------------------------------------------
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 # socat relays each guest connection to the server (run-guest.sh); busybox-static is the guest userland.
-need=()
-for p in qemu-system-x86 busybox-static nbd-client cpio socat; do
-  installed "$p" || need+=("$p")
-done
-if ((${#need[@]})); then
-  log "installing ${need[*]}"
-  apt_update
-  apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "${need[@]}" >&2
-fi
+need_packages qemu-system-x86 busybox-static nbd-client cpio socat
 
 # --- kernel package --------------------------------------------------------------------------------------------------
 kernel_pkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ {print $2; exit}'; }
@@ -57,7 +37,7 @@ if [[ -z "$pkg" ]]; then
     pkg=$(kernel_pkg)
   fi
 fi
-[[ "$pkg" =~ ^linux-image-[0-9A-Za-z.+~-]+$ ]] || { log "cannot determine the kernel package (got '$pkg')"; exit 1; }
+[[ "$pkg" =~ ^linux-image-[0-9A-Za-z.+~-]+$ ]] || die "cannot determine the kernel package (got '$pkg')"
 
 kdir="$cache/$pkg"
 if [[ ! -f "$kdir/.done" ]]; then
@@ -81,7 +61,7 @@ vmlinuz_list=("$kdir"/x/boot/vmlinuz-*)
 vmlinuz=${vmlinuz_list[0]}
 kver=${vmlinuz##*/vmlinuz-}
 moddir=$kdir/x/lib/modules/$kver
-[[ -f "$vmlinuz" && -d "$moddir" ]] || { log "no kernel/modules in $kdir (delete it and rerun)"; exit 1; }
+[[ -f "$vmlinuz" && -d "$moddir" ]] || die "no kernel/modules in $kdir (delete it and rerun)"
 
 # --- base initramfs --------------------------------------------------------------------------------------------------
 busybox=$(command -v busybox)
@@ -112,11 +92,6 @@ done < <("$busybox" --list)
 
 # Decompressed on the host: busybox insmod cannot read .ko.xz/.ko.zst.
 module_file() { find "$moddir/kernel" \( -name "$1.ko" -o -name "$1.ko.xz" -o -name "$1.ko.zst" -o -name "$1.ko.gz" \) -print -quit; }
-need_tool() {
-  command -v "$1" >/dev/null && return 0
-  apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "$2" >&2 && return 0
-  apt_update && apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "$2" >&2
-}
 loaded=()
 add_module() {
   local name=$1 file dep deps plain
@@ -126,11 +101,11 @@ add_module() {
     # Module names use _ where file names may use -.
     file=$(module_file "${name//_/-}")
   fi
-  [[ -n "$file" ]] || { log "module $name not found in $moddir"; exit 1; }
+  [[ -n "$file" ]] || die "module $name not found in $moddir"
   plain="$root/modules/$name.ko"
   case "$file" in
-    *.xz) need_tool xz xz-utils && xz -dc "$file" >"$plain" ;;
-    *.zst) need_tool zstd zstd && zstd -qdc "$file" >"$plain" ;;
+    *.xz) need_packages xz:xz-utils && xz -dc "$file" >"$plain" ;;
+    *.zst) need_packages zstd:zstd && zstd -qdc "$file" >"$plain" ;;
     *.gz) gzip -dc "$file" >"$plain" ;;
     *) cp "$file" "$plain" ;;
   esac

@@ -1,25 +1,13 @@
 # Shared by scripts/demo.sh and scripts/bench-swap.sh (bash; source it): a memory-limited cgroup for a workload,
 # the SwapNbd system (three donor daemons + the server with a backup file) on loopback, and their teardown.
-# Callers set `root` (the repository) and `work` (a scratch directory) first.
+# Callers set `root` (the repository) and `work` (a scratch directory) first. Sources lib/common.sh (log, die,
+# parse_bytes, stop_pids, wait_for_socket, free_ports).
+# shellcheck shell=bash
+# shellcheck disable=SC2154  # root and work are the caller's (above)
+# shellcheck disable=SC2034  # cgroup_tasks, cgroup_kind, daemon_ports and daemon_pids are results for the caller
 
-# SIZE -> bytes (4096, 512K, 64MiB, 1G, 1GiB); prints nothing and returns 1 for anything else.
-swapenv_bytes() {
-  local n=${1%%[!0-9]*} unit=${1##*[0-9]}
-  [[ -n $n && $1 == "$n$unit" ]] || return 1
-  case ${unit^^} in
-    ""|B) echo "$n" ;; K|KB|KIB) echo $((n << 10)) ;; M|MB|MIB) echo $((n << 20)) ;; G|GB|GIB) echo $((n << 30)) ;;
-    *) return 1 ;;
-  esac
-}
-
-# Free TCP ports on 127.0.0.1, N of them, on one line.
-swapenv_free_ports() {
-  python3 -c '
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))' "$1"
-}
+# shellcheck source=common.sh
+. "$root/scripts/lib/common.sh"
 
 # swapenv_make_cgroup NAME LIMIT_BYTES: a memory group (v1 inside our own v1 group, else v2 under the root).
 # Sets: cgroup (its directory), cgroup_tasks (write a pid there to move it in), cgroup_kind (for messages).
@@ -43,7 +31,7 @@ swapenv_make_cgroup() {
     cgroup_tasks=$cgroup/cgroup.procs
     cgroup_kind="cgroup v2 memory.max"
   else
-    echo "no memory cgroup controller (cgroup v1 memory or v2 with memory) on this machine" >&2
+    log "no memory cgroup controller (cgroup v1 memory or v2 with memory) on this machine"
     return 1
   fi
 }
@@ -58,23 +46,29 @@ swapenv_remove_cgroup() {
     rmdir "$cgroup" 2>/dev/null && { cgroup=""; return 0; }
     sleep 0.1
   done
-  echo "could not remove cgroup $cgroup" >&2
+  log "could not remove cgroup $cgroup"
   return 1
 }
 
 # swapenv_start_system EXPORT_BYTES SLAB_SIZE: three donors and swapnbd-server in slab mode on $work/nbd.sock,
-# backup file $work/backup.img, status file $work/status.json. setsid: a Ctrl-C in the terminal reaches only the
-# caller, which stops these itself after swapoff. Sets: daemon_pids, daemon_ports, server_pid.
+# backup file $work/backup.img, status file $work/status.json. Each donor listens on a port of its own choosing
+# (127.0.0.1:0), read back once it listens, so no other process can take it in between. setsid: a Ctrl-C in the
+# terminal reaches only the caller, which stops these itself after swapoff. Sets: daemon_pids, daemon_ports,
+# server_pid; returns 1 (the donors' logs on stderr) if a donor does not listen.
 swapenv_start_system() {
-  local export_size=$1 slab_size=$2 port
-  read -r -a daemon_ports < <(swapenv_free_ports 3)
-  { echo "# three donors on this machine"; echo 3; for port in "${daemon_ports[@]}"; do echo "127.0.0.1:$port"; done; } >"$work/portal.list"
-  daemon_pids=()
-  for port in "${daemon_ports[@]}"; do
-    setsid "$root/out/swapnbd-daemon" --listen "127.0.0.1:$port" --max-memory 2GiB --headroom 512MiB --log-level Warning \
-      >"$work/daemon-$port.log" 2>&1 </dev/null &
+  local export_size=$1 slab_size=$2 i port
+  daemon_pids=() daemon_ports=()
+  for i in 1 2 3; do
+    setsid "$root/out/swapnbd-daemon" --listen 127.0.0.1:0 --max-memory 2GiB --headroom 512MiB --log-level Warning \
+      >"$work/daemon-$i.log" 2>&1 </dev/null &
     daemon_pids+=($!)
   done
+  for i in 0 1 2; do
+    port=$(listen_port "${daemon_pids[$i]}" 30) ||
+      { log "swapnbd-daemon $((i + 1)) does not listen:"; cat "$work/daemon-$((i + 1)).log" >&2; return 1; }
+    daemon_ports+=("$port")
+  done
+  { echo "# three donors on this machine"; echo 3; for port in "${daemon_ports[@]}"; do echo "127.0.0.1:$port"; done; } >"$work/portal.list"
   setsid "$root/out/swapnbd-server" --portal "$work/portal.list" --backup-disk "$work/backup.img" --size "$export_size" \
     --slab-size "$slab_size" --socket "$work/nbd.sock" --listen "" --status-file "$work/status.json" --log-level Warning \
     >"$work/server.log" 2>&1 </dev/null &
@@ -90,23 +84,11 @@ swapenv_daemons_up() {
 swapenv_wait_system() {
   for _ in $(seq 300); do
     [[ -S $work/nbd.sock && -s $work/status.json && $(swapenv_daemons_up) == 3 ]] && return 0
-    kill -0 "$server_pid" 2>/dev/null || { echo "swapnbd-server exited:" >&2; tail -n 20 "$work/server.log" >&2; return 1; }
+    kill -0 "$server_pid" 2>/dev/null || { log "swapnbd-server exited:"; tail -n 20 "$work/server.log" >&2; return 1; }
     sleep 0.1
   done
-  echo "the server did not reach all three daemons within 30 s" >&2
+  log "the server did not reach all three daemons within 30 s"
   return 1
-}
-
-# SIGTERM, then SIGKILL after 10 s, for each pid given.
-swapenv_stop_pids() {
-  local pid
-  for pid in "$@"; do [[ -n $pid ]] && kill -TERM "$pid" 2>/dev/null; done
-  for pid in "$@"; do
-    [[ -n $pid ]] || continue
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
-  return 0
 }
 
 # Runs COMMAND... inside $cgroup (the shell moves itself in, then execs).

@@ -39,14 +39,8 @@ cat /proc/swaps
 swapoff "$dev" || fail "swapoff"
 swapping=0
 grep -q "^$dev " /proc/swaps && fail "$dev still in /proc/swaps after swapoff"
-nbd-client -d "$dev" || fail "nbd-client -d"
+why=$(/guests/nbd-detach.sh "$dev") || fail "$why"
 attached=0
-i=0
-while [ "$(cat /sys/block/nbd0/size)" != 0 ] && [ $i -lt 50 ]; do
-  sleep 0.1
-  i=$((i + 1))
-done
-[ "$(cat /sys/block/nbd0/size)" = 0 ] || fail "$dev still has a size after nbd-client -d"
 if dmesg | grep -E "(Read|Write)-error on swap-device|I/O error"; then
   fail "the kernel logged swap or block I/O errors"
 fi

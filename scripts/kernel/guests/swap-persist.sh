@@ -35,7 +35,6 @@ else
   dev=/dev/nbd0
   nbd-client "$NBD_HOST" "$NBD_PORT" "$dev" -b 4096 -N "" -nonetlink -persist -swap -t "${REQUEST_TIMEOUT:-10}" \
     >/tmp/client.log 2>&1 &
-  client_pid=$!
   i=0
   while [ "$(cat /sys/block/nbd0/size 2>/dev/null)" = 0 ] && [ $i -lt 300 ]; do
     sleep 0.1

@@ -90,7 +90,9 @@ fail() {
   cleanup
   exit 1
 }
-[ "$chunk" -gt 0 ] && [ "$work" -ge "$chunk" ] && [ "$limit" -gt 0 ] || fail "bad sizes: work $work, limit $limit, chunk $chunk"
+if ! { [ "$chunk" -gt 0 ] && [ "$work" -ge "$chunk" ] && [ "$limit" -gt 0 ]; }; then
+  fail "bad sizes: work $work, limit $limit, chunk $chunk"
+fi
 grep -q '^/' /proc/swaps || fail "no swap is on"
 
 mkdir -p "$dir"
