@@ -6,51 +6,30 @@ using Swap.Daemon.Protocol;
 namespace Swap.Slabs.Remote;
 
 /// <summary>
-/// One pipelined connection from the server to a donor daemon. Requests are sent from the caller's thread under a
-/// lock (blocking sends, so the socket stays in blocking mode; small writes may wait for the next request, see
-/// <see cref="WriteAsync"/>); one receive thread reads replies in any order and
-/// completes pooled request slots, writing READ data straight into the caller's buffer. A watchdog on the injected
-/// <see cref="TimeProvider"/> fails the whole link when a request outlives its timeout, and sends a STATS heartbeat
-/// when the link is idle, so a stalled daemon is found before a swap-in needs it.
+/// One pipelined connection from the server to a donor daemon, the face the slab layer talks to. Requests take a
+/// pooled slot (<see cref="RequestSlotPool"/>) and are sent from the caller's thread (<see cref="FrameSender"/>;
+/// small writes may wait for the next request, see <see cref="WriteAsync"/>); one receive thread reads replies in any
+/// order and completes the slots (<see cref="ReplyReceiver"/>); a watchdog on the injected <see cref="TimeProvider"/>
+/// fails the whole link when a request outlives its timeout and sends a STATS heartbeat when the link is idle
+/// (<see cref="LinkWatchdog"/>).
 /// </summary>
-public sealed partial class DaemonLink : IDisposable
+public sealed class DaemonLink : IDisposable
 {
     /// <summary>Requests in flight at most; more wait for a slot.</summary>
     public const int MaxInFlight = 1024;
-    private const int SendBufferSize = 64 * 1024;
-
-    /// <summary>Payloads up to this size are copied behind their header; larger ones are gathered by writev.</summary>
-    private const int GatherThreshold = 16 * 1024;
-
-    /// <summary>Deferred WRITE frames are held until this many bytes wait, or the next other request, or the watchdog's tick.</summary>
-    private const int DeferLimit = 32 * 1024;
-
-    /// <summary>A continuation running on the receive thread longer than this gets the thread replaced.</summary>
-    private static readonly TimeSpan StuckCompletion = TimeSpan.FromMilliseconds(50);
 
     private readonly Socket _socket;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly DaemonLinkSettings _settings;
     private readonly long _timeoutTicks;
-    private readonly DaemonRequest[] _slots = new DaemonRequest[MaxInFlight];
-    private readonly int[] _free = new int[MaxInFlight];
-    private readonly Lock _freeLock = new();
-    private readonly SemaphoreSlim _capacity = new(MaxInFlight, MaxInFlight);
-    private readonly Lock _sendLock = new();
-    private readonly byte[] _sendBuffer = GC.AllocateArray<byte>(SendBufferSize, pinned: true);
-    private Receiver? _receiver;
-    private readonly ITimer _watchdog;
+    private readonly RequestSlotPool _slots = new(MaxInFlight);
+    private readonly FrameSender _sender;
+    private readonly ReplyReceiver _receiver;
+    private readonly LinkWatchdog _watchdog;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private int _freeCount;
-    private long _sequence;
     private int _dead;
     private string _deathReason = "";
-    private long _lastActivity;
-    private int _heartbeatPending;
-
-    /// <summary>Bytes of deferred frames at the start of the send buffer, not sent yet (under the send lock).</summary>
-    private int _deferred;
 
     private DaemonLink(Socket socket, EndPoint endPoint, DaemonWelcome welcome, DaemonLinkSettings settings, TimeProvider time, ILogger logger)
     {
@@ -62,16 +41,9 @@ public sealed partial class DaemonLink : IDisposable
         DaemonId = welcome.DaemonId;
         MaxSlabs = welcome.MaxSlabs;
         _timeoutTicks = (long)(settings.RequestTimeout.TotalSeconds * time.TimestampFrequency);
-        for (var i = 0; i < MaxInFlight; i++)
-        {
-            _slots[i] = new DaemonRequest(this, i);
-            _free[i] = MaxInFlight - 1 - i;
-        }
-
-        _freeCount = MaxInFlight;
-        _lastActivity = time.GetTimestamp();
-        var period = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 10, Math.Min(settings.RequestTimeout.Ticks, settings.HeartbeatInterval.Ticks) / 4));
-        _watchdog = time.CreateTimer(static state => ((DaemonLink)state!).Watch(), this, period, period);
+        _sender = new FrameSender(socket);
+        _receiver = new ReplyReceiver(this, socket, _slots, time, logger);
+        _watchdog = new LinkWatchdog(this, _slots, _sender, _receiver, settings, time);
     }
 
     public EndPoint EndPoint { get; }
@@ -88,7 +60,7 @@ public sealed partial class DaemonLink : IDisposable
     public string DeathReason => Volatile.Read(ref _deathReason);
 
     /// <summary>The latest STATS the daemon answered (heartbeat or <see cref="StatsAsync"/>).</summary>
-    public DaemonStats LastStats { get; private set; }
+    public DaemonStats LastStats => _receiver.LastStats;
 
     /// <summary>Raised on the receive thread when the daemon evicts one of this server's slabs.</summary>
     public event Action<DaemonLink, SlabGrant>? Evicted;
@@ -107,10 +79,10 @@ public sealed partial class DaemonLink : IDisposable
             {
                 // Blocking connect and HELLO on a pool thread: an async socket operation would leave the socket in
                 // non-blocking mode for good, and every later blocking call would pay for emulation.
-                var welcome = await Task.Run(() => Handshake(socket, endPoint, clientId, settings), cancellationToken).ConfigureAwait(false);
+                var welcome = await Task.Run(() => DaemonLinkHandshake.Run(socket, endPoint, clientId, settings), cancellationToken).ConfigureAwait(false);
                 socket.SendTimeout = (int)Math.Max(1, settings.RequestTimeout.TotalMilliseconds);
                 var link = new DaemonLink(socket, endPoint, welcome, settings, time, logger);
-                link.StartReceiver();
+                link._receiver.Start();
                 return link;
             }
         }
@@ -126,49 +98,6 @@ public sealed partial class DaemonLink : IDisposable
         }
     }
 
-    private static DaemonWelcome Handshake(Socket socket, EndPoint endPoint, ulong clientId, DaemonLinkSettings settings)
-    {
-        socket.Connect(endPoint);
-        socket.ReceiveTimeout = (int)Math.Max(1, settings.ConnectTimeout.TotalMilliseconds);
-        Span<byte> frame = stackalloc byte[DaemonFrameHeader.Size + DaemonHello.Size];
-        DaemonFrameHeader.For(DaemonOpcode.Hello, DaemonStatus.Ok, 1, DaemonHello.Size).Write(frame);
-        new DaemonHello(DaemonFrameHeader.Version, clientId, DaemonHelloFlags.ReleaseSlabs).Write(frame[DaemonFrameHeader.Size..]);
-        SocketGather.SendAll(socket, frame);
-        Span<byte> header = stackalloc byte[DaemonFrameHeader.Size];
-        ReceiveExact(socket, header);
-        DaemonFrameHeader.TryRead(header, out var reply);
-        if (reply.Opcode != DaemonOpcode.Hello || reply.RequestId != 1)
-        {
-            DaemonProtocolException.Throw($"expected the HELLO reply, got {reply.Opcode} for request {reply.RequestId}");
-        }
-
-        if (reply.Status != DaemonStatus.Ok)
-        {
-            if (reply.BodyLength != 0)
-            {
-                DaemonProtocolException.Throw($"HELLO refusal with a {reply.BodyLength}-byte body");
-            }
-
-            throw new DaemonLinkException($"daemon {endPoint} refused HELLO: {reply.Status}");
-        }
-
-        if (reply.BodyLength != DaemonWelcome.Size)
-        {
-            DaemonProtocolException.Throw($"HELLO reply body of {reply.BodyLength} bytes, expected {DaemonWelcome.Size}");
-        }
-
-        Span<byte> body = stackalloc byte[DaemonWelcome.Size];
-        ReceiveExact(socket, body);
-        var welcome = DaemonWelcome.Read(body);
-        if (welcome.Version != DaemonFrameHeader.Version)
-        {
-            throw new DaemonLinkException($"daemon {endPoint} speaks version {welcome.Version}, this server {DaemonFrameHeader.Version}");
-        }
-
-        socket.ReceiveTimeout = 0;
-        return welcome;
-    }
-
     /// <summary>
     /// Sends a WRITE; <paramref name="data"/> is copied or on the wire (or in the socket buffer) when this returns, the
     /// reply comes in the result. With every request slot taken it blocks the caller until one frees up.
@@ -176,7 +105,7 @@ public sealed partial class DaemonLink : IDisposable
     /// <param name="defer">
     /// The caller does not wait for the reply to go on (the write is acknowledged already): a small frame may wait in
     /// the send buffer and leave with the next request, so the daemon wakes once for several. It leaves at the latest
-    /// when <see cref="DeferLimit"/> bytes wait or at the watchdog's next tick. Frames keep their order either way.
+    /// when <see cref="FrameSender.DeferLimit"/> bytes wait or at the watchdog's next tick. Frames keep their order either way.
     /// </param>
     public ValueTask<DaemonReply> WriteAsync(SlabGrant slab, long offset, ReadOnlySpan<byte> data, bool defer = false)
     {
@@ -185,7 +114,7 @@ public sealed partial class DaemonLink : IDisposable
             return ValueTask.FromException<DaemonReply>(Dead());
         }
 
-        if (!_capacity.Wait(0) && !_capacity.Wait(_settings.RequestTimeout))
+        if (!_slots.TryReserve() && !_slots.Reserve(_settings.RequestTimeout))
         {
             return ValueTask.FromException<DaemonReply>(NoSlotFreed());
         }
@@ -235,21 +164,23 @@ public sealed partial class DaemonLink : IDisposable
     {
         Kill("closed by the server");
         _watchdog.Dispose();
-        var receiver = Volatile.Read(ref _receiver)?.Thread;
+        var receiver = _receiver.CurrentThread;
         if (receiver is not null && Thread.CurrentThread != receiver && receiver.IsAlive)
         {
             receiver.Join(TimeSpan.FromSeconds(2));
         }
     }
 
-    internal void Release(DaemonRequest request)
-    {
-        lock (_freeLock)
-        {
-            _free[_freeCount++] = request.Index;
-        }
+    /// <summary>Called on the receive thread for an EVICTED notice.</summary>
+    internal void RaiseEvicted(SlabGrant grant) => Evicted?.Invoke(this, grant);
 
-        _capacity.Release();
+    /// <summary>Called by the last receive thread as it leaves: fails what is pending, closes the socket, completes.</summary>
+    internal void Ended()
+    {
+        _watchdog.Dispose();
+        _slots.FailPending(Dead());
+        _socket.Dispose();
+        _completion.TrySetResult();
     }
 
     private ValueTask<DaemonReply> Issue(DaemonOpcode opcode, DaemonRequestBody body, Memory<byte> destination)
@@ -259,12 +190,12 @@ public sealed partial class DaemonLink : IDisposable
             return ValueTask.FromException<DaemonReply>(Dead());
         }
 
-        return _capacity.Wait(0) ? Send(opcode, body, default, destination, defer: false) : IssueWhenFreeAsync(opcode, body, destination);
+        return _slots.TryReserve() ? Send(opcode, body, default, destination, defer: false) : IssueWhenFreeAsync(opcode, body, destination);
     }
 
     private async ValueTask<DaemonReply> IssueWhenFreeAsync(DaemonOpcode opcode, DaemonRequestBody body, Memory<byte> destination)
     {
-        if (!await _capacity.WaitAsync(_settings.RequestTimeout).ConfigureAwait(false))
+        if (!await _slots.ReserveAsync(_settings.RequestTimeout).ConfigureAwait(false))
         {
             throw NoSlotFreed();
         }
@@ -275,14 +206,9 @@ public sealed partial class DaemonLink : IDisposable
     /// <summary>Called holding a capacity unit: takes a slot, sends the frame, returns the slot's awaitable.</summary>
     private ValueTask<DaemonReply> Send(DaemonOpcode opcode, DaemonRequestBody body, ReadOnlySpan<byte> payload, Memory<byte> destination, bool defer)
     {
-        DaemonRequest slot;
-        lock (_freeLock)
-        {
-            slot = _slots[_free[--_freeCount]];
-        }
-
+        var slot = _slots.Take();
         var task = slot.Task;
-        slot.Begin((ulong)Interlocked.Increment(ref _sequence) & 0xFFFF_FFFF_FFFF, opcode, destination, _time.GetTimestamp() + _timeoutTicks);
+        slot.Begin(_slots.NextSequence(), opcode, destination, _time.GetTimestamp() + _timeoutTicks);
         if (!IsAlive)
         {
             // The receive thread may have swept the slots before this one was taken: fail it here (the claim makes
@@ -295,36 +221,9 @@ public sealed partial class DaemonLink : IDisposable
             return task;
         }
 
-        var bodyLength = DaemonRequestBody.Length(opcode);
         try
         {
-            lock (_sendLock)
-            {
-                // Behind the frames deferred so far, which leave with this one: one send, one wake-up of the daemon.
-                var start = _deferred;
-                var frame = _sendBuffer.AsSpan(start);
-                DaemonFrameHeader.For(opcode, DaemonStatus.Ok, slot.RequestId, bodyLength + payload.Length).Write(frame);
-                body.Write(opcode, frame[DaemonFrameHeader.Size..]);
-                var used = start + DaemonFrameHeader.Size + bodyLength;
-                if (payload.Length <= GatherThreshold)
-                {
-                    payload.CopyTo(_sendBuffer.AsSpan(used));
-                    used += payload.Length;
-                    if (defer && used < DeferLimit)
-                    {
-                        _deferred = used;
-                        return task;
-                    }
-
-                    _deferred = 0;
-                    SocketGather.SendAll(_socket, _sendBuffer.AsSpan(0, used));
-                }
-                else
-                {
-                    _deferred = 0;
-                    SocketGather.SendAll(_socket, _sendBuffer.AsSpan(0, used), payload);
-                }
-            }
+            _sender.Send(opcode, slot.RequestId, body, payload, defer);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
@@ -343,87 +242,4 @@ public sealed partial class DaemonLink : IDisposable
     }
 
     private DaemonLinkException Dead() => new($"daemon {EndPoint} is unavailable: {DeathReason}");
-
-    private static void ReceiveExact(Socket socket, Span<byte> destination)
-    {
-        while (!destination.IsEmpty)
-        {
-            var n = socket.Receive(destination);
-            if (n == 0)
-            {
-                throw new DaemonLinkException("the daemon closed the connection");
-            }
-
-            destination = destination[n..];
-        }
-    }
-
-    private void Watch()
-    {
-        if (!IsAlive)
-        {
-            return;
-        }
-
-        var now = _time.GetTimestamp();
-        ReplaceReceiverIfStuck(now);
-        SendDeferred();
-        var pending = false;
-        foreach (var slot in _slots)
-        {
-            var deadline = Volatile.Read(ref slot.Deadline);
-            if (deadline != 0)
-            {
-                pending = true;
-                if (now > deadline)
-                {
-                    Kill($"{slot.Opcode} request unanswered after {_settings.RequestTimeout.TotalMilliseconds} ms");
-                    return;
-                }
-            }
-        }
-
-        var idle = _time.GetElapsedTime(Volatile.Read(ref _lastActivity), now);
-        if (!pending && idle >= _settings.HeartbeatInterval && Interlocked.Exchange(ref _heartbeatPending, 1) == 0)
-        {
-            _ = HeartbeatAsync();
-        }
-    }
-
-    /// <summary>Sends the deferred frames now, if any wait.</summary>
-    private void SendDeferred()
-    {
-        try
-        {
-            lock (_sendLock)
-            {
-                if (_deferred > 0)
-                {
-                    var length = _deferred;
-                    _deferred = 0;
-                    SocketGather.SendAll(_socket, _sendBuffer.AsSpan(0, length));
-                }
-            }
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            Kill($"send failed: {ex.Message}");
-        }
-    }
-
-    private async Task HeartbeatAsync()
-    {
-        try
-        {
-            await StatsAsync().ConfigureAwait(false);
-        }
-        catch (DaemonLinkException)
-        {
-            // The link is already down and reported.
-        }
-        finally
-        {
-            Volatile.Write(ref _heartbeatPending, 0);
-        }
-    }
 }

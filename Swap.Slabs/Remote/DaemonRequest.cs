@@ -4,16 +4,16 @@ using Swap.Daemon.Protocol;
 namespace Swap.Slabs.Remote;
 
 /// <summary>
-/// One in-flight request slot of a <see cref="DaemonLink"/>: a reusable awaitable, so a request allocates nothing.
+/// One in-flight request slot of a <see cref="RequestSlotPool"/>: a reusable awaitable, so a request allocates nothing.
 /// The receive thread is the only one that completes it, which is what makes writing a READ reply straight into
 /// the caller's buffer safe: once the awaiter resumes, nobody touches that buffer again.
 /// </summary>
 internal sealed class DaemonRequest : IValueTaskSource<DaemonReply>
 {
-    private readonly DaemonLink _owner;
+    private readonly RequestSlotPool _owner;
     private ManualResetValueTaskSourceCore<DaemonReply> _core;
 
-    public DaemonRequest(DaemonLink owner, int index)
+    public DaemonRequest(RequestSlotPool owner, int index)
     {
         _owner = owner;
         Index = index;

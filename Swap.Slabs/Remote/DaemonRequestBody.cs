@@ -2,7 +2,7 @@ using Swap.Daemon.Protocol;
 
 namespace Swap.Slabs.Remote;
 
-/// <summary>The fixed part of a request, encoded by <see cref="DaemonLink"/> under its send lock according to the opcode.</summary>
+/// <summary>The fixed part of a request, encoded by <see cref="FrameSender"/> under its send lock according to the opcode.</summary>
 internal readonly record struct DaemonRequestBody(SlabRange Range, SlabAllocRequest Alloc, ulong SlabSize)
 {
     public static int Length(DaemonOpcode opcode) => opcode switch
