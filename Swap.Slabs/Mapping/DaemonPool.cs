@@ -1,0 +1,96 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Swap.Daemon.Protocol;
+using Swap.Slabs.Remote;
+
+namespace Swap.Slabs.Mapping;
+
+/// <summary>
+/// The daemons from portal.list and what their links coming and going means for the slabs: a daemon joining wakes
+/// the slabs waiting for room; a lost link unmaps every slab on it, and an eviction notice the slab it names; the
+/// <see cref="SlabPlacer"/> places those again.
+/// </summary>
+internal sealed class DaemonPool
+{
+    private readonly DaemonEndpoint[] _daemons;
+    private readonly SlabTable _table;
+    private readonly SlabPlacer _placer;
+
+    /// <param name="daemons">Made by <see cref="CreateEndpoints"/>, not started yet.</param>
+    public DaemonPool(DaemonEndpoint[] daemons, SlabTable table, SlabPlacer placer)
+    {
+        _daemons = daemons;
+        _table = table;
+        _placer = placer;
+        foreach (var daemon in _daemons)
+        {
+            daemon.Joined += OnJoined;
+            daemon.Lost += OnLost;
+        }
+    }
+
+    public IReadOnlyList<DaemonEndpoint> Daemons => _daemons;
+
+    public static DaemonEndpoint[] CreateEndpoints(IReadOnlyList<(string Name, EndPoint EndPoint)> daemons, ulong clientId,
+        DaemonLinkSettings settings, TimeProvider time, ILogger logger)
+    {
+        var endpoints = new DaemonEndpoint[daemons.Count];
+        for (var i = 0; i < endpoints.Length; i++)
+        {
+            endpoints[i] = new DaemonEndpoint(daemons[i].Name, daemons[i].EndPoint, clientId, settings, time, logger);
+        }
+
+        return endpoints;
+    }
+
+    /// <summary>Starts connecting to every daemon.</summary>
+    public void Start()
+    {
+        foreach (var daemon in _daemons)
+        {
+            daemon.Start();
+        }
+    }
+
+    /// <summary>Closes every link.</summary>
+    public async ValueTask StopAsync()
+    {
+        foreach (var daemon in _daemons)
+        {
+            await daemon.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Where the daemon is in <see cref="Daemons"/>.</summary>
+    public int IndexOf(DaemonEndpoint daemon) => Array.IndexOf(_daemons, daemon);
+
+    private void OnJoined(DaemonEndpoint daemon, DaemonLink link)
+    {
+        link.Evicted += OnEvicted;
+        _placer.RetryAllNow();
+    }
+
+    private void OnLost(DaemonEndpoint daemon, DaemonLink link)
+    {
+        link.Evicted -= OnEvicted;
+        for (var slab = 0; slab < _table.Count; slab++)
+        {
+            if (_table.Mapping(slab) is { } mapping && mapping.Link == link)
+            {
+                _placer.Unmap(slab, mapping, $"daemon lost ({link.DeathReason})");
+            }
+        }
+    }
+
+    private void OnEvicted(DaemonLink link, SlabGrant grant)
+    {
+        for (var slab = 0; slab < _table.Count; slab++)
+        {
+            if (_table.Mapping(slab) is { } mapping && mapping.Link == link && mapping.Grant == grant)
+            {
+                _placer.Unmap(slab, mapping, "evicted by the daemon");
+                return;
+            }
+        }
+    }
+}

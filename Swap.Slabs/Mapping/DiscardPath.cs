@@ -1,0 +1,86 @@
+using Swap.Slabs.Remote;
+
+namespace Swap.Slabs.Mapping;
+
+/// <summary>
+/// TRIM and WRITE_ZEROES: the pages stop being valid on the daemon (which frees them), and the disk punches a hole or
+/// writes zeroes. A daemon page trimmed by WRITE_ZEROES reads as zeroes, like the disk's, so it is valid again.
+/// </summary>
+internal sealed class DiscardPath(SlabTable table, ReportedDisk disk)
+{
+    private const int PageShift = SlabTable.PageShift;
+    private const int PageSize = SlabTable.PageSize;
+
+    private static readonly byte[] Zeroes = new byte[1 << 20];
+
+    public async ValueTask DiscardAsync(long offset, long length, bool writeZeroes, bool fua)
+    {
+        var end = offset + length;
+        while (offset < end)
+        {
+            var n = table.PieceLength(offset, end - offset);
+            var slab = table.SlabOf(offset);
+            var slabBase = table.BaseOf(slab);
+            var firstPage = (offset - slabBase) >> PageShift;
+            var pages = ((offset + n - 1 - slabBase) >> PageShift) - firstPage + 1;
+            var generation = table.Writers.Enter(slab);
+            var mapping = table.Mapping(slab);
+            try
+            {
+                mapping?.Invalidate(firstPage, pages);
+                if (writeZeroes)
+                {
+                    for (var done = 0L; done < n; done += Zeroes.Length)
+                    {
+                        disk.Write(offset + done, Zeroes.AsSpan(0, (int)Math.Min(Zeroes.Length, n - done)));
+                    }
+                }
+                else
+                {
+                    disk.Discard(offset, n);
+                }
+            }
+            finally
+            {
+                mapping?.Invalidate(firstPage, pages);
+                table.Writers.Exit(slab, generation);
+            }
+
+            // Whole pages only: a partly trimmed page still holds data.
+            var wholeStart = (offset + PageSize - 1) & ~(long)(PageSize - 1);
+            var wholeEnd = (offset + n) & ~(long)(PageSize - 1);
+            if (wholeEnd > wholeStart)
+            {
+                if (!writeZeroes)
+                {
+                    table.OnDisk.Clear(wholeStart >> PageShift, (wholeEnd - wholeStart) >> PageShift);
+                }
+
+                if (mapping is not null && mapping.Usable)
+                {
+                    try
+                    {
+                        var fillSequence = Interlocked.Read(ref mapping.FillSequence);
+                        var reply = await mapping.Link.TrimAsync(mapping.Grant, wholeStart - slabBase, wholeEnd - wholeStart).ConfigureAwait(false);
+                        await Task.Yield(); // off the link's receive thread: the next piece punches the disk
+                        if (writeZeroes && reply.Ok && mapping.Active && Interlocked.Read(ref mapping.FillSequence) == fillSequence)
+                        {
+                            mapping.Valid.Set((wholeStart - slabBase) >> PageShift, (wholeEnd - wholeStart) >> PageShift);
+                        }
+                    }
+                    catch (DaemonLinkException)
+                    {
+                        // Nothing to free on a daemon that is gone.
+                    }
+                }
+            }
+
+            offset += n;
+        }
+
+        if (fua)
+        {
+            disk.Flush();
+        }
+    }
+}

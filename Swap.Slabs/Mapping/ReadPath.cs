@@ -1,0 +1,89 @@
+using System.Runtime.CompilerServices;
+using Swap.Slabs.Remote;
+
+namespace Swap.Slabs.Mapping;
+
+/// <summary>
+/// Reads a request piece by piece (one a slab), page run by page run: runs valid on the slab's daemon are read from
+/// it, the rest from the disk. A daemon that answers anything but OK has its slab unmapped and the run read from disk.
+/// </summary>
+internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer placer)
+{
+    private const int PageShift = SlabTable.PageShift;
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask ReadAsync(long offset, Memory<byte> destination)
+    {
+        while (!destination.IsEmpty)
+        {
+            var n = table.PieceLength(offset, destination.Length);
+            await ReadPieceAsync(offset, destination[..n]).ConfigureAwait(false);
+            offset += n;
+            destination = destination[n..];
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask ReadPieceAsync(long offset, Memory<byte> destination)
+    {
+        var slab = table.SlabOf(offset);
+        var mapping = table.Mapping(slab);
+        if (mapping is null || !mapping.Usable)
+        {
+            disk.Read(offset, destination.Span);
+            return;
+        }
+
+        // Page by page within the slab: runs valid on the daemon are read from it, the rest from the disk.
+        var slabBase = table.BaseOf(slab);
+        var end = offset + destination.Length;
+        var position = offset;
+        var awaitedRemote = false;
+        while (position < end)
+        {
+            var page = (position - slabBase) >> PageShift;
+            var lastPage = (end - 1 - slabBase) >> PageShift;
+            var valid = mapping.Valid.Get(page);
+            var runEndPage = mapping.Valid.NextDifferent(page, lastPage + 1, valid);
+            var runEnd = Math.Min(end, slabBase + (runEndPage << PageShift));
+            var run = destination.Slice((int)(position - offset), (int)(runEnd - position));
+            if (valid && await TryRemoteReadAsync(slab, mapping, position - slabBase, run).ConfigureAwait(false))
+            {
+                awaitedRemote = true;
+            }
+            else
+            {
+                if (awaitedRemote || valid)
+                {
+                    // Resumed on the daemon link's receive thread: the disk read belongs elsewhere.
+                    await Task.Yield();
+                }
+
+                disk.Read(position, run.Span);
+            }
+
+            position = runEnd;
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> TryRemoteReadAsync(int slab, SlabMapping mapping, long slabOffset, Memory<byte> destination)
+    {
+        try
+        {
+            var reply = await mapping.Link.ReadAsync(mapping.Grant, slabOffset, destination).ConfigureAwait(false);
+            if (reply.Ok)
+            {
+                return true;
+            }
+
+            placer.Unmap(slab, mapping, $"daemon answered {reply.Status} to a read");
+        }
+        catch (DaemonLinkException)
+        {
+            // The link is down; the daemon pool unmaps every slab on it.
+        }
+
+        return false;
+    }
+}

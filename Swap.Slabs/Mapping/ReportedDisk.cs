@@ -1,0 +1,66 @@
+using Microsoft.Extensions.Logging;
+using Swap.BlockDevices;
+using Swap.Slabs.Backup;
+
+namespace Swap.Slabs.Mapping;
+
+/// <summary>
+/// The backup disk as the slab layer uses it: every failure is logged, then travels on to the caller (an NBD EIO),
+/// so disk errors are reported and never swallowed.
+/// </summary>
+internal sealed class ReportedDisk(IBackupStore disk, ILogger logger) : IDisposable
+{
+    public void Read(long offset, Span<byte> destination)
+    {
+        try
+        {
+            disk.Read(offset, destination);
+        }
+        catch (BlockDeviceException ex)
+        {
+            SlabLog.DiskError(logger, ex.Message);
+            throw;
+        }
+    }
+
+    public void Write(long offset, ReadOnlySpan<byte> source)
+    {
+        try
+        {
+            disk.Write(offset, source);
+        }
+        catch (BlockDeviceException ex)
+        {
+            SlabLog.DiskError(logger, ex.Message);
+            throw;
+        }
+    }
+
+    public void Flush()
+    {
+        try
+        {
+            disk.Flush();
+        }
+        catch (BlockDeviceException ex)
+        {
+            SlabLog.DiskError(logger, ex.Message);
+            throw;
+        }
+    }
+
+    public void Discard(long offset, long length)
+    {
+        try
+        {
+            disk.Discard(offset, length);
+        }
+        catch (BlockDeviceException ex)
+        {
+            SlabLog.DiskError(logger, ex.Message);
+            throw;
+        }
+    }
+
+    public void Dispose() => disk.Dispose();
+}

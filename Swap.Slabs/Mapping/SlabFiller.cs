@@ -1,0 +1,126 @@
+using Microsoft.Extensions.Logging;
+using Swap.BlockDevices;
+using Swap.Common.Buffers;
+using Swap.Slabs.Remote;
+
+namespace Swap.Slabs.Mapping;
+
+/// <summary>
+/// Copies a newly placed slab's pages from the backup disk to its daemon, at most ParallelFills slabs at a time, each
+/// through one pooled buffer of <see cref="CopyChunkSize"/> bytes.
+/// </summary>
+#pragma warning disable CA1001 // never disposed, as before: a fill that StopAsync cancels still releases the semaphore, which holds no handle
+internal sealed class SlabFiller(SlabTable table, ReportedDisk disk, int parallelFills, TimeProvider time, ILogger logger)
+{
+    /// <summary>Size of the buffer that copies a slab's pages from the backup disk to its new daemon.</summary>
+    public const int CopyChunkSize = 1 << 20;
+
+    private const int PageShift = SlabTable.PageShift;
+
+    private readonly SemaphoreSlim _fills = new(parallelFills);
+
+    /// <summary>
+    /// Copies the slab's pages from the disk to its new daemon. While filling, writes go to the disk only and mark
+    /// their pages, which the next pass copies again. Then the mapping turns active, the writes that may still have
+    /// seen it filling are waited for, and a last round of passes copies what they left, so the daemon's copy is
+    /// complete again. Returns why the slab must be unmapped, or null when it is filled or its link failed (the
+    /// daemon pool unmaps the slabs of a lost link).
+    /// </summary>
+    public async Task<string?> FillAsync(int slab, SlabMapping mapping, CancellationToken cancellationToken)
+    {
+        await _fills.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var buffer = PinnedBufferPool.Shared.Rent(CopyChunkSize);
+        try
+        {
+            // Writes that began under the previous mapping may still be writing the disk: let them finish first.
+            await table.Writers.DrainAsync(slab, time, cancellationToken).ConfigureAwait(false);
+            var copied = await CopyPassesAsync(slab, mapping, buffer).ConfigureAwait(false);
+            mapping.Activate();
+            await table.Writers.DrainAsync(slab, time, cancellationToken).ConfigureAwait(false);
+            copied += await CopyPassesAsync(slab, mapping, buffer).ConfigureAwait(false);
+            SlabLog.Filled(logger, slab, mapping.Daemon.Name, copied);
+            return null;
+        }
+        catch (DaemonLinkException)
+        {
+            return null;
+        }
+        catch (FillAbortedException ex)
+        {
+            return ex.Message;
+        }
+        catch (BlockDeviceException ex)
+        {
+            SlabLog.FillFailed(logger, slab, ex.Message);
+            return "the backup disk failed while filling";
+        }
+        finally
+        {
+            PinnedBufferPool.Shared.Return(buffer);
+            _fills.Release();
+        }
+    }
+
+    /// <summary>Copies pages that are on disk but not valid on the daemon, pass after pass until one finds none (at most 16).</summary>
+    private async Task<long> CopyPassesAsync(int slab, SlabMapping mapping, byte[] buffer)
+    {
+        var onDisk = table.OnDisk;
+        var slabBase = table.BaseOf(slab);
+        var firstPage = (long)slab * table.PagesPerSlab;
+        var pages = table.PagesIn(slab);
+        long copied = 0;
+        for (var pass = 0; pass < 16; pass++)
+        {
+            long copiedThisPass = 0;
+            var page = 0L;
+            while (page < pages)
+            {
+                page = onDisk.NextDifferent(firstPage + page, firstPage + pages, value: false) - firstPage;
+                if (page >= pages)
+                {
+                    break;
+                }
+
+                if (mapping.Valid.Get(page))
+                {
+                    page++;
+                    continue;
+                }
+
+                var end = Math.Min(Math.Min(pages, page + (CopyChunkSize >> PageShift)), onDisk.NextDifferent(firstPage + page, firstPage + pages, value: true) - firstPage);
+                end = mapping.Valid.NextDifferent(page, end, value: false);
+                var count = end - page;
+                var length = (int)(count << PageShift);
+                mapping.BeginFill(page, count);
+                disk.Read(slabBase + (page << PageShift), buffer.AsSpan(0, length));
+                if (!mapping.Usable)
+                {
+                    throw new DaemonLinkException("mapping gone while filling");
+                }
+
+                Interlocked.Increment(ref mapping.FillSequence);
+                var reply = await mapping.Link.WriteAsync(mapping.Grant, page << PageShift, buffer.AsSpan(0, length)).ConfigureAwait(false);
+                await Task.Yield(); // off the link's receive thread: the next chunk reads the disk
+                if (!reply.Ok)
+                {
+                    throw new FillAbortedException($"daemon answered {reply.Status} while filling");
+                }
+
+                mapping.Filled(page, count);
+                copiedThisPass += count;
+                page = end;
+            }
+
+            copied += copiedThisPass;
+            if (copiedThisPass == 0)
+            {
+                break;
+            }
+        }
+
+        return copied;
+    }
+
+    private sealed class FillAbortedException(string message) : Exception(message);
+}
+#pragma warning restore CA1001

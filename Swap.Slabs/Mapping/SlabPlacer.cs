@@ -1,0 +1,147 @@
+using Microsoft.Extensions.Logging;
+using Swap.Slabs.Placement;
+using Swap.Slabs.Remote;
+
+namespace Swap.Slabs.Mapping;
+
+/// <summary>
+/// Puts slabs with data on daemons in the background and takes them off again: a slab is placed on the daemon the
+/// <see cref="DaemonChooser"/> prefers, then filled; when no daemon can take it, it is retried with jittered
+/// exponential back-off; an unmapped slab drops to the disk at once and is placed again.
+/// </summary>
+/// <param name="stopping">Cancelled when the device stops: placements, fills and retries waiting on it end.</param>
+internal sealed class SlabPlacer(SlabTable table, DaemonChooser chooser, SlabFiller filler, SwapDeviceOptions options,
+    LockedRandom random, TimeProvider time, ILogger logger, CancellationToken stopping)
+{
+    private readonly int[] _retries = new int[table.Count];
+    private int _stopped;
+
+    /// <summary>Places the slab in the background unless it is placed, being placed, or waiting to retry.</summary>
+    public void EnsurePlaced(int slab)
+    {
+        if (table.Placement(slab) == SlabPlacement.Unplaced && Volatile.Read(ref _stopped) == 0 &&
+            table.TryMove(slab, SlabPlacement.Unplaced, SlabPlacement.Placing))
+        {
+            _ = Task.Run(() => PlaceAsync(slab));
+        }
+    }
+
+    /// <summary>Drops the slab to disk-only at once and places it again in the background.</summary>
+    public void Unmap(int slab, SlabMapping mapping, string reason)
+    {
+        if (!mapping.Kill() || !table.TryRemove(slab, mapping))
+        {
+            return;
+        }
+
+        SlabLog.Unmapped(logger, slab, mapping.Daemon.Name, reason);
+        table.SetPlacement(slab, SlabPlacement.Unplaced);
+        if (table.HasData(slab))
+        {
+            EnsurePlaced(slab);
+        }
+    }
+
+    /// <summary>A daemon joined: every slab waiting to retry tries now, its back-off reset.</summary>
+    public void RetryAllNow()
+    {
+        for (var slab = 0; slab < _retries.Length; slab++)
+        {
+            Volatile.Write(ref _retries[slab], 0);
+            Wake(slab);
+        }
+    }
+
+    /// <summary>No placement starts after this; the ones running end when <c>stopping</c> is cancelled.</summary>
+    public void Stop() => Volatile.Write(ref _stopped, 1);
+
+    private async Task PlaceAsync(int slab)
+    {
+        string reason;
+        try
+        {
+            var candidates = chooser.HealthyLinks();
+            reason = candidates.Count == 0 ? "no daemon is up" : "every daemon is full";
+            foreach (var (daemon, link) in await chooser.ChooseAsync(candidates).ConfigureAwait(false))
+            {
+                DaemonReply reply;
+                try
+                {
+                    reply = await link.AllocSlabAsync(options.SlabSize, slab).ConfigureAwait(false);
+                    await Task.Yield(); // off the link's receive thread: filling reads the disk
+                }
+                catch (DaemonLinkException)
+                {
+                    continue;
+                }
+
+                if (!reply.Ok)
+                {
+                    continue;
+                }
+
+                var mapping = new SlabMapping(daemon, link, reply.Grant, table.PagesIn(slab));
+                table.Publish(slab, mapping);
+                Volatile.Write(ref _retries[slab], 0);
+                SlabLog.Placed(logger, slab, daemon.Name, reply.Grant.SlabId, reply.Grant.Epoch);
+                if (!link.IsAlive)
+                {
+                    // Lost between the grant and publishing the mapping: the pool may have looked before it was there.
+                    Unmap(slab, mapping, "daemon lost while placing");
+                    return;
+                }
+
+                if (await filler.FillAsync(slab, mapping, stopping).ConfigureAwait(false) is { } failure)
+                {
+                    Unmap(slab, mapping, failure);
+                }
+
+                return;
+            }
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            return;
+        }
+
+        RetryLater(slab, reason);
+    }
+
+    private void RetryLater(int slab, string reason)
+    {
+        var attempt = Interlocked.Increment(ref _retries[slab]);
+        var delay = TimeSpan.FromTicks(Math.Min(options.PlacementRetryMaxDelay.Ticks,
+            options.PlacementRetryDelay.Ticks << Math.Min(attempt - 1, 20)));
+        delay *= 0.75 + (random.NextDouble() / 2);
+        if (attempt == 1 || (attempt & (attempt - 1)) == 0)
+        {
+            SlabLog.NotPlaced(logger, slab, reason, delay);
+        }
+
+        table.SetPlacement(slab, SlabPlacement.Waiting);
+        _ = RetryAfterAsync(slab, delay);
+    }
+
+    private async Task RetryAfterAsync(int slab, TimeSpan delay)
+    {
+        try
+        {
+            await Task.Delay(delay, time, stopping).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        Wake(slab);
+    }
+
+    /// <summary>A slab waiting to retry is placed now if it holds data.</summary>
+    private void Wake(int slab)
+    {
+        if (table.TryMove(slab, SlabPlacement.Waiting, SlabPlacement.Unplaced) && table.HasData(slab))
+        {
+            EnsurePlaced(slab);
+        }
+    }
+}

@@ -1,0 +1,82 @@
+using Swap.Slabs.Remote;
+
+namespace Swap.Slabs.Placement;
+
+/// <summary>
+/// Orders the healthy daemons for one slab by power of two choices: two distinct daemons at random
+/// (<see cref="PowerOfChoices"/>), asked how many slabs they can still take (one round trip, both at once); the freer
+/// comes first (ties at random), then the other unless it said it is full, then everyone else in random order.
+/// </summary>
+internal sealed class DaemonChooser(IReadOnlyList<DaemonEndpoint> daemons, long slabSize, LockedRandom random)
+{
+    /// <summary>Daemons whose link is up, with that link.</summary>
+    public List<(DaemonEndpoint Daemon, DaemonLink Link)> HealthyLinks()
+    {
+        var links = new List<(DaemonEndpoint, DaemonLink)>(daemons.Count);
+        foreach (var daemon in daemons)
+        {
+            if (daemon.Link is { IsAlive: true } link)
+            {
+                links.Add((daemon, link));
+            }
+        }
+
+        return links;
+    }
+
+    /// <summary>The candidates in the order a slab should try them; daemons sampled and found full are left out.</summary>
+    public async Task<List<(DaemonEndpoint Daemon, DaemonLink Link)>> ChooseAsync(List<(DaemonEndpoint Daemon, DaemonLink Link)> candidates)
+    {
+        var order = new List<(DaemonEndpoint, DaemonLink)>(candidates.Count);
+        if (candidates.Count == 0)
+        {
+            return order;
+        }
+
+        var picked = new int[Math.Min(2, candidates.Count)];
+        random.Sample(candidates.Count, picked);
+        var queries = new Task<long>[picked.Length];
+        for (var i = 0; i < picked.Length; i++)
+        {
+            queries[i] = QueryFreeAsync(candidates[picked[i]].Link);
+        }
+
+        var free = new long[candidates.Count];
+        for (var i = 0; i < picked.Length; i++)
+        {
+            free[picked[i]] = await queries[i].ConfigureAwait(false);
+        }
+
+        var best = random.Freest(picked, free);
+        if (best >= 0)
+        {
+            order.Add(candidates[best]);
+            foreach (var other in picked)
+            {
+                if (other != best && free[other] > 0)
+                {
+                    order.Add(candidates[other]);
+                }
+            }
+        }
+
+        // Both samples full (or unreachable): try the daemons not sampled, in random order.
+        var rest = candidates.Where((_, index) => Array.IndexOf(picked, index) < 0).ToArray();
+        random.Shuffle(rest);
+        order.AddRange(rest);
+        return order;
+    }
+
+    private async Task<long> QueryFreeAsync(DaemonLink link)
+    {
+        try
+        {
+            var reply = await link.QueryFreeAsync(slabSize).ConfigureAwait(false);
+            return reply.Ok ? reply.FreeSlabs : 0;
+        }
+        catch (DaemonLinkException)
+        {
+            return 0;
+        }
+    }
+}
