@@ -1,36 +1,52 @@
 using System.Collections.Concurrent;
-using System.Net.Sockets;
 using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography;
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Swap.Common.Configuration;
 using Swap.Common.Hosting;
 using Swap.Daemon.Protocol;
+using Swap.Donor.Clients;
+using Swap.Donor.Connections;
+using Swap.Donor.Eviction;
+using Swap.Donor.Lending;
+using Swap.Donor.Slabs;
+using Swap.Donor.Transport;
 
 namespace Swap.Donor;
 
 /// <summary>
 /// The donor daemon (swapnbd-daemon), embeddable: lends slabs of this host's free memory to SwapNbd servers over the
-/// daemon wire protocol, and takes them back (EVICTED) when the host itself runs short.
+/// daemon wire protocol, and takes them back (EVICTED) when the host itself runs short. This type is the host: the
+/// listener, the connections and their HELLO timeout; the slab table, client registry, lender and evictor do the rest.
 /// </summary>
-public sealed partial class DonorDaemon : IAsyncDisposable
+public sealed class DonorDaemon : IAsyncDisposable
 {
     private readonly DonorOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    private readonly IMemoryAvailability _memory;
     private readonly ProcMeminfo? _ownedMemory;
+    private readonly Func<IDonorTransport, IDonorTransport>? _transportLayer;
+    // One lock for the slab table, the client registry, the lender and the evictor: a client's slab set, the table,
+    // the bytes lent and the smoothed MemAvailable must be seen and changed together (an ALLOC_SLAB must not pass its
+    // limits while an eviction or a grace expiry is half done). The data path takes no lock.
+    private readonly Lock _gate = new();
+    private readonly MemoryPressureEvictor _evictor;
     private readonly ConcurrentDictionary<long, DonorConnection> _connections = new();
     private readonly List<IPEndPoint> _endPoints = [];
     private Socket? _listener;
     private Task? _acceptLoop;
     private long _nextConnectionId;
-    private int _faults;
     private int _started;
     private int _stopped;
 
-    public DonorDaemon(DonorOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null, IMemoryAvailability? memory = null)
+    /// <param name="transportLayer">
+    /// Wraps each accepted connection's transport (the socket) before the daemon uses it; null uses the socket as is.
+    /// Tests pass a fault layer here that stalls, garbles or drops connections.
+    /// </param>
+    public DonorDaemon(DonorOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null, IMemoryAvailability? memory = null,
+        Func<IDonorTransport, IDonorTransport>? transportLayer = null)
     {
         var errors = options.Validate();
         if (errors.Count > 0)
@@ -41,13 +57,18 @@ public sealed partial class DonorDaemon : IAsyncDisposable
         _options = options;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Swap.Donor");
         _time = timeProvider ?? TimeProvider.System;
+        _transportLayer = transportLayer;
         if (memory is null)
         {
             _ownedMemory = new ProcMeminfo();
             memory = _ownedMemory;
         }
 
-        _memory = memory;
+        var smoothed = new SmoothedMemAvailable();
+        Slabs = new DonorSlabTable(_gate);
+        Clients = new DonorClientRegistry(_gate, Slabs, options, _time, _logger);
+        Lender = new SlabLender(_gate, Slabs, Clients, smoothed, memory, options, _time, _logger);
+        _evictor = new MemoryPressureEvictor(_gate, Slabs, smoothed, memory, options, _time, _logger);
         DaemonId = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
         Welcome = new DaemonWelcome(DaemonFrameHeader.Version, (uint)options.MaxSlabsPerClient, DaemonId);
     }
@@ -58,36 +79,66 @@ public sealed partial class DonorDaemon : IAsyncDisposable
     /// <summary>The endpoints actually bound (with the real port when port 0 was asked for).</summary>
     public IReadOnlyList<IPEndPoint> EndPoints => _endPoints;
 
-    /// <summary>Fault points switched on; setting <see cref="DonorFaults.DropConnections"/> closes every connection at once.</summary>
-    public DonorFaults Faults
+    /// <summary>Open connections.</summary>
+    public int ConnectionCount => _connections.Count;
+
+    /// <summary>Slabs currently lent.</summary>
+    public int SlabCount
     {
-        get => (DonorFaults)Volatile.Read(ref _faults);
-        set
+        get
         {
-            Volatile.Write(ref _faults, (int)value);
-            DonorLog.FaultsChanged(_logger, value);
-            if ((value & DonorFaults.DropConnections) != 0)
+            lock (_gate)
             {
-                foreach (var connection in _connections.Values)
-                {
-                    connection.Close();
-                }
+                return Slabs.CountLocked;
             }
         }
     }
 
-    /// <summary>Open connections.</summary>
-    public int ConnectionCount => _connections.Count;
+    /// <summary>Bytes lent, every slab at its full size.</summary>
+    public long BytesLent
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return Slabs.LentLocked;
+            }
+        }
+    }
+
+    /// <summary>Bytes of slab memory actually committed (pages written and not trimmed).</summary>
+    public long BytesCommitted
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return Slabs.CommittedLocked();
+            }
+        }
+    }
+
+    /// <summary>Client ids known: connected, or disconnected and within their grace period.</summary>
+    public int ClientCount => Clients.Count;
+
+    /// <summary>The smoothed MemAvailable the monitor last computed, in bytes.</summary>
+    public long SmoothedMemAvailable => _evictor.SmoothedMemAvailable;
+
+    internal DonorSlabTable Slabs { get; }
+
+    internal DonorClientRegistry Clients { get; }
+
+    internal SlabLender Lender { get; }
 
     internal DaemonWelcome Welcome { get; }
+
+    internal TimeSpan HelloTimeout => _options.HelloTimeout;
 
     internal long Now() => _time.GetTimestamp();
 
     /// <summary>Closes <paramref name="connection"/> unless it says HELLO within the configured time.</summary>
     internal ITimer StartHelloTimer(DonorConnection connection) =>
         _time.CreateTimer(static state => ((DonorConnection)state!).HelloTimedOut(), connection, _options.HelloTimeout, Timeout.InfiniteTimeSpan);
-
-    internal TimeSpan HelloTimeout => _options.HelloTimeout;
 
     /// <summary>Binds the listener, starts accepting and starts the memory monitor; throws if the address cannot be bound.</summary>
     public void Start()
@@ -102,7 +153,7 @@ public sealed partial class DonorDaemon : IAsyncDisposable
         _listener = listener;
         var bound = (IPEndPoint)listener.LocalEndPoint!;
         _endPoints.Add(bound);
-        StartMonitor();
+        _evictor.Start();
         DonorLog.Listening(_logger, bound.ToString(), _options.MaxMemory, _options.Headroom);
         _acceptLoop = AcceptLoopAsync(listener);
     }
@@ -118,7 +169,7 @@ public sealed partial class DonorDaemon : IAsyncDisposable
                 return;
             }
 
-            if (Volatile.Read(ref _stopped) != 0 || (Faults & DonorFaults.DropConnections) != 0)
+            if (Volatile.Read(ref _stopped) != 0)
             {
                 client.Dispose();
                 continue;
@@ -134,7 +185,13 @@ public sealed partial class DonorDaemon : IAsyncDisposable
             client.NoDelay = true;
             var id = Interlocked.Increment(ref _nextConnectionId);
             DonorLog.Accepted(_logger, id, client.RemoteEndPoint?.ToString() ?? "?");
-            var connection = new DonorConnection(id, client, this, _logger);
+            IDonorTransport transport = new SocketDonorTransport(client);
+            if (_transportLayer is not null)
+            {
+                transport = _transportLayer(transport);
+            }
+
+            var connection = new DonorConnection(id, transport, this, _logger);
             _connections[id] = connection;
             connection.Start();
         }
@@ -143,7 +200,7 @@ public sealed partial class DonorDaemon : IAsyncDisposable
     internal void OnConnectionClosed(DonorConnection connection)
     {
         // Detach first: once ConnectionCount drops, the grace timer (if any) exists.
-        DetachClient(connection);
+        Clients.Detach(connection);
         _connections.TryRemove(connection.Id, out _);
     }
 
@@ -155,6 +212,9 @@ public sealed partial class DonorDaemon : IAsyncDisposable
             return;
         }
 
+        // From here on no eviction runs and no connection that closes starts a grace period.
+        _evictor.Stop();
+        Clients.Stop();
         DonorLog.Stopping(_logger, _connections.Count, SlabCount);
         _listener?.Dispose();
         if (_acceptLoop is not null)
@@ -162,7 +222,6 @@ public sealed partial class DonorDaemon : IAsyncDisposable
             await _acceptLoop.ConfigureAwait(false);
         }
 
-        StopMonitor();
         var closing = new List<Task>();
         foreach (var connection in _connections.Values)
         {
@@ -171,7 +230,7 @@ public sealed partial class DonorDaemon : IAsyncDisposable
         }
 
         await Task.WhenAll(closing).ConfigureAwait(false);
-        FreeEverything();
+        Clients.ReleaseAll();
         _ownedMemory?.Dispose();
     }
 

@@ -50,8 +50,7 @@ internal static partial class DonorLog
     [LoggerMessage(15, LogLevel.Error, "Connection {Id}: {Opcode} failed")]
     public static partial void RequestFailed(ILogger logger, Exception exception, long id, string opcode);
 
-    [LoggerMessage(16, LogLevel.Warning, "Fault points set to {Faults}")]
-    public static partial void FaultsChanged(ILogger logger, DonorFaults faults);
+    // 16 was "Fault points set": fault injection lives in the test project's transport layer now. Not reused.
 
     [LoggerMessage(17, LogLevel.Error, "Memory monitor failed")]
     public static partial void MonitorFailed(ILogger logger, Exception exception);

@@ -21,14 +21,13 @@ public sealed class BackupDisk : IBackupStore
     private readonly SafeFileHandle _handle;
     private volatile bool _punchUnsupported;
 
-    private BackupDisk(string path, long size, bool isBlockDevice, SafeFileHandle handle, BackupDiskFaults faults, (ulong, ulong) identity)
+    private BackupDisk(string path, long size, bool isBlockDevice, SafeFileHandle handle, (ulong, ulong) identity)
     {
         Identity = identity;
         Path = path;
         Size = size;
         IsBlockDevice = isBlockDevice;
         _handle = handle;
-        Faults = faults;
     }
 
     public string Path { get; }
@@ -40,8 +39,6 @@ public sealed class BackupDisk : IBackupStore
 
     /// <summary>(st_dev, st_ino) of the file, or (st_rdev, 0) of the device: unchanged across server restarts.</summary>
     public (ulong Device, ulong Inode) Identity { get; }
-
-    public BackupDiskFaults Faults { get; }
 
     /// <summary>Bytes the file really occupies (st_blocks × 512); a block device reports 0.</summary>
     public long AllocatedBytes
@@ -63,7 +60,7 @@ public sealed class BackupDisk : IBackupStore
     /// A smaller regular file is extended with ftruncate and stays sparse; a smaller block device is refused. The file
     /// is locked (flock) so that two servers cannot share one backup disk. Throws <see cref="BackupDiskException"/>.
     /// </remarks>
-    public static BackupDisk Open(string path, long size, BackupDiskFaults? faults = null)
+    public static BackupDisk Open(string path, long size)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(size);
@@ -100,7 +97,7 @@ public sealed class BackupDisk : IBackupStore
 
         try
         {
-            return Prepare(path, size, handle, faults ?? new BackupDiskFaults());
+            return Prepare(path, size, handle);
         }
         catch
         {
@@ -114,7 +111,7 @@ public sealed class BackupDisk : IBackupStore
         }
     }
 
-    private static BackupDisk Prepare(string path, long size, SafeFileHandle handle, BackupDiskFaults faults)
+    private static BackupDisk Prepare(string path, long size, SafeFileHandle handle)
     {
         var errno = BackupDiskNative.FileStatusOf(handle, out var status);
         if (errno != 0)
@@ -137,7 +134,7 @@ public sealed class BackupDisk : IBackupStore
                         $"backup disk {path}: {ByteSize.Format(deviceSize)}, need {ByteSize.Format(size)}; give a partition at least the export size or export less");
                 }
 
-                return new BackupDisk(path, size, isBlockDevice: true, handle, faults, status.Identity);
+                return new BackupDisk(path, size, isBlockDevice: true, handle, status.Identity);
 
             case BackupDiskNative.FileTypeRegular:
                 if (status.Size < size)
@@ -153,7 +150,7 @@ public sealed class BackupDisk : IBackupStore
                     }
                 }
 
-                return new BackupDisk(path, size, isBlockDevice: false, handle, faults, status.Identity);
+                return new BackupDisk(path, size, isBlockDevice: false, handle, status.Identity);
 
             case BackupDiskNative.FileTypeDirectory:
                 throw new BackupDiskException($"backup disk {path}: is a directory; give a file path inside it (e.g. {System.IO.Path.Combine(path, "swapnbd.backup")}) or a block device");
@@ -166,11 +163,6 @@ public sealed class BackupDisk : IBackupStore
     public void Read(long offset, Span<byte> destination)
     {
         CheckRange(offset, destination.Length);
-        if (Faults.FailReads)
-        {
-            throw Failure("read", offset, destination.Length, "injected fault (FailReads)");
-        }
-
         var done = 0;
         try
         {
@@ -194,11 +186,6 @@ public sealed class BackupDisk : IBackupStore
     public void Write(long offset, ReadOnlySpan<byte> source)
     {
         CheckRange(offset, source.Length);
-        if (Faults.FailWrites)
-        {
-            throw Failure("write", offset, source.Length, "injected fault (FailWrites)");
-        }
-
         try
         {
             // RandomAccess.Write loops over short writes itself.
@@ -213,11 +200,6 @@ public sealed class BackupDisk : IBackupStore
     /// <summary>Makes every completed write durable (fdatasync).</summary>
     public void Flush()
     {
-        if (Faults.FailFlush)
-        {
-            throw new BlockDeviceException(BlockDeviceError.Io, $"backup disk {Path}: flush failed: injected fault (FailFlush)");
-        }
-
         var errno = BackupDiskNative.DataSync(_handle);
         if (errno != 0)
         {
@@ -229,11 +211,6 @@ public sealed class BackupDisk : IBackupStore
     public void Discard(long offset, long length)
     {
         CheckRange(offset, length);
-        if (Faults.FailWrites)
-        {
-            throw Failure("discard", offset, length, "injected fault (FailWrites)");
-        }
-
         var end = offset + length;
         var holeStart = Math.Min(AlignUp(offset), end);
         var holeEnd = Math.Max(end & ~(long)(DiscardAlignment - 1), holeStart);

@@ -1,4 +1,5 @@
 using NUnit.Framework;
+using Swap.Nbd.Tests.Faults;
 using Swap.Nbd.Tests.Support;
 using Swap.Slabs.Backup;
 using Swap.BlockDevices;
@@ -123,33 +124,33 @@ public sealed class BackupDiskTests
     [Test]
     public void Every_fault_point_throws_an_io_error_naming_the_disk_and_clears_at_run_time()
     {
-        var faults = new BackupDiskFaults();
-        using var disk = BackupDisk.Open(FilePath, 1 << 20, faults);
-        Assert.That(disk.Faults, Is.SameAs(faults));
+        var real = BackupDisk.Open(FilePath, 1 << 20);
+        using var disk = new FaultyBackupStore(real);
+        Assert.That(disk.Inner, Is.SameAs(real));
         var buffer = new byte[512];
 
-        faults.FailReads = true;
+        disk.FailReads = true;
         var read = Assert.Throws<BlockDeviceException>(() => disk.Read(8192, buffer));
         Assert.That(read.Error, Is.EqualTo(BlockDeviceError.Io));
         Assert.That(read.Message, Is.EqualTo($"backup disk {FilePath}: read of 512 bytes at offset 8192 failed: injected fault (FailReads)"));
         disk.Write(0, buffer);
-        faults.FailReads = false;
+        disk.FailReads = false;
         disk.Read(0, buffer);
 
-        faults.FailWrites = true;
+        disk.FailWrites = true;
         var write = Assert.Throws<BlockDeviceException>(() => disk.Write(4096, buffer));
         Assert.That(write.Error, Is.EqualTo(BlockDeviceError.Io));
         Assert.That(write.Message, Does.Contain(FilePath).And.Contain("offset 4096").And.Contain("512 bytes"));
         var discard = Assert.Throws<BlockDeviceException>(() => disk.Discard(0, 4096));
         Assert.That(discard.Error, Is.EqualTo(BlockDeviceError.Io));
-        faults.FailWrites = false;
+        disk.FailWrites = false;
         disk.Write(4096, buffer);
 
-        faults.FailFlush = true;
+        disk.FailFlush = true;
         var flush = Assert.Throws<BlockDeviceException>(disk.Flush);
         Assert.That(flush.Error, Is.EqualTo(BlockDeviceError.Io));
         Assert.That(flush.Message, Does.Contain(FilePath));
-        faults.FailFlush = false;
+        disk.FailFlush = false;
         disk.Flush();
     }
 

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using NUnit.Framework;
-using Swap.Donor;
 using Swap.Daemon.Protocol;
+using Swap.Nbd.Tests.Faults;
 
 namespace Swap.Nbd.Tests.Donor;
 
@@ -14,13 +14,15 @@ public sealed class DonorFaultTests
     {
         await using var donor = new TestDonor();
         await using var client = await donor.HelloAsync(7, ct);
-        donor.Daemon.Faults = DonorFaults.Stall;
+        var sentBefore = donor.Faults.BytesSent;
+        donor.Faults.Active = DonorFaults.Stall;
         var stats = client.StatsAsync(ct);
-        // Absence can only be sampled: give the daemon a moment in which it would normally answer many times over.
-        await Task.Delay(200, ct);
+        // The daemon has received the request and the stall holds it: from here on nothing can answer it until cleared.
+        await donor.Faults.WaitForHeldRequestAsync(ct);
+        Assert.That(donor.Faults.BytesSent, Is.EqualTo(sentBefore), "no reply while stalled");
         Assert.That(stats.IsCompleted, Is.False, "no reply while stalled");
         Assert.That(donor.Daemon.ConnectionCount, Is.EqualTo(1));
-        donor.Daemon.Faults = DonorFaults.None;
+        donor.Faults.Active = DonorFaults.None;
         Assert.That((await stats).SlabsMapped, Is.Zero);
     }
 
@@ -29,7 +31,7 @@ public sealed class DonorFaultTests
     {
         await using var donor = new TestDonor();
         await using var client = await donor.HelloAsync(7, ct);
-        donor.Daemon.Faults = DonorFaults.Garbage;
+        donor.Faults.Active = DonorFaults.Garbage;
         await client.SendAsync(DaemonOpcode.Stats, 42, Array.Empty<byte>(), ct);
         var expected = new byte[DaemonFrameHeader.Size];
         DaemonFrameHeader.For(DaemonOpcode.Stats, DaemonStatus.Ok, 42, DaemonStats.Size).Write(expected);
@@ -37,7 +39,7 @@ public sealed class DonorFaultTests
         await using var stream = new System.Net.Sockets.NetworkStream(client.Socket, ownsSocket: false);
         await stream.ReadExactlyAsync(received, ct);
         Assert.That(received.AsSpan(0, DaemonFrameHeader.Size).SequenceEqual(expected), Is.False);
-        donor.Daemon.Faults = DonorFaults.None;
+        donor.Faults.Active = DonorFaults.None;
     }
 
     [Test, CancelAfter(20_000)]
@@ -47,12 +49,12 @@ public sealed class DonorFaultTests
         await using var a = await donor.HelloAsync(1, ct);
         await using var b = await donor.HelloAsync(2, ct);
         var slab = await a.AllocOkAsync(Slab, ct);
-        donor.Daemon.Faults = DonorFaults.DropConnections;
+        donor.Faults.Active = DonorFaults.DropConnections;
         Assert.That(await a.IsClosedByPeerAsync(ct), Is.True);
         Assert.That(await b.IsClosedByPeerAsync(ct), Is.True);
         await TestDonor.WaitForAsync(() => donor.Daemon.ConnectionCount == 0, ct);
 
-        donor.Daemon.Faults = DonorFaults.None;
+        donor.Faults.Active = DonorFaults.None;
         await using var again = await donor.HelloAsync(1, ct);
         Assert.That((await again.ReadAsync(slab, 0, 4096, ct)).Status, Is.EqualTo(DaemonStatus.Ok), "slabs survive within the grace period");
     }

@@ -1,12 +1,13 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 using NUnit.Framework;
+using Swap.Nbd.Tests.Faults;
 using Swap.Nbd.Tests.Support;
 using Swap.Donor;
 
 namespace Swap.Nbd.Tests.Donor;
 
-/// <summary>An in-process donor daemon on a free loopback port with a fake clock and fake MemAvailable; checks on dispose that nothing failed and nothing leaked.</summary>
+/// <summary>An in-process donor daemon on a free loopback port with a fake clock, fake MemAvailable and a fault layer; checks on dispose that nothing failed and nothing leaked.</summary>
 internal sealed class TestDonor : IAsyncDisposable
 {
     public const long Slab = 1L << 20;
@@ -24,7 +25,7 @@ internal sealed class TestDonor : IAsyncDisposable
         };
         configure?.Invoke(Options);
         _loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(Log));
-        Daemon = new DonorDaemon(Options, _loggerFactory, Time, Memory);
+        Daemon = new DonorDaemon(Options, _loggerFactory, Time, Memory, Faults.Wrap);
         Daemon.Start();
     }
 
@@ -33,6 +34,9 @@ internal sealed class TestDonor : IAsyncDisposable
     public FakeTimeProvider Time { get; } = new();
 
     public FakeMemory Memory { get; } = new();
+
+    /// <summary>Fault injection over every connection's transport.</summary>
+    public DonorFaultLayer Faults { get; } = new();
 
     public RecordingLoggerProvider Log { get; } = new();
 

@@ -1,6 +1,6 @@
 using NUnit.Framework;
 using Swap.Nbd.Tests.Support;
-using Swap.Donor;
+using Swap.Nbd.Tests.Faults;
 
 namespace Swap.Nbd.Tests.Slabs;
 
@@ -65,7 +65,7 @@ public sealed class InlineWriteTests
         await cluster.WaitSettledAsync(ct);
         await cluster.WaitForAsync(s => s.PagesRemote == Length / 4096, "the first write valid on the daemon", ct);
 
-        cluster.Daemons[0].Daemon!.Faults = DonorFaults.Stall;
+        cluster.Daemons[0].Faults.Active = DonorFaults.Stall;
         var second = new byte[Length];
         Array.Fill(second, (byte)2);
         Assert.That(device.TryWrite(0, second, fua: false), Is.True, "acknowledged with the daemon stalled");
@@ -81,7 +81,7 @@ public sealed class InlineWriteTests
         Assert.That(back, Is.EqualTo(second), "read from the disk while the daemon has not answered");
 
         // The stalled daemon times out, its link goes, and the slab comes back filled from the disk.
-        cluster.Daemons[0].Daemon!.Faults = DonorFaults.None;
+        cluster.Daemons[0].Faults.Active = DonorFaults.None;
         await cluster.WaitForAsync(s => s.PagesRemote == Length / 4096 && s.ActiveSlabs == 1, "the slab valid on the daemon again", ct);
         await device.ReadAsync(0, back, ct);
         Assert.That(back, Is.EqualTo(second), "read from the daemon once it has the pages again");

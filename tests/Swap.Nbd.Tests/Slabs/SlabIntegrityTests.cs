@@ -1,7 +1,7 @@
 using NUnit.Framework;
 using Swap.Nbd.Client;
 using Swap.Nbd.Tests.Support;
-using Swap.Donor;
+using Swap.Nbd.Tests.Faults;
 
 namespace Swap.Nbd.Tests.Slabs;
 
@@ -68,7 +68,7 @@ public sealed class SlabIntegrityTests
         await using var cluster = await SlabCluster.StartAsync(3, Size);
         var victim = await RunWithFaultAsync(cluster, victim =>
         {
-            cluster.Daemons[victim].Daemon!.Faults = DonorFaults.Stall;
+            cluster.Daemons[victim].Faults.Active = DonorFaults.Stall;
             return Task.CompletedTask;
         }, ct);
 
@@ -83,7 +83,7 @@ public sealed class SlabIntegrityTests
         await using var cluster = await SlabCluster.StartAsync(3, Size);
         var victim = await RunWithFaultAsync(cluster, victim =>
         {
-            cluster.Daemons[victim].Daemon!.Faults = DonorFaults.Garbage;
+            cluster.Daemons[victim].Faults.Active = DonorFaults.Garbage;
             return Task.CompletedTask;
         }, ct);
 

@@ -45,21 +45,21 @@ public sealed class SlabSystemTests
         new Random(9).NextBytes(data);
         await pool.WriteAsync(0, data, fua: true, ct);
 
-        cluster.Disk.Faults.FailReads = true;
+        cluster.Disk.FailReads = true;
         var read = Assert.ThrowsAsync<NbdServerErrorException>(async () => await pool.ReadAsync(0, new byte[4096], ct),
             string.Join('\n', cluster.Log.Entries.Select(e => e.Message + " " + e.Exception)));
         Assert.That(read!.Error, Is.EqualTo(NbdError.Io));
-        cluster.Disk.Faults.FailReads = false;
+        cluster.Disk.FailReads = false;
 
-        cluster.Disk.Faults.FailWrites = true;
+        cluster.Disk.FailWrites = true;
         var write = Assert.ThrowsAsync<NbdServerErrorException>(async () => await pool.WriteAsync(1 << 20, data, fua: false, ct));
         Assert.That(write!.Error, Is.EqualTo(NbdError.Io));
-        cluster.Disk.Faults.FailWrites = false;
+        cluster.Disk.FailWrites = false;
 
-        cluster.Disk.Faults.FailFlush = true;
+        cluster.Disk.FailFlush = true;
         var flush = Assert.ThrowsAsync<NbdServerErrorException>(async () => await pool.FlushAsync(ct));
         Assert.That(flush!.Error, Is.EqualTo(NbdError.Io));
-        cluster.Disk.Faults.FailFlush = false;
+        cluster.Disk.FailFlush = false;
 
         var back = new byte[data.Length];
         await pool.ReadAsync(0, back, ct);

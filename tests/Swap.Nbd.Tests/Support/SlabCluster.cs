@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.Extensions.Logging;
 using Swap.Nbd.Client;
 using Swap.Nbd.Server.Hosting;
+using Swap.Nbd.Tests.Faults;
 using Swap.Slabs.Backup;
 using Swap.Donor;
 using Swap.Server.Status;
@@ -13,7 +14,7 @@ namespace Swap.Nbd.Tests.Support;
 /// <summary>The whole system in one test: donor daemons (in-process or processes), a backup file, a SwapDevice and an NBD server on loopback.</summary>
 internal sealed class SlabCluster : IAsyncDisposable
 {
-    private SlabCluster(TestDaemon[] daemons, string directory, BackupDisk disk, SwapDevice device, NbdServer server, RecordingLoggerProvider log)
+    private SlabCluster(TestDaemon[] daemons, string directory, FaultyBackupStore disk, SwapDevice device, NbdServer server, RecordingLoggerProvider log)
     {
         Daemons = daemons;
         Directory = directory;
@@ -25,7 +26,8 @@ internal sealed class SlabCluster : IAsyncDisposable
 
     public TestDaemon[] Daemons { get; }
     public string Directory { get; }
-    public BackupDisk Disk { get; }
+    /// <summary>The backup disk, under a fault layer a test can switch on.</summary>
+    public FaultyBackupStore Disk { get; }
     public SwapDevice Device { get; }
     public NbdServer Server { get; }
     public RecordingLoggerProvider Log { get; }
@@ -63,7 +65,7 @@ internal sealed class SlabCluster : IAsyncDisposable
 
         var directory = Path.Combine(Path.GetTempPath(), "swapnbd-slabs-" + Guid.NewGuid().ToString("N")[..12]);
         System.IO.Directory.CreateDirectory(directory);
-        var disk = BackupDisk.Open(Path.Combine(directory, "backup.img"), size);
+        var disk = new FaultyBackupStore(BackupDisk.Open(Path.Combine(directory, "backup.img"), size));
         var log = new RecordingLoggerProvider();
         var loggerFactory = LoggerFactory.Create(b => b.AddProvider(log).SetMinimumLevel(LogLevel.Information));
         var endpoints = started.Select(d => (d.Name, (EndPoint)new IPEndPoint(IPAddress.Loopback, d.Port))).Concat(extraDaemons ?? []).ToList();

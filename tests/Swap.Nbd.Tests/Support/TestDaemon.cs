@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Swap.Nbd.Tests.Donor;
+using Swap.Nbd.Tests.Faults;
 using Swap.Donor;
 
 namespace Swap.Nbd.Tests.Support;
@@ -30,6 +31,9 @@ internal sealed class TestDaemon : IAsyncDisposable
 
     /// <summary>What the in-process daemon reads as MemAvailable.</summary>
     public FakeMemory Memory { get; } = new();
+
+    /// <summary>Fault injection over the in-process daemon's connections.</summary>
+    public DonorFaultLayer Faults { get; } = new();
 
     public static async Task<TestDaemon> StartAsync(bool process, Action<DonorOptions>? configure = null)
     {
@@ -63,7 +67,7 @@ internal sealed class TestDaemon : IAsyncDisposable
 
         var options = new DonorOptions { Listen = Name, MaxMemory = 1L << 30, Headroom = 64L << 20, MonitorInterval = TimeSpan.FromMilliseconds(50), GracePeriod = TimeSpan.FromSeconds(5) };
         _configure?.Invoke(options);
-        Daemon = new DonorDaemon(options, memory: Memory);
+        Daemon = new DonorDaemon(options, memory: Memory, transportLayer: Faults.Wrap);
         Daemon.Start();
     }
 

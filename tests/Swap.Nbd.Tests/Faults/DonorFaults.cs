@@ -1,8 +1,8 @@
-namespace Swap.Donor;
+namespace Swap.Nbd.Tests.Faults;
 
-/// <summary>Failures a test can switch on in a running <see cref="DonorDaemon"/> (see <see cref="DonorDaemon.Faults"/>).</summary>
+/// <summary>Failures a test switches on in a running donor daemon through its <see cref="DonorFaultLayer"/>.</summary>
 [Flags]
-public enum DonorFaults
+internal enum DonorFaults
 {
     None = 0,
 

@@ -1,6 +1,7 @@
 using Swap.BlockDevices;
+using Swap.Donor.Clients;
 
-namespace Swap.Donor;
+namespace Swap.Donor.Slabs;
 
 /// <summary>
 /// One lent slab: its memory, who owns it, and a reference count that keeps the memory mapped while any request
@@ -32,7 +33,7 @@ internal sealed class DonorSlab
 
     public SparseMemoryDevice Device { get; }
 
-    /// <summary>Position in the daemon's list of mapped slabs (for O(1) removal and random sampling).</summary>
+    /// <summary>Position in the slab table's list of mapped slabs (for O(1) removal and random sampling).</summary>
     public int MappedIndex { get; set; } = -1;
 
     /// <summary>TimeProvider timestamp of the last READ/WRITE/TRIM.</summary>

@@ -1,10 +1,14 @@
-namespace Swap.Donor;
+using Swap.Donor.Connections;
+using Swap.Donor.Slabs;
+
+namespace Swap.Donor.Clients;
 
 /// <summary>One client id (one NBD server): its slabs, its live connections and its grace timer. Guarded by the daemon's lock.</summary>
 internal sealed class DonorClient(ulong id)
 {
     public ulong Id { get; } = id;
 
+    /// <summary>The slabs it holds; kept by <see cref="DonorSlabTable"/> as slabs are added and removed.</summary>
     public HashSet<DonorSlab> Slabs { get; } = [];
 
     public List<DonorConnection> Connections { get; } = [];
@@ -14,4 +18,7 @@ internal sealed class DonorClient(ulong id)
 
     /// <summary>Slab size of the client's last ALLOC_SLAB, the unit STATS counts free slabs in.</summary>
     public ulong LastSlabSize { get; set; } = 1UL << 30;
+
+    /// <summary>A connection of this client still open (for an EVICTED notice), or null.</summary>
+    public DonorConnection? LiveConnection() => Connections.Find(static c => !c.IsClosed);
 }

@@ -1,0 +1,144 @@
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Swap.Daemon.Protocol;
+using Swap.Donor.Clients;
+using Swap.Donor.Transport;
+
+namespace Swap.Donor.Connections;
+
+/// <summary>
+/// One server connection to the donor, from accept to close: a blocking receive thread that runs the
+/// <see cref="DonorReceiver"/> (framing) and the <see cref="DonorRequestDispatcher"/> (answers, in order; memory
+/// operations do not block), replies going out through the <see cref="DonorReplyBatcher"/>, and the HELLO timer.
+/// </summary>
+internal sealed class DonorConnection
+{
+    /// <summary>Size of each of a connection's three pinned buffers (input, frame, output).</summary>
+    internal const int BufferSize = 256 * 1024;
+
+    private readonly DonorDaemon _daemon;
+    private readonly IDonorTransport _transport;
+    private readonly ILogger _logger;
+    private readonly DonorReplyBatcher _replies;
+    private readonly DonorRequestDispatcher _dispatcher;
+    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _closed;
+    private ITimer? _helloTimer;
+
+    public DonorConnection(long id, IDonorTransport transport, DonorDaemon daemon, ILogger logger)
+    {
+        Id = id;
+        _transport = transport;
+        _daemon = daemon;
+        _logger = logger;
+        _replies = new DonorReplyBatcher(transport);
+        _dispatcher = new DonorRequestDispatcher(this, daemon, new DonorReceiver(transport, _replies), _replies, logger);
+        _helloTimer = daemon.StartHelloTimer(this);
+    }
+
+    public long Id { get; }
+
+    /// <summary>Set by a successful HELLO.</summary>
+    public DonorClient? Client { get; set; }
+
+    public Task Completion => _done.Task;
+
+    public bool IsClosed => Volatile.Read(ref _closed) != 0;
+
+    public void Start()
+    {
+        var thread = new Thread(Run) { IsBackground = true, Name = $"donor-conn-{Id}" };
+        thread.Start();
+    }
+
+    /// <summary>Closes the transport; the receive thread ends and the daemon is told.</summary>
+    public void Close()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+
+        _helloTimer?.Dispose();
+
+        try
+        {
+            _transport.Shutdown();
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already gone.
+        }
+
+        _transport.Dispose();
+    }
+
+    /// <summary>Sends an EVICTED notice (request id 0); called off the receive thread, failures only mean the connection is gone.</summary>
+    public void SendEvicted(uint slabId, uint epoch)
+    {
+        Span<byte> frame = stackalloc byte[DaemonFrameHeader.Size + SlabRange.SlabOnlySize];
+        DaemonFrameHeader.For(DaemonOpcode.Evicted, DaemonStatus.Ok, 0, SlabRange.SlabOnlySize).Write(frame);
+        new SlabRange(slabId, epoch, 0, 0).WriteSlabOnly(frame[DaemonFrameHeader.Size..]);
+        try
+        {
+            _replies.SendNow(frame);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            Close();
+        }
+    }
+
+    /// <summary>The HELLO timer fired: closes the connection if it still speaks for no client.</summary>
+    internal void HelloTimedOut()
+    {
+        if (Client is null && !IsClosed)
+        {
+            DonorLog.NoHello(_logger, Id, _daemon.HelloTimeout);
+            Close();
+        }
+    }
+
+    /// <summary>HELLO accepted: the connection speaks for a client now and the HELLO timer is done.</summary>
+    internal void HelloDone(ulong clientId)
+    {
+        _helloTimer?.Dispose();
+        DonorLog.Hello(_logger, Id, clientId);
+    }
+
+    private void Run()
+    {
+        try
+        {
+            while (!IsClosed && _dispatcher.ServeOne())
+            {
+            }
+        }
+        catch (DaemonProtocolException ex)
+        {
+            DonorLog.ProtocolViolation(_logger, Id, ex.Message);
+        }
+        catch (EndOfStreamException)
+        {
+            if (!IsClosed)
+            {
+                DonorLog.ProtocolViolation(_logger, Id, "connection closed in the middle of a frame");
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // The peer went away or the daemon closed us.
+        }
+        catch (Exception ex)
+        {
+            DonorLog.ConnectionFailed(_logger, ex, Id);
+        }
+        finally
+        {
+            Close();
+            _daemon.OnConnectionClosed(this);
+            DonorLog.Closed(_logger, Id);
+            _done.TrySetResult();
+        }
+    }
+}
