@@ -37,6 +37,14 @@ public sealed class DeployExampleTests
     }
 
     [Test]
+    public void Every_key_of_the_environment_files_is_declared()
+    {
+        // Empty values included: Server_environment_file_is_valid cannot set those, so it would not see them refused.
+        CheckDeclared("swapnbd-server.env.example", ServerSettings.EnvironmentPrefix, ServerSettings.Options.Select(s => s.Key));
+        CheckDeclared("swapnbd-daemon.env.example", DaemonSettings.EnvironmentPrefix, DaemonSettings.Options.Select(s => s.Key));
+    }
+
+    [Test]
     public void Units_name_the_files_they_are_shipped_with()
     {
         var server = File.ReadAllText(Repo.Path("deploy", "systemd", "swapnbd-server.service"));
@@ -47,6 +55,21 @@ public sealed class DeployExampleTests
         Assert.That(daemon, Does.Contain("EnvironmentFile=/etc/swapnbd/daemon.env").And.Contain("LimitMEMLOCK=infinity"));
         Assert.That(serverEnv, Does.Contain("SWAPNBD_SOCKET=/run/swapnbd/swapnbd.sock"), "the socket swapnbd-swap.service attaches");
         Assert.That(swap, Does.Contain("-unix /run/swapnbd/swapnbd.sock").And.Contain("After=swapnbd-server.service"));
+    }
+
+    private static void CheckDeclared(string file, string prefix, IEnumerable<string> keys)
+    {
+        var declared = keys.Select(k => k.ToUpperInvariant()).ToHashSet();
+        var variables = File.ReadAllLines(Repo.Path("deploy", "systemd", file))
+            .Where(l => l.Length > 0 && !l.StartsWith('#'))
+            .Select(l => l.Split('=', 2)[0])
+            .ToList();
+        Assert.That(variables, Is.Not.Empty, file);
+        foreach (var variable in variables)
+        {
+            Assert.That(variable, Does.StartWith(prefix), file);
+            Assert.That(declared, Does.Contain(variable[prefix.Length..].Replace("_", "", StringComparison.Ordinal)), $"{file}: {variable}");
+        }
     }
 
     /// <summary>Sets every non-empty KEY=value of the file (an empty value cannot be set from .NET), runs <paramref name="load"/>, restores.</summary>
