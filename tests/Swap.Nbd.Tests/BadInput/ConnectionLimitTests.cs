@@ -6,7 +6,7 @@ using Swap.Nbd.Tests.Support;
 namespace Swap.Nbd.Tests.BadInput;
 
 /// <summary>Clients that hold resources: a stalled handshake and too many connections.</summary>
-[Category("BadInput")]
+[Category(Tier.Integration)]
 public sealed class ConnectionLimitTests
 {
     [TestCase(0, TestName = "Silent_client_is_closed_after_the_handshake_timeout")]

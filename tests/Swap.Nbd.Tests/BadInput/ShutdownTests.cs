@@ -7,7 +7,7 @@ using Swap.Nbd.Tests.Support;
 namespace Swap.Nbd.Tests.BadInput;
 
 /// <summary>SIGTERM-style stop while a client has requests in flight (nbd-notes 1.11: ESHUTDOWN).</summary>
-[Category("BadInput")]
+[Category(Tier.Integration)]
 public sealed class ShutdownTests
 {
     [Test, CancelAfter(20_000)]

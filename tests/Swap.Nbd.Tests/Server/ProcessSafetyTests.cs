@@ -9,6 +9,7 @@ namespace Swap.Nbd.Tests.Server;
 /// The published swapnbd-server as a process fit to serve swap: memory locked, OOM killer and I/O recursion kept away
 /// where the kernel allows, and a loud warning, not a refusal to serve, where it does not.
 /// </summary>
+[Category(Tier.Integration)]
 public sealed class ProcessSafetyTests
 {
     private const int CapSysResource = 24;
@@ -130,7 +131,7 @@ public sealed class ProcessSafetyTests
         }
 
         data.AsSpan(4096, zeroed).Clear();
-        Assert.That(back.AsSpan().SequenceEqual(data), Is.True, "zeroed pages read zero, the others keep their data");
+        Assert.That(back, Is.EqualTo(data), "zeroed pages read zero, the others keep their data");
         Assert.That(server.StatusBytes("VmLck"), Is.GreaterThan(0), "and the rest stays locked");
     }
 }

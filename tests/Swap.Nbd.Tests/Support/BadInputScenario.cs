@@ -10,9 +10,6 @@ namespace Swap.Nbd.Tests.Support;
 /// </summary>
 public sealed class BadInputScenario : IAsyncDisposable
 {
-    // Event id of ServerLog.Unexpected: an exception the connection code did not anticipate.
-    private const int UnexpectedEventId = 15;
-
     private readonly ILoggerFactory _loggerFactory;
 
     private BadInputScenario(TestServer server, RecordingLoggerProvider log, ILoggerFactory loggerFactory, RawNbdClient healthy)
@@ -62,7 +59,7 @@ public sealed class BadInputScenario : IAsyncDisposable
 
     public void AssertNoUnexpectedFailure()
     {
-        var unexpected = Log.Entries.Where(e => e.EventId.Id == UnexpectedEventId || e.Level >= LogLevel.Critical).ToList();
+        var unexpected = Log.Entries.Where(e => e.EventId.Id == EventIds.Unexpected || e.Level >= LogLevel.Critical).ToList();
         Assert.That(unexpected, Is.Empty, string.Join(Environment.NewLine, unexpected.Select(e => $"{e.Message}: {e.Exception}")));
     }
 
