@@ -5,3 +5,6 @@ using NUnit.Framework;
 // in a parallel phase of their own, never beside a non-parallel fixture.
 [assembly: Parallelizable(ParallelScope.None)]
 [assembly: LevelOfParallelism(2)]
+
+// A failed test shows what the processes it started printed.
+[assembly: Swap.Nbd.Tests.Support.ProcessOutputOnFailure]

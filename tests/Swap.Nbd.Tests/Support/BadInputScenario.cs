@@ -24,11 +24,11 @@ public sealed class BadInputScenario : IAsyncDisposable
     public RecordingLoggerProvider Log { get; }
     public RawNbdClient Healthy { get; }
 
-    public static async Task<BadInputScenario> StartAsync(CancellationToken ct, Action<NbdServerOptions>? configure = null, long size = 64L << 20)
+    public static async Task<BadInputScenario> StartAsync(CancellationToken ct, Action<NbdServerOptions>? configure = null, long size = 64L << 20, TimeProvider? time = null)
     {
         var log = new RecordingLoggerProvider();
         var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(log));
-        var server = TestServer.Start(size, configure, loggerFactory);
+        var server = TestServer.Start(size, configure, loggerFactory, time);
         var healthy = await RawNbdClient.OpenAsync(server, ct);
         await healthy.RoundTripAsync(ct);
         return new BadInputScenario(server, log, loggerFactory, healthy);
