@@ -17,6 +17,7 @@ public static class ExternalTool
 {
     public static async Task<ToolResult> RunAsync(string tool, string package, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken ct)
     {
+        OutBinary.Check(tool); // an out/ executable that is missing or stale says to run scripts/build.sh
         var path = Find(tool);
         if (path is null)
         {
