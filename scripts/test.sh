@@ -1,12 +1,26 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine and runs every test (unit, in-process integration, real clients, the kernel under qemu).
-# Extra arguments go to `dotnet test` (e.g. --filter TestCategory=Interop).
+# Every fixture has one tier category: unit, integration, interop, kernel, swap (tests/Swap.Nbd.Tests/Tier.cs).
+#   --quick   only the unit and integration tiers (no external clients, no qemu, no host swap)
+# Other arguments go to `dotnet test` (e.g. --filter TestCategory=interop).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+quick=0
+args=()
+for arg in "$@"; do
+  if [[ "$arg" == "--quick" ]]; then
+    quick=1
+    args+=(--filter "TestCategory=unit|TestCategory=integration")
+  else
+    args+=("$arg")
+  fi
+done
+set -- ${args[@]+"${args[@]}"}
+
 "$root/scripts/setup.sh"
-if [[ -x "$root/scripts/kernel/prepare.sh" ]]; then
+if (( ! quick )) && [[ -x "$root/scripts/kernel/prepare.sh" ]]; then
   "$root/scripts/kernel/prepare.sh" >/dev/null
 fi
 

@@ -622,6 +622,7 @@ internal sealed partial class NbdConnection
             var progress = ProgressTask();
             if (OverBudget(bytes))
             {
+                ServerLog.WaitingForBudget(_logger, Id, bytes);
                 await progress.ConfigureAwait(false);
             }
         }

@@ -51,4 +51,7 @@ internal static partial class ServerLog
 
     [LoggerMessage(16, LogLevel.Information, "Stopped")]
     public static partial void Stopped(ILogger logger);
+
+    [LoggerMessage(17, LogLevel.Debug, "Connection {Id}: waiting for its requests in flight before starting one of {Bytes} bytes (buffer budget)")]
+    public static partial void WaitingForBudget(ILogger logger, long id, uint bytes);
 }

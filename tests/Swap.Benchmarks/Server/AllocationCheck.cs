@@ -15,7 +15,7 @@ internal static class AllocationCheck
     private const int WarmupRequests = 20_000;
     private const int MeasuredRequests = 100_000;
 
-    private static readonly (string Name, int Batch, Action<RawNbdClient, int> Run)[] Scenarios =
+    private static readonly (string Name, int Batch, Action<PipelinedNbdClient, int> Run)[] Scenarios =
     [
         ("READ 4K QD1", 1, static (c, n) => c.Read(n)),
         ("READ 4K QD32", Depth, static (c, n) => c.Read(n)),
@@ -25,8 +25,8 @@ internal static class AllocationCheck
 
     public static async Task<int> RunAsync()
     {
-        await using var server = InProcessServer.Start();
-        using var client = RawNbdClient.Connect(server.SocketPath, Depth);
+        await using var server = BenchExport.Start();
+        using var client = PipelinedNbdClient.Connect(server.SocketPath, Depth);
         var failed = false;
 
         Console.WriteLine($"In-process NbdServer on a Unix socket, {MeasuredRequests} requests per scenario after {WarmupRequests} warm-up.");
@@ -88,7 +88,7 @@ internal static class AllocationCheck
     }
 
     /// <summary>Prints one table row; false if round 2 allocated a byte or more per request.</summary>
-    private static bool Measure(RawNbdClient client, int round, string name, int batch, Action<RawNbdClient, int> run)
+    private static bool Measure(PipelinedNbdClient client, int round, string name, int batch, Action<PipelinedNbdClient, int> run)
     {
         Drive(client, batch, run, WarmupRequests);
         GC.Collect();
@@ -106,7 +106,7 @@ internal static class AllocationCheck
         return round == 1 || perRequest < 1;
     }
 
-    private static void Drive(RawNbdClient client, int batch, Action<RawNbdClient, int> run, int requests)
+    private static void Drive(PipelinedNbdClient client, int batch, Action<PipelinedNbdClient, int> run, int requests)
     {
         for (var done = 0; done < requests; done += batch)
         {

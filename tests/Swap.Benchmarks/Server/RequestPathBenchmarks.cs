@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using Swap.Nbd.Tests.Support;
 
 namespace Swap.Benchmarks.Server;
 
@@ -12,14 +13,14 @@ public class RequestPathBenchmarks
 {
     private const int Depth = 32;
 
-    private InProcessServer _server = null!;
-    private RawNbdClient _client = null!;
+    private TestServer _server = null!;
+    private PipelinedNbdClient _client = null!;
 
     [GlobalSetup]
     public void Setup()
     {
-        _server = InProcessServer.Start();
-        _client = RawNbdClient.Connect(_server.SocketPath, Depth);
+        _server = BenchExport.Start();
+        _client = PipelinedNbdClient.Connect(_server.SocketPath, Depth);
     }
 
     [GlobalCleanup]

@@ -6,6 +6,7 @@ using Swap.BlockDevices;
 
 namespace Swap.Nbd.Tests.Backup;
 
+[Category(Tier.Integration)]
 public sealed class BackupDiskTests
 {
     private DirectoryInfo _dir = null!;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.Extensions.Time.Testing;
 using NUnit.Framework;
 using Swap.Nbd.Protocol;
 using Swap.Nbd.Tests.Support;
@@ -6,7 +7,7 @@ using Swap.Nbd.Tests.Support;
 namespace Swap.Nbd.Tests.BadInput;
 
 /// <summary>Clients that hold resources: a stalled handshake and too many connections.</summary>
-[Category("BadInput")]
+[Category(Tier.Integration)]
 public sealed class ConnectionLimitTests
 {
     [TestCase(0, TestName = "Silent_client_is_closed_after_the_handshake_timeout")]
@@ -34,17 +35,22 @@ public sealed class ConnectionLimitTests
 
         Assert.That(stopwatch.Elapsed, Is.GreaterThanOrEqualTo(TimeSpan.FromMilliseconds(900)).And.LessThan(TimeSpan.FromSeconds(4)));
         Assert.That(received.Length, Is.EqualTo(bytesSent > 0 ? 0 : 18), "only the greeting was ever sent");
+        Assert.That(scenario.Log.Entries.Count(e => e.EventId.Id == EventIds.HandshakeTimeout), Is.EqualTo(1), "the handshake timeout closed it");
         await scenario.AssertServerHealthyAsync(ct);
     }
 
     [Test, CancelAfter(15_000)]
     public async Task Handshake_timeout_does_not_apply_once_in_transmission(CancellationToken ct)
     {
-        await using var scenario = await BadInputScenario.StartAsync(ct, o => o.HandshakeTimeout = TimeSpan.FromSeconds(1));
+        // The server's clock is a fake one: it moves past the handshake timeout when the test says, not by sleeping.
+        var time = new FakeTimeProvider();
+        await using var scenario = await BadInputScenario.StartAsync(ct, o => o.HandshakeTimeout = TimeSpan.FromSeconds(1), time: time);
 
-        await Task.Delay(TimeSpan.FromSeconds(1.5), ct);
+        time.Advance(TimeSpan.FromSeconds(1.5));
 
         await scenario.Healthy.RoundTripAsync(ct);
+        Assert.That(scenario.Server.Server.ConnectionCount, Is.EqualTo(1), "the connection in transmission is still open");
+        Assert.That(scenario.Log.Entries.Where(e => e.EventId.Id == EventIds.HandshakeTimeout), Is.Empty);
     }
 
     [Test, CancelAfter(15_000)]
@@ -58,6 +64,8 @@ public sealed class ConnectionLimitTests
             Assert.That(await third.ReadUntilClosedAsync(TimeSpan.FromSeconds(2), ct), Is.Empty, "not even a greeting");
             Assert.That(stopwatch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(1)));
         }
+
+        Assert.That(scenario.Log.Entries.Count(e => e.EventId.Id == EventIds.TooManyConnections), Is.EqualTo(1), "the refusal is logged");
 
         await scenario.Healthy.RoundTripAsync(ct);
         await second.RoundTripAsync(ct);

@@ -6,7 +6,7 @@ using Swap.Nbd.Tests.Support;
 namespace Swap.Nbd.Tests.BadInput;
 
 /// <summary>Random bytes and random request fields on fresh connections (fixed seed): the server must shrug them all off.</summary>
-[Category("BadInput")]
+[Category(Tier.Integration)]
 public sealed class FuzzTests
 {
     private const int Seed = 20240611;

@@ -7,7 +7,7 @@ using Swap.Nbd.Tests.Support;
 namespace Swap.Nbd.Tests.BadInput;
 
 /// <summary>Misbehaving clients during option haggling (nbd-notes 1.2, 1.3, 1.12).</summary>
-[Category("BadInput")]
+[Category(Tier.Integration)]
 public sealed class HandshakeBadInputTests
 {
     private static readonly TimeSpan Prompt = TimeSpan.FromSeconds(3);

@@ -5,7 +5,7 @@ using Swap.Nbd.Tests.Support;
 namespace Swap.Nbd.Tests.BadInput;
 
 /// <summary>Bad requests in the transmission phase: error replies where the stream can go on, a close where it cannot (nbd-notes 1.12).</summary>
-[Category("BadInput")]
+[Category(Tier.Integration)]
 public sealed class TransmissionBadInputTests
 {
     private const ulong Size = 64UL << 20;

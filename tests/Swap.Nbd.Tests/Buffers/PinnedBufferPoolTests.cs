@@ -3,6 +3,8 @@ using Swap.Common.Buffers;
 
 namespace Swap.Nbd.Tests.Buffers;
 
+[Category(Tier.Unit)]
+[Parallelizable(ParallelScope.Self)]
 public sealed class PinnedBufferPoolTests
 {
     [Test]

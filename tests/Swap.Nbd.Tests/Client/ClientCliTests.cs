@@ -7,6 +7,7 @@ using Swap.Nbd.Tests.Support;
 namespace Swap.Nbd.Tests.Client;
 
 /// <summary>The swapnbd-client entry point run in-process (and once as the built program) against a real server.</summary>
+[Category(Tier.Integration)]
 public sealed class ClientCliTests
 {
     [Test, CancelAfter(20_000)]

@@ -6,6 +6,7 @@ using Swap.Nbd.Tests.Support;
 namespace Swap.Nbd.Tests.Client;
 
 /// <summary>The client against the real server, in-process, over TCP and the Unix socket.</summary>
+[Category(Tier.Integration)]
 public sealed class ClientConnectionTests
 {
     private const long Size = 64L << 20;

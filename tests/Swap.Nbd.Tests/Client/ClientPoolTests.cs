@@ -4,6 +4,7 @@ using Swap.Nbd.Tests.Support;
 
 namespace Swap.Nbd.Tests.Client;
 
+[Category(Tier.Integration)]
 public sealed class ClientPoolTests
 {
     [Test, CancelAfter(30_000)]

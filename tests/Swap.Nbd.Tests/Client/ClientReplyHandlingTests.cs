@@ -5,6 +5,7 @@ using Swap.Nbd.Protocol;
 namespace Swap.Nbd.Tests.Client;
 
 /// <summary>Replies the real server never sends (out of order, split, holes, error messages, garbage), from a scripted server.</summary>
+[Category(Tier.Integration)]
 public sealed class ClientReplyHandlingTests
 {
     private const NbdTransmissionFlags Flags = NbdTransmissionFlags.SendFlush | NbdTransmissionFlags.SendTrim;

@@ -3,6 +3,7 @@ using Swap.Nbd.Client.Cli;
 
 namespace Swap.Nbd.Tests.Client;
 
+[Category(Tier.Unit)]
 public sealed class LatencyHistogramTests
 {
     [Test]

@@ -3,6 +3,7 @@ using Swap.Nbd.Client;
 
 namespace Swap.Nbd.Tests.Client;
 
+[Category(Tier.Unit)]
 public sealed class NbdUriTests
 {
     [TestCase("nbd://127.0.0.1:10810/swap", "127.0.0.1", 10810, "swap")]

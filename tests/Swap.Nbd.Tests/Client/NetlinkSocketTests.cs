@@ -4,6 +4,7 @@ using Swap.Nbd.Client.Netlink;
 namespace Swap.Nbd.Tests.Client;
 
 /// <summary>The generic netlink socket against this host's kernel: the controller exists everywhere, nbd does not here.</summary>
+[Category(Tier.Integration)]
 public sealed class NetlinkSocketTests
 {
     [Test]

@@ -5,6 +5,7 @@ using Swap.Donor.Hosting;
 namespace Swap.Nbd.Tests.Configuration;
 
 [NonParallelizable]
+[Category(Tier.Unit)]
 public sealed class DaemonSettingsTests
 {
     [Test]

@@ -7,6 +7,7 @@ namespace Swap.Nbd.Tests.Configuration;
 
 /// <summary>The settings files shipped for systemd (deploy/systemd) hold only keys and values the programs accept.</summary>
 [NonParallelizable]
+[Category(Tier.Unit)]
 public sealed class DeployExampleTests
 {
     [Test]

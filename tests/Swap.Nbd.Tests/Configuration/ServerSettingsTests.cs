@@ -5,6 +5,7 @@ using Swap.Common.Units;
 namespace Swap.Nbd.Tests.Configuration;
 
 [NonParallelizable]
+[Category(Tier.Unit)]
 public sealed class ServerSettingsTests
 {
     [Test]

@@ -8,6 +8,7 @@ using Swap.Daemon.Protocol;
 namespace Swap.Nbd.Tests.Donor;
 
 /// <summary>The published out/swapnbd-daemon (scripts/build.sh) as an operator runs it.</summary>
+[Category(Tier.Integration)]
 public sealed class DonorExeTests
 {
     private static string Exe => Repo.Path("out", "swapnbd-daemon");

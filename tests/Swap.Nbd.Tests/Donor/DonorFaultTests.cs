@@ -5,6 +5,7 @@ using Swap.Nbd.Tests.Faults;
 
 namespace Swap.Nbd.Tests.Donor;
 
+[Category(Tier.Integration)]
 public sealed class DonorFaultTests
 {
     private const ulong Slab = TestDonor.Slab;

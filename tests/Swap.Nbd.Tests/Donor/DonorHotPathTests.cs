@@ -5,6 +5,7 @@ using Swap.Daemon.Protocol;
 
 namespace Swap.Nbd.Tests.Donor;
 
+[Category(Tier.Integration)]
 public sealed class DonorHotPathTests
 {
     [Test, CancelAfter(60_000)]

@@ -3,6 +3,7 @@ using Swap.Daemon.Protocol;
 
 namespace Swap.Nbd.Tests.Donor;
 
+[Category(Tier.Integration)]
 public sealed class DonorLimitTests
 {
     private const ulong Slab = TestDonor.Slab;

@@ -5,6 +5,7 @@ using Swap.Nbd.Tests.Support;
 namespace Swap.Nbd.Tests.Donor;
 
 /// <summary>The published swapnbd-daemon locks the memory it lends, and leaves the OOM killer and I/O flags alone.</summary>
+[Category(Tier.Integration)]
 public sealed class DonorProcessSafetyTests
 {
     [Test, CancelAfter(60_000)]

@@ -10,7 +10,7 @@ namespace Swap.Nbd.Tests.HostSwap;
 /// scripts/demo.sh end to end, as README's main command runs it (with --no-build: scripts/test.sh has just built out/,
 /// and the setup step is what test.sh itself runs): a full run, and a Ctrl-C in the middle of it.
 /// </summary>
-[Category("Swap")]
+[Category(Tier.Swap)]
 public sealed partial class DemoTests
 {
     [TestCase("demo.sh", "1.5G", "demo: '1.5G' is not a size")]

@@ -13,7 +13,7 @@ namespace Swap.Nbd.Tests.HostSwap;
 /// four times its cgroup v1 memory limit (swapnbd-memtest) verifying every page, scripts/swap-detach.sh leaving
 /// nothing behind. Root only; each run swaps a few hundred MiB through the server.
 /// </summary>
-[Category("Swap")]
+[Category(Tier.Swap)]
 public sealed partial class HostSwapTests
 {
     // 512 MiB in a 128 MiB group: four times the limit, about 400 MiB through the device; a 1 GiB run took over four

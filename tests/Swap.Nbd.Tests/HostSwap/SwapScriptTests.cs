@@ -7,7 +7,7 @@ namespace Swap.Nbd.Tests.HostSwap;
 /// scripts/swap-attach.sh and swap-detach.sh on their own, against an in-process server: what they set up, the state
 /// file, detach run twice and after a partial attach, errors, and busybox ash (the shell of the qemu guests).
 /// </summary>
-[Category("Swap")]
+[Category(Tier.Swap)]
 public sealed class SwapScriptTests
 {
     private static string Attach => Repo.Path("scripts", "swap-attach.sh");

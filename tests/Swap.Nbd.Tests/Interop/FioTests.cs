@@ -5,7 +5,7 @@ using Swap.Nbd.Tests.Support;
 namespace Swap.Nbd.Tests.Interop;
 
 /// <summary>fio's nbd engine writes with CRC32C verify headers and reads everything back.</summary>
-[Category("Interop")]
+[Category(Tier.Interop)]
 public sealed class FioTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);

@@ -4,7 +4,7 @@ using Swap.Nbd.Tests.Support;
 namespace Swap.Nbd.Tests.Interop;
 
 /// <summary>nbdcopy pushes a file into the export and pulls it back; the bytes must survive unchanged.</summary>
-[Category("Interop")]
+[Category(Tier.Interop)]
 public sealed class NbdCopyTests
 {
     private const long Size = 48L << 20;

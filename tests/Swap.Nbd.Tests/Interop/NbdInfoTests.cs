@@ -6,7 +6,7 @@ using Swap.Nbd.Tests.Support;
 namespace Swap.Nbd.Tests.Interop;
 
 /// <summary>libnbd's nbdinfo against the real server: what it reports must match what the server means to advertise.</summary>
-[Category("Interop")]
+[Category(Tier.Interop)]
 public sealed class NbdInfoTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);

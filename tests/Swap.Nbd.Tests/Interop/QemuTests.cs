@@ -4,7 +4,7 @@ using Swap.Nbd.Tests.Support;
 namespace Swap.Nbd.Tests.Interop;
 
 /// <summary>qemu's NBD client (qemu-img, qemu-io) against the real server.</summary>
-[Category("Interop")]
+[Category(Tier.Interop)]
 public sealed class QemuTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
@@ -37,7 +37,7 @@ public sealed class QemuTests
         // And the device really holds the bytes (qemu-img compare reads through the same server).
         var back = new byte[size];
         Assert.That(server.Device.TryRead(0, back), Is.True);
-        Assert.That(back.AsSpan().SequenceEqual(data), Is.True, "device content equals the image");
+        Assert.That(back, Is.EqualTo(data), "device content equals the image");
     }
 
     [Test, CancelAfter(30_000)]

@@ -7,7 +7,7 @@ namespace Swap.Nbd.Tests.Kernel;
 /// The real Linux nbd driver and Debian's nbd-client, in Debian's kernel under qemu, against the server on host
 /// loopback (this host's kernel has no nbd module). See scripts/kernel/.
 /// </summary>
-[Category("Kernel")]
+[Category(Tier.Kernel)]
 public sealed class KernelClientTests
 {
     [Test, CancelAfter(360_000)]

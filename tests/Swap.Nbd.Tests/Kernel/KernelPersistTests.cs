@@ -9,7 +9,7 @@ namespace Swap.Nbd.Tests.Kernel;
 /// SIGKILLed while the guest swaps and restarted 3 s later on the same backup disk (issue 5). The guest runs
 /// scripts/kernel/guests/swap-persist.sh: a workload twice its cgroup's memory.max in a tmpfs, checked by sha256.
 /// </summary>
-[Category("Kernel")]
+[Category(Tier.Kernel)]
 public sealed class KernelPersistTests
 {
     private const long Size = 256L << 20;

@@ -9,7 +9,7 @@ namespace Swap.Nbd.Tests.Kernel;
 /// file) with Debian's nbd-client, swaps on it, and a memory-limited cgroup writes four times its limit into a tmpfs
 /// and reads every chunk back by sha256 (scripts/kernel/guests/swap-check.sh and swap-workload.sh).
 /// </summary>
-[Category("Kernel")]
+[Category(Tier.Kernel)]
 public sealed class KernelSwapTests
 {
     // Twelve 32 MiB slabs, so the swapped pages spread over the three daemons.

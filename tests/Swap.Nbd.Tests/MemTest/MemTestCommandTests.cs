@@ -4,6 +4,7 @@ using Swap.Nbd.Tests.Support;
 
 namespace Swap.Nbd.Tests.MemTest;
 
+[Category(Tier.Integration)]
 public sealed class MemTestCommandTests
 {
     [Test]

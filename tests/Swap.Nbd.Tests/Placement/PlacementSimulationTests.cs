@@ -4,6 +4,8 @@ using Swap.Slabs.Placement;
 
 namespace Swap.Nbd.Tests.Placement;
 
+[Category(Tier.Unit)]
+[Parallelizable(ParallelScope.Self)]
 public sealed class PlacementSimulationTests
 {
     [Test]

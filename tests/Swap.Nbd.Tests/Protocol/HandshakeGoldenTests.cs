@@ -4,6 +4,8 @@ using Swap.Nbd.Protocol;
 namespace Swap.Nbd.Tests.Protocol;
 
 /// <summary>Golden bytes for the fixed-newstyle handshake, written out by hand from doc/proto.md.</summary>
+[Category(Tier.Unit)]
+[Parallelizable(ParallelScope.Self)]
 public sealed class HandshakeGoldenTests
 {
     [Test]

@@ -7,6 +7,8 @@ namespace Swap.Nbd.Tests.Protocol;
 /// Golden bytes for the generic netlink messages swapnbd-client exchanges with the kernel (x86-64: host order is
 /// little-endian), laid out by hand from linux/netlink.h, linux/genetlink.h and linux/nbd-netlink.h.
 /// </summary>
+[Category(Tier.Unit)]
+[Parallelizable(ParallelScope.Self)]
 public sealed class NetlinkGoldenTests
 {
     private const ushort Family = 0x1a;

@@ -4,6 +4,8 @@ using Swap.Nbd.Protocol;
 namespace Swap.Nbd.Tests.Protocol;
 
 /// <summary>Golden bytes for option requests, option replies and NBD_INFO payloads.</summary>
+[Category(Tier.Unit)]
+[Parallelizable(ParallelScope.Self)]
 public sealed class OptionGoldenTests
 {
     [Test]

@@ -4,6 +4,8 @@ using Swap.Nbd.Protocol;
 namespace Swap.Nbd.Tests.Protocol;
 
 /// <summary>Golden bytes for requests and replies of the transmission phase.</summary>
+[Category(Tier.Unit)]
+[Parallelizable(ParallelScope.Self)]
 public sealed class TransmissionGoldenTests
 {
     // What the kernel sends for a 4 KiB FUA write at 1 MiB with cookie 0x0000000100000007.

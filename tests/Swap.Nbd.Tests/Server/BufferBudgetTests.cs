@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using NUnit.Framework;
 using Swap.Nbd.Protocol;
 using Swap.Nbd.Server.Hosting;
@@ -9,6 +10,7 @@ namespace Swap.Nbd.Tests.Server;
 /// The server-wide budget for pinned request buffers, which keeps the GC heap under its hard limit however many
 /// connections push requests: a connection waits for its own requests, never for another's.
 /// </summary>
+[Category(Tier.Integration)]
 public sealed class BufferBudgetTests
 {
     private const int RequestSize = 512 << 10;
@@ -20,6 +22,8 @@ public sealed class BufferBudgetTests
         long budget, int firstConnection, int bothConnections, CancellationToken ct)
     {
         var directory = Directory.CreateTempSubdirectory("swapnbd-budget-").FullName;
+        var log = new RecordingLoggerProvider();
+        using var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(log));
         using var device = new GatedDevice(16L << 20);
         var options = new NbdServerOptions
         {
@@ -27,7 +31,7 @@ public sealed class BufferBudgetTests
             Socket = Path.Combine(directory, "nbd.sock"),
             BufferBudget = budget, // 0: follow the heap limit, which the test host does not have
         };
-        var server = new NbdServer(options, device);
+        var server = new NbdServer(options, device, loggerFactory);
         server.Start();
         try
         {
@@ -41,14 +45,17 @@ public sealed class BufferBudgetTests
                 await first.SendRequestAsync(new NbdRequest(NbdCommandFlags.None, NbdCommand.Read, (ulong)(10 + i), (ulong)i * RequestSize, RequestSize), ct);
             }
 
-            Assert.That(await SettledWaitingAsync(device, firstConnection, ct), Is.EqualTo(firstConnection), "reads of the first connection started");
+            // A connection parks once, at its first request over budget, until one of its own finishes (none can here).
+            var budgetWaits = firstConnection < 4 ? 1 : 0;
+            Assert.That(await SettledWaitingAsync(device, log, firstConnection, budgetWaits, ct), Is.EqualTo(firstConnection), "reads of the first connection started");
 
             for (var i = 0; i < 2; i++)
             {
                 await second.SendRequestAsync(new NbdRequest(NbdCommandFlags.None, NbdCommand.Read, (ulong)(20 + i), (ulong)i * RequestSize, RequestSize), ct);
             }
 
-            Assert.That(await SettledWaitingAsync(device, bothConnections, ct), Is.EqualTo(bothConnections), "reads of both connections started");
+            budgetWaits += bothConnections - firstConnection < 2 ? 1 : 0;
+            Assert.That(await SettledWaitingAsync(device, log, bothConnections, budgetWaits, ct), Is.EqualTo(bothConnections), "reads of both connections started");
 
             device.Open();
             foreach (var (client, count) in new[] { (first, 4), (second, 2) })
@@ -67,15 +74,17 @@ public sealed class BufferBudgetTests
         }
     }
 
-    /// <summary>Reads held at the device once it reaches <paramref name="expected"/> and has had time to go beyond it.</summary>
-    private static async Task<int> SettledWaitingAsync(GatedDevice device, int expected, CancellationToken ct)
+    /// <summary>
+    /// Reads held at the device once every connection has either started all it was sent or parked for the budget
+    /// (<paramref name="budgetWaits"/> such events logged): from then on none can start another, so the count is final.
+    /// </summary>
+    private static async Task<int> SettledWaitingAsync(GatedDevice device, RecordingLoggerProvider log, int expected, int budgetWaits, CancellationToken ct)
     {
-        for (var i = 0; i < 400 && device.Waiting < expected; i++)
+        for (var i = 0; i < 2000 && (device.Waiting < expected || log.Entries.Count(e => e.EventId.Id == EventIds.WaitingForBudget) < budgetWaits); i++)
         {
             await Task.Delay(5, ct);
         }
 
-        await Task.Delay(300, ct);
         return device.Waiting;
     }
 }

@@ -12,6 +12,7 @@ namespace Swap.Nbd.Tests.Server;
 /// A port someone listens on is refused to a second server or daemon: .NET's ReuseAddress option had shared it
 /// through SO_REUSEPORT, and a kernel nbd device's connections could split between two servers.
 /// </summary>
+[Category(Tier.Integration)]
 public sealed class ListenPortTests
 {
     [Test, CancelAfter(30_000)]

@@ -9,6 +9,7 @@ namespace Swap.Nbd.Tests.Server;
 /// The published swapnbd-server as a process fit to serve swap: memory locked, OOM killer and I/O recursion kept away
 /// where the kernel allows, and a loud warning, not a refusal to serve, where it does not.
 /// </summary>
+[Category(Tier.Integration)]
 public sealed class ProcessSafetyTests
 {
     private const int CapSysResource = 24;
@@ -16,8 +17,8 @@ public sealed class ProcessSafetyTests
     [Test, CancelAfter(60_000)]
     public async Task By_default_memory_is_locked_and_the_process_protected_as_far_as_allowed(CancellationToken ct)
     {
-        var port = RunningExe.FreePort();
-        using var server = RunningExe.Start("swapnbd-server", ["--size", "64MiB", "--listen", $"127.0.0.1:{port}"]);
+        using var server = RunningExe.Start("swapnbd-server", ["--size", "64MiB", "--listen", "127.0.0.1:0"]);
+        var port = await server.ListeningPortAsync(ct);
         await server.WaitListeningAsync(port, ct);
 
         await server.WaitForLogAsync("[900]", ct);
@@ -44,9 +45,8 @@ public sealed class ProcessSafetyTests
     [Test, CancelAfter(60_000)]
     public async Task Lock_memory_false_leaves_memory_unlocked(CancellationToken ct)
     {
-        var port = RunningExe.FreePort();
-        using var server = RunningExe.Start("swapnbd-server", ["--size", "64MiB", "--listen", $"127.0.0.1:{port}", "--lock-memory", "false"]);
-        await server.WaitListeningAsync(port, ct);
+        using var server = RunningExe.Start("swapnbd-server", ["--size", "64MiB", "--listen", "127.0.0.1:0", "--lock-memory", "false"]);
+        await server.WaitListeningAsync(await server.ListeningPortAsync(ct), ct);
 
         await server.WaitForLogAsync("[902]", ct);
         Assert.That(server.StatusBytes("VmLck"), Is.Zero);
@@ -76,9 +76,9 @@ public sealed class ProcessSafetyTests
     [CancelAfter(60_000)]
     public async Task Without_the_right_to_lock_the_server_warns_loudly_and_still_serves(long limit, string errno, CancellationToken ct)
     {
-        var port = RunningExe.FreePort();
-        using var server = RunningExe.Start("swapnbd-server", ["--size", "64MiB", "--listen", $"127.0.0.1:{port}"],
+        using var server = RunningExe.Start("swapnbd-server", ["--size", "64MiB", "--listen", "127.0.0.1:0"],
             wrapper: ["prlimit", $"--memlock={limit}:{limit}", "--", "setpriv", "--bounding-set=-ipc_lock", "--"]);
+        var port = await server.ListeningPortAsync(ct);
         await server.WaitListeningAsync(port, ct);
 
         await server.WaitForLogAsync("[901]", ct);
@@ -105,8 +105,8 @@ public sealed class ProcessSafetyTests
     {
         const int size = 32 << 20;
         const int zeroed = 30 << 20;
-        var port = RunningExe.FreePort();
-        using var server = RunningExe.Start("swapnbd-server", ["--size", "64MiB", "--listen", $"127.0.0.1:{port}"]);
+        using var server = RunningExe.Start("swapnbd-server", ["--size", "64MiB", "--listen", "127.0.0.1:0"]);
+        var port = await server.ListeningPortAsync(ct);
         await server.WaitListeningAsync(port, ct);
         await server.WaitForLogAsync("[900]", ct);
 
@@ -130,7 +130,19 @@ public sealed class ProcessSafetyTests
         }
 
         data.AsSpan(4096, zeroed).Clear();
-        Assert.That(back.AsSpan().SequenceEqual(data), Is.True, "zeroed pages read zero, the others keep their data");
+        Assert.That(back, Is.EqualTo(data), "zeroed pages read zero, the others keep their data");
         Assert.That(server.StatusBytes("VmLck"), Is.GreaterThan(0), "and the rest stays locked");
+    }
+
+    [Test, CancelAfter(30_000)]
+    public async Task Configuration_errors_exit_2_naming_every_key(CancellationToken ct)
+    {
+        var exe = Repo.Path("out", "swapnbd-server");
+        var (exit, output) = await Repo.RunAsync(exe, ["--size", "lots", "--max-connections", "0", "--bogus", "1"], TimeSpan.FromSeconds(20), ct);
+        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(output, Does.Contain("Size: 'lots' is not a size"));
+        Assert.That(output, Does.Contain("MaxConnections: must be between"));
+        Assert.That(output, Does.Contain("'--bogus' is not known"));
+        Assert.That(output, Does.Not.Contain("   at "), "no stack trace");
     }
 }

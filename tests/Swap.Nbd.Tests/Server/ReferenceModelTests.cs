@@ -8,6 +8,7 @@ namespace Swap.Nbd.Tests.Server;
 /// Random READ/WRITE/TRIM/WRITE_ZEROES/FLUSH/CACHE mixes, many in flight over several connections, checked
 /// byte for byte against a model of what the export must contain.
 /// </summary>
+[Category(Tier.Integration)]
 public sealed class ReferenceModelTests
 {
     private const int Size = 32 << 20;

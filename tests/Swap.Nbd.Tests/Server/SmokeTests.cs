@@ -4,6 +4,7 @@ using Swap.Nbd.Tests.Support;
 
 namespace Swap.Nbd.Tests.Server;
 
+[Category(Tier.Integration)]
 public sealed class SmokeTests
 {
     [Test, CancelAfter(10_000)]

@@ -9,6 +9,7 @@ using Swap.Nbd.Tests.Support;
 namespace Swap.Nbd.Tests.Server;
 
 /// <summary>--status-file: the JSON an operator (and the demo) reads to see where the pages went.</summary>
+[Category(Tier.Integration)]
 public sealed class StatusFileTests
 {
     private string _directory = "";

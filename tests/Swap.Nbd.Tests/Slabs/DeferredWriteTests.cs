@@ -10,7 +10,7 @@ namespace Swap.Nbd.Tests.Slabs;
 /// leaves with the next request to that daemon, or at the watchdog's tick (the link's clock is a fake one here, so
 /// the tick comes only when the test advances it).
 /// </summary>
-[Category("Slabs")]
+[Category(Tier.Integration)]
 public sealed class DeferredWriteTests
 {
     [Test]
@@ -27,7 +27,8 @@ public sealed class DeferredWriteTests
         Array.Fill(page, (byte)1);
         var first = link.WriteAsync(grant, 0, page, defer: true).AsTask();
         Array.Fill(page, (byte)2); // the frame holds its own copy
-        await Task.Delay(300, ct);
+        // Held in the link's send buffer; only the next request or the watchdog (on the fake clock) sends it.
+        Assert.That(link.DeferredBytes, Is.GreaterThan(0), "a deferred write is not sent on its own");
         Assert.That(first.IsCompleted, Is.False, "a deferred write is not sent on its own");
 
         // The next request takes it along, ahead of itself: the read sees the write.
@@ -42,10 +43,11 @@ public sealed class DeferredWriteTests
         });
 
         var second = link.WriteAsync(grant, 4096, page, defer: true).AsTask();
-        await Task.Delay(300, ct);
+        Assert.That(link.DeferredBytes, Is.GreaterThan(0));
         Assert.That(second.IsCompleted, Is.False);
         time.Advance(settings.HeartbeatInterval / 4); // the watchdog's period with these settings
         Assert.That((await second.WaitAsync(TimeSpan.FromSeconds(10), ct)).Ok, Is.True, "the watchdog's tick sends what waits");
+        Assert.That(link.DeferredBytes, Is.Zero);
 
         // Not deferred: sent at once.
         Assert.That((await link.WriteAsync(grant, 8192, page).AsTask().WaitAsync(TimeSpan.FromSeconds(10), ct)).Ok, Is.True);

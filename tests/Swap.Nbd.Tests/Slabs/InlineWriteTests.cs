@@ -10,7 +10,7 @@ namespace Swap.Nbd.Tests.Slabs;
 /// receive buffer and reuses that memory at once, so the device must be done with it when the call returns; the
 /// daemon's answer only decides, later, whether reads may take the pages from it.
 /// </summary>
-[Category("Slabs")]
+[Category(Tier.Integration)]
 public sealed class InlineWriteTests
 {
     private const int SlabSize = 1 << 20;

@@ -5,6 +5,8 @@ using Swap.BlockDevices;
 namespace Swap.Nbd.Tests.Slabs;
 
 /// <summary>Giving pages back when they are locked (mlockall in the executables refuses MADV_DONTNEED).</summary>
+[Category(Tier.Unit)]
+[Parallelizable(ParallelScope.Self)]
 public sealed unsafe partial class NativeMemoryMapTests
 {
     private const nuint Length = 2 << 20;

@@ -11,7 +11,7 @@ namespace Swap.Nbd.Tests.Slabs;
 /// A server that stops and starts again on the same backup disk: every acknowledged page is still there, and the
 /// daemons free what the earlier run held as soon as the new one says hello (same client id, RELEASE_SLABS).
 /// </summary>
-[Category("Slabs")]
+[Category(Tier.Integration)]
 public sealed class ServerRestartTests
 {
     private const long Size = 16L << 20;

@@ -10,7 +10,7 @@ namespace Swap.Nbd.Tests.Slabs;
 /// reference model, while a daemon fails in each way the design names. Zero mismatches and zero errors at the
 /// client every time: a failure costs speed, never data.
 /// </summary>
-[Category("Slabs")]
+[Category(Tier.Integration)]
 public sealed class SlabIntegrityTests
 {
     private const int Size = 16 << 20;
@@ -44,7 +44,7 @@ public sealed class SlabIntegrityTests
         var stats = cluster.Device.GetStats();
         Assert.That(stats.Daemons[victim].Up, Is.False);
         Assert.That(stats.Daemons[victim].Slabs, Is.Zero);
-        Assert.That(cluster.Log.Entries.Any(e => e.EventId.Id == 351), "slabs were unmapped");
+        Assert.That(cluster.Log.Entries.Any(e => e.EventId.Id == EventIds.SlabUnmapped), "slabs were unmapped");
     }
 
     [Test]
@@ -58,7 +58,7 @@ public sealed class SlabIntegrityTests
             await cluster.WaitForAsync(s => s.Daemons[victim].Slabs == 0, "the victim evicted everything", ct);
         }, ct);
 
-        Assert.That(cluster.Log.Entries.Any(e => e.Message.Contains("evicted by the daemon", StringComparison.Ordinal)));
+        Assert.That(cluster.Log.Entries.Any(e => e.EventId.Id == EventIds.SlabUnmapped && e.Message.Contains("evicted by the daemon", StringComparison.Ordinal)));
     }
 
     [Test]
@@ -72,7 +72,7 @@ public sealed class SlabIntegrityTests
             return Task.CompletedTask;
         }, ct);
 
-        Assert.That(cluster.Log.Entries.Any(e => e.Message.Contains("unanswered", StringComparison.Ordinal)), "the stall was detected by the timeout");
+        Assert.That(cluster.Log.Entries.Any(e => e.EventId.Id == EventIds.LinkDown && e.Message.Contains("unanswered", StringComparison.Ordinal)), "the stall was detected by the timeout");
         Assert.That(cluster.Device.GetStats().Daemons[victim].Slabs, Is.Zero);
     }
 
@@ -87,7 +87,7 @@ public sealed class SlabIntegrityTests
             return Task.CompletedTask;
         }, ct);
 
-        Assert.That(cluster.Log.Entries.Any(e => e.Message.Contains("protocol violation", StringComparison.Ordinal)), "the garbage was refused");
+        Assert.That(cluster.Log.Entries.Any(e => e.EventId.Id == EventIds.LinkDown && e.Message.Contains("protocol violation", StringComparison.Ordinal)), "the garbage was refused");
         Assert.That(cluster.Device.GetStats().Daemons[victim].Slabs, Is.Zero);
     }
 
@@ -149,7 +149,7 @@ public sealed class SlabIntegrityTests
             await pool.ReadAsync(offset, back.AsMemory(offset, 1 << 20), ct);
         }
 
-        Assert.That(back.AsSpan().SequenceEqual(data), Is.True);
+        Assert.That(back, Is.EqualTo(data));
     }
 
     /// <summary>

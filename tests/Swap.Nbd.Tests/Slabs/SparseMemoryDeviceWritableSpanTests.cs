@@ -3,6 +3,8 @@ using Swap.BlockDevices;
 
 namespace Swap.Nbd.Tests.Slabs;
 
+[Category(Tier.Unit)]
+[Parallelizable(ParallelScope.Self)]
 public sealed class SparseMemoryDeviceWritableSpanTests
 {
     [Test]

@@ -10,9 +10,6 @@ namespace Swap.Nbd.Tests.Support;
 /// </summary>
 public sealed class BadInputScenario : IAsyncDisposable
 {
-    // Event id of ServerLog.Unexpected: an exception the connection code did not anticipate.
-    private const int UnexpectedEventId = 15;
-
     private readonly ILoggerFactory _loggerFactory;
 
     private BadInputScenario(TestServer server, RecordingLoggerProvider log, ILoggerFactory loggerFactory, RawNbdClient healthy)
@@ -27,11 +24,11 @@ public sealed class BadInputScenario : IAsyncDisposable
     public RecordingLoggerProvider Log { get; }
     public RawNbdClient Healthy { get; }
 
-    public static async Task<BadInputScenario> StartAsync(CancellationToken ct, Action<NbdServerOptions>? configure = null, long size = 64L << 20)
+    public static async Task<BadInputScenario> StartAsync(CancellationToken ct, Action<NbdServerOptions>? configure = null, long size = 64L << 20, TimeProvider? time = null)
     {
         var log = new RecordingLoggerProvider();
         var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(log));
-        var server = TestServer.Start(size, configure, loggerFactory);
+        var server = TestServer.Start(size, configure, loggerFactory, time);
         var healthy = await RawNbdClient.OpenAsync(server, ct);
         await healthy.RoundTripAsync(ct);
         return new BadInputScenario(server, log, loggerFactory, healthy);
@@ -62,7 +59,7 @@ public sealed class BadInputScenario : IAsyncDisposable
 
     public void AssertNoUnexpectedFailure()
     {
-        var unexpected = Log.Entries.Where(e => e.EventId.Id == UnexpectedEventId || e.Level >= LogLevel.Critical).ToList();
+        var unexpected = Log.Entries.Where(e => e.EventId.Id == EventIds.Unexpected || e.Level >= LogLevel.Critical).ToList();
         Assert.That(unexpected, Is.Empty, string.Join(Environment.NewLine, unexpected.Select(e => $"{e.Message}: {e.Exception}")));
     }
 

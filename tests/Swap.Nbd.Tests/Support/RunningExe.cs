@@ -3,40 +3,65 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
 using NUnit.Framework;
 
 namespace Swap.Nbd.Tests.Support;
 
 /// <summary>
-/// A published executable (out/swapnbd-server, out/swapnbd-daemon) run as an operator runs it, optionally behind a
-/// wrapper such as prlimit: its log lines, its /proc entries, and a SIGKILL on dispose.
+/// The one way tests start a process: a published executable (out/swapnbd-server, out/swapnbd-daemon, checked to be
+/// current) run as an operator runs it, optionally behind a wrapper such as prlimit, or any other program. It keeps
+/// everything the process prints (shown when the test fails), its /proc entries, and SIGKILLs it on dispose.
 /// </summary>
-internal sealed class RunningExe : IDisposable
+internal sealed partial class RunningExe : IDisposable
 {
     private readonly Process _process;
+    private readonly string _title;
     private readonly ConcurrentQueue<string> _lines = new();
+    private readonly StringBuilder _stdout = new();
+    private readonly StringBuilder _stderr = new();
 
-    private RunningExe(Process process)
+    private RunningExe(Process process, string title)
     {
         _process = process;
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { _lines.Enqueue(e.Data); } };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { _lines.Enqueue(e.Data); } };
+        _title = title;
+        process.OutputDataReceived += (_, e) => Received(e.Data, _stdout);
+        process.ErrorDataReceived += (_, e) => Received(e.Data, _stderr);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
     }
 
     public int Pid => _process.Id;
 
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>Every line printed so far, stdout and stderr in the order they came.</summary>
     public string Log => string.Join('\n', _lines);
+
+    public IReadOnlyCollection<string> Lines => _lines;
 
     /// <summary>Starts <paramref name="exe"/> (a file in out/) with <paramref name="args"/>, after <paramref name="wrapper"/> if any.</summary>
     public static RunningExe Start(string exe, IEnumerable<string> args, IEnumerable<string>? wrapper = null, IDictionary<string, string>? environment = null)
     {
-        var path = Repo.Path("out", exe);
-        Assert.That(File.Exists(path), Is.True, "run scripts/build.sh first (scripts/test.sh does)");
-        var command = (wrapper ?? []).Concat([path]).Concat(args).ToList();
-        var info = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in command.Skip(1))
+        var command = (wrapper ?? []).Concat([OutBinary.Path(exe)]).Concat(args).ToList();
+        return StartProgram(command[0], command.Skip(1), environment: environment);
+    }
+
+    /// <summary>Starts any program (a path, or a name found on PATH by the system); an out/ path is checked to be current.</summary>
+    public static RunningExe StartProgram(string program, IEnumerable<string> args, string? workingDirectory = null,
+        IDictionary<string, string>? environment = null, bool closeInput = false, IEnumerable<string>? removeEnvironment = null)
+    {
+        OutBinary.Check(program);
+        var info = new ProcessStartInfo(program)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = closeInput,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? "",
+        };
+        foreach (var argument in args)
         {
             info.ArgumentList.Add(argument);
         }
@@ -46,7 +71,43 @@ internal sealed class RunningExe : IDisposable
             info.Environment[key] = value;
         }
 
-        return new RunningExe(Process.Start(info) ?? throw new InvalidOperationException($"cannot start {command[0]}"));
+        foreach (var key in removeEnvironment ?? [])
+        {
+            info.Environment.Remove(key);
+        }
+
+        var title = $"{Path.GetFileName(program)} {string.Join(' ', info.ArgumentList)}";
+        var running = new RunningExe(Process.Start(info) ?? throw new InvalidOperationException($"cannot start {program}"), title);
+        if (closeInput)
+        {
+            running._process.StandardInput.Close();
+        }
+
+        return running;
+    }
+
+    /// <summary>What it printed on stdout so far (lines, each ending in a newline).</summary>
+    public string Stdout
+    {
+        get
+        {
+            lock (_stdout)
+            {
+                return _stdout.ToString();
+            }
+        }
+    }
+
+    /// <summary>What it printed on stderr so far (lines, each ending in a newline).</summary>
+    public string Stderr
+    {
+        get
+        {
+            lock (_stderr)
+            {
+                return _stderr.ToString();
+            }
+        }
     }
 
     /// <summary>Waits until something accepts connections on loopback <paramref name="port"/>.</summary>
@@ -70,6 +131,16 @@ internal sealed class RunningExe : IDisposable
         Assert.Fail($"nothing listening on {port}:\n{Log}");
     }
 
+    /// <summary>
+    /// The loopback port a server started with <c>--listen 127.0.0.1:0</c> bound, read from its "Listening on
+    /// 127.0.0.1:PORT" line: the process picks the port, so no other process can take it in between.
+    /// </summary>
+    public async Task<int> ListeningPortAsync(CancellationToken ct)
+    {
+        await WaitForLineAsync(l => ListeningLine().IsMatch(l), TimeSpan.FromSeconds(20), ct);
+        return int.Parse(ListeningLine().Match(_lines.First(l => ListeningLine().IsMatch(l))).Groups[1].Value, CultureInfo.InvariantCulture);
+    }
+
     /// <summary>Waits until a log line contains <paramref name="text"/> (log lines lag the event they report).</summary>
     public async Task WaitForLogAsync(string text, CancellationToken ct)
     {
@@ -79,6 +150,27 @@ internal sealed class RunningExe : IDisposable
         }
 
         Assert.That(Log, Does.Contain(text));
+    }
+
+    /// <summary>Waits until a line satisfies <paramref name="condition"/>; fails if the process ends or time runs out first.</summary>
+    public async Task WaitForLineAsync(Func<string, bool> condition, TimeSpan timeout, CancellationToken ct)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!_lines.Any(condition))
+        {
+            if (_process.HasExited || watch.Elapsed > timeout)
+            {
+                // The lines may have come in just before it exited.
+                if (_lines.Any(condition))
+                {
+                    return;
+                }
+
+                Assert.Fail($"{_title} never printed the line waited for:\n{Log}");
+            }
+
+            await Task.Delay(25, ct);
+        }
     }
 
     /// <summary>A "Key: N kB" line of /proc/PID/status, in bytes.</summary>
@@ -104,6 +196,24 @@ internal sealed class RunningExe : IDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>Waits up to <paramref name="timeout"/> for the process to end; kills it (and its children) and fails the test if it does not.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout, CancellationToken ct)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(timeout);
+        try
+        {
+            return await WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync(CancellationToken.None);
+            Assert.Fail($"{_title} did not finish within {timeout}\n{Log}");
+            throw;
+        }
+    }
+
     public int OomScoreAdj => int.Parse(File.ReadAllText($"/proc/{Pid}/oom_score_adj").Trim(), CultureInfo.InvariantCulture);
 
     public void Dispose()
@@ -114,15 +224,15 @@ internal sealed class RunningExe : IDisposable
             _process.WaitForExit();
         }
 
+        ProcessOutputOnFailureAttribute.Keep(_title, Log);
         _process.Dispose();
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    /// <summary>
+    /// A port that was free a moment ago. Racy (another process may take it before the server binds it): only for a
+    /// port that must be known before the process starts; prefer <c>--listen 127.0.0.1:0</c> and <see cref="ListeningPortAsync"/>.
+    /// </summary>
+    public static int FreePort() => Loopback.FreePort();
 
     /// <summary>Whether this (the test) process holds <paramref name="capability"/> (a bit number, e.g. 24 for CAP_SYS_RESOURCE).</summary>
     public static bool HasCapability(int capability)
@@ -131,4 +241,22 @@ internal sealed class RunningExe : IDisposable
         var mask = ulong.Parse(line["CapEff:".Length..].Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
         return (mask & (1UL << capability)) != 0;
     }
+
+    private void Received(string? line, StringBuilder stream)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (stream)
+        {
+            stream.Append(line).Append('\n');
+        }
+
+        _lines.Enqueue(line);
+    }
+
+    [GeneratedRegex(@"Listening on 127\.0\.0\.1:(\d+)")]
+    private static partial Regex ListeningLine();
 }

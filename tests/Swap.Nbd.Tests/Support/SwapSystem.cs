@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Globalization;
 
 namespace Swap.Nbd.Tests.Support;
@@ -10,15 +8,16 @@ namespace Swap.Nbd.Tests.Support;
 /// </summary>
 internal sealed class SwapSystem : IAsyncDisposable
 {
-    private readonly ConcurrentQueue<string> _log;
-    private Process _server;
+    private readonly List<string> _serverArgs;
+    private readonly List<string> _earlierLog = [];
+    private RunningExe _server;
 
-    private SwapSystem(string directory, List<TestDaemon> daemons, Process server, ConcurrentQueue<string> log, int port, string socket)
+    private SwapSystem(string directory, List<TestDaemon> daemons, RunningExe server, List<string> serverArgs, int port, string socket)
     {
         Directory = directory;
         Daemons = daemons;
         _server = server;
-        _log = log;
+        _serverArgs = serverArgs;
         Port = port;
         Socket = socket;
     }
@@ -40,18 +39,17 @@ internal sealed class SwapSystem : IAsyncDisposable
     /// <summary>The server's --status-file: JSON of where the pages are, rewritten every second.</summary>
     public string StatusFile => Path.Combine(Directory, "status.json");
 
-    public int ServerPid => _server.Id;
+    public int ServerPid => _server.Pid;
 
-    /// <summary>What the server printed so far (stdout and stderr, one line an entry).</summary>
-    public IReadOnlyCollection<string> ServerLog => _log;
+    /// <summary>What the server printed so far (stdout and stderr, one line an entry), across restarts.</summary>
+    public IReadOnlyCollection<string> ServerLog => [.. _earlierLog, .. _server.Lines];
 
     /// <summary>Starts the daemons, then the server over them, and waits until the server listens.</summary>
     public static async Task<SwapSystem> StartAsync(long size, long slabSize, int daemons = 3, IEnumerable<string>? extraServerArgs = null, CancellationToken ct = default)
     {
         var directory = System.IO.Directory.CreateTempSubdirectory("swapnbd-system-").FullName;
         var started = new List<TestDaemon>();
-        var log = new ConcurrentQueue<string>();
-        Process? server = null;
+        RunningExe? server = null;
         try
         {
             for (var i = 0; i < daemons; i++)
@@ -61,22 +59,21 @@ internal sealed class SwapSystem : IAsyncDisposable
 
             var portal = Path.Combine(directory, "portal.list");
             await File.WriteAllTextAsync(portal, $"# {daemons} donors\n{daemons}\n" + string.Join('\n', started.Select(d => d.Name)) + "\n", ct);
-            var port = Loopback.FreePort();
             var socket = Path.Combine(directory, "nbd.sock");
-            var info = new ProcessStartInfo(Repo.Path("out", "swapnbd-server")) { RedirectStandardError = true, RedirectStandardOutput = true };
-            foreach (var arg in new[]
+            var args = new List<string>
             {
                 "--portal", portal, "--backup-disk", Path.Combine(directory, "backup.img"),
                 "--size", size.ToString(CultureInfo.InvariantCulture), "--slab-size", slabSize.ToString(CultureInfo.InvariantCulture),
-                "--listen", $"127.0.0.1:{port}", "--socket", socket, "--status-file", Path.Combine(directory, "status.json"),
-            }.Concat(extraServerArgs ?? []))
-            {
-                info.ArgumentList.Add(arg);
-            }
+                "--socket", socket, "--status-file", Path.Combine(directory, "status.json"),
+            };
+            args.AddRange(extraServerArgs ?? []);
 
-            server = StartServer(info, log);
-            await Loopback.WaitListeningAsync(port, TimeSpan.FromSeconds(20), () => string.Join('\n', log), ct);
-            return new SwapSystem(directory, started, server, log, port, socket);
+            // The server picks its port (no other process can take it first); restarts reuse it, since clients
+            // reconnect to the address they know.
+            server = RunningExe.Start("swapnbd-server", [.. args, "--listen", "127.0.0.1:0"]);
+            var port = await server.ListeningPortAsync(ct);
+            await server.WaitListeningAsync(port, ct);
+            return new SwapSystem(directory, started, server, args, port, socket);
         }
         catch
         {
@@ -88,25 +85,13 @@ internal sealed class SwapSystem : IAsyncDisposable
     /// <summary>SIGKILLs the server (no shutdown, nothing flushed) and starts it again with the same options and backup disk.</summary>
     public async Task RestartServerAsync(CancellationToken ct, TimeSpan pause = default)
     {
-        var info = _server.StartInfo;
-        _server.Kill();
-        await _server.WaitForExitAsync(ct);
-        _server.Dispose();
+        _earlierLog.AddRange(_server.Lines);
+        _server.Dispose(); // SIGKILL
         // An outage that clients notice (the issue asks for 3 s), rather than a listener that is back at once.
         await Task.Delay(pause, ct);
-        _log.Enqueue("--- server killed and restarted ---");
-        _server = StartServer(info, _log);
-        await Loopback.WaitListeningAsync(Port, TimeSpan.FromSeconds(20), () => string.Join('\n', _log), ct);
-    }
-
-    private static Process StartServer(ProcessStartInfo info, ConcurrentQueue<string> log)
-    {
-        var server = Process.Start(info) ?? throw new InvalidOperationException("cannot start out/swapnbd-server (run scripts/build.sh)");
-        server.OutputDataReceived += (_, e) => { if (e.Data is not null) { log.Enqueue(e.Data); } };
-        server.ErrorDataReceived += (_, e) => { if (e.Data is not null) { log.Enqueue(e.Data); } };
-        server.BeginOutputReadLine();
-        server.BeginErrorReadLine();
-        return server;
+        _earlierLog.Add("--- server killed and restarted ---");
+        _server = RunningExe.Start("swapnbd-server", [.. _serverArgs, "--listen", $"127.0.0.1:{Port}"]);
+        await _server.WaitListeningAsync(Port, ct);
     }
 
     /// <summary>The status file now (null before the server wrote it).</summary>
@@ -114,22 +99,13 @@ internal sealed class SwapSystem : IAsyncDisposable
         File.Exists(StatusFile) ? System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(StatusFile, ct)) : null;
 
     /// <summary>The server's log lines that record a slab placed on a daemon.</summary>
-    public IReadOnlyList<string> Placements() => _log.Where(l => l.Contains("placed on", StringComparison.Ordinal)).ToList();
+    public IReadOnlyList<string> Placements() => ServerLog.Where(l => l.Contains("placed on", StringComparison.Ordinal)).ToList();
 
     public ValueTask DisposeAsync() => new(StopAsync(_server, Daemons, Directory));
 
-    private static async Task StopAsync(Process? server, IEnumerable<TestDaemon> daemons, string directory)
+    private static async Task StopAsync(RunningExe? server, IEnumerable<TestDaemon> daemons, string directory)
     {
-        if (server is not null)
-        {
-            if (!server.HasExited)
-            {
-                server.Kill();
-                await server.WaitForExitAsync(CancellationToken.None);
-            }
-
-            server.Dispose();
-        }
+        server?.Dispose();
 
         foreach (var daemon in daemons)
         {

@@ -24,7 +24,7 @@ public sealed class TestServer : IAsyncDisposable
     public string TcpUri => $"nbd://127.0.0.1:{Port}";
     public string UnixUri => $"nbd+unix:///?socket={SocketPath}";
 
-    public static TestServer Start(long size = 64L << 20, Action<NbdServerOptions>? configure = null, ILoggerFactory? loggerFactory = null)
+    public static TestServer Start(long size = 64L << 20, Action<NbdServerOptions>? configure = null, ILoggerFactory? loggerFactory = null, TimeProvider? time = null)
     {
         var directory = Path.Combine(Path.GetTempPath(), "swapnbd-test-" + Guid.NewGuid().ToString("N")[..12]);
         System.IO.Directory.CreateDirectory(directory);
@@ -36,7 +36,7 @@ public sealed class TestServer : IAsyncDisposable
         };
         configure?.Invoke(options);
         var device = new SparseMemoryDevice(size);
-        var server = new NbdServer(options, device, loggerFactory);
+        var server = new NbdServer(options, device, loggerFactory, time);
         server.Start();
         return new TestServer(server, device, directory);
     }

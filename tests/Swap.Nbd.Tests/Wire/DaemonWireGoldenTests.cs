@@ -4,6 +4,8 @@ using Swap.Daemon.Protocol;
 namespace Swap.Nbd.Tests.Wire;
 
 /// <summary>Golden bytes for the server ↔ daemon protocol, from docs/daemon-protocol.md.</summary>
+[Category(Tier.Unit)]
+[Parallelizable(ParallelScope.Self)]
 public sealed class DaemonWireGoldenTests
 {
     [Test]

@@ -9,7 +9,7 @@ namespace Swap.Benchmarks.Server;
 /// send and reads every reply back. Every buffer is allocated up front, so whatever the process allocates while it
 /// runs is the server's doing. It negotiates like nbd-client (EXPORT_NAME, so simple replies only).
 /// </summary>
-internal sealed class RawNbdClient : IDisposable
+internal sealed class PipelinedNbdClient : IDisposable
 {
     public const int BlockSize = 4096;
     private const int ReadReplySize = NbdSimpleReply.Size + BlockSize;
@@ -21,7 +21,7 @@ internal sealed class RawNbdClient : IDisposable
     private readonly byte[] _writes;
     private readonly byte[] _replies;
 
-    private RawNbdClient(Socket socket, int maxBatch)
+    private PipelinedNbdClient(Socket socket, int maxBatch)
     {
         _socket = socket;
         _maxBatch = maxBatch;
@@ -31,14 +31,14 @@ internal sealed class RawNbdClient : IDisposable
         for (var i = 0; i < maxBatch; i++)
         {
             // Pages spread over the filled range, a different one per slot, like scattered swap-ins.
-            var offset = (ulong)(i * 7919 % (InProcessServer.FilledBytes / BlockSize)) * BlockSize;
+            var offset = (ulong)(i * 7919 % (BenchExport.FilledBytes / BlockSize)) * BlockSize;
             new NbdRequest(NbdCommandFlags.None, NbdCommand.Read, (ulong)i, offset, BlockSize).Write(_reads.AsSpan(i * NbdRequest.Size));
             new NbdRequest(NbdCommandFlags.None, NbdCommand.Write, (ulong)i, offset, BlockSize).Write(_writes.AsSpan(i * WriteRequestSize));
             _writes.AsSpan((i * WriteRequestSize) + NbdRequest.Size, BlockSize).Fill((byte)i);
         }
     }
 
-    public static RawNbdClient Connect(string socketPath, int maxBatch)
+    public static PipelinedNbdClient Connect(string socketPath, int maxBatch)
     {
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
@@ -58,12 +58,12 @@ internal sealed class RawNbdClient : IDisposable
             socket.Send(hello);
             ReceiveExactly(socket, buffer[..NbdHandshake.ExportNameReplySize]);
             NbdHandshake.TryReadExportNameReply(buffer, out var size, out _);
-            if ((long)size != InProcessServer.DeviceSize)
+            if ((long)size != BenchExport.DeviceSize)
             {
                 throw new InvalidOperationException($"export size {size}");
             }
 
-            return new RawNbdClient(socket, maxBatch);
+            return new PipelinedNbdClient(socket, maxBatch);
         }
         catch
         {
