@@ -1,45 +1,38 @@
-using System.Buffers;
-using System.IO.Pipelines;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
-using Swap.Nbd.Protocol;
-using Swap.Nbd.Server.Hosting;
 using Swap.Common.Buffers;
+using Swap.Nbd.Protocol;
+using Swap.Nbd.Server.Handshake;
+using Swap.Nbd.Server.Transmission;
+using Swap.Nbd.Server.Transport;
 
 namespace Swap.Nbd.Server.Connection;
 
 /// <summary>
-/// One client connection: the fixed-newstyle handshake, then the transmission phase with many requests in flight.
-/// Replies leave through one writer, guarded by <see cref="_writeLock"/>, in whatever order requests complete.
+/// One client connection from accept to close: starts its transport, runs the <see cref="ServerHandshake"/>, then the
+/// <see cref="TransmissionLoop"/> over the negotiated session; aborts and tears down.
 /// </summary>
-internal sealed partial class NbdConnection : IAsyncDisposable
+internal sealed class NbdConnection : IAsyncDisposable
 {
-    // A reply batch is sent once this much is buffered, so a burst of large reads cannot pile up in memory.
-    private const int FlushThreshold = 256 * 1024;
-
-    private readonly Socket _socket;
     private readonly SocketTransport _transport;
-    private readonly PipeReader _input;
-    private readonly PipeWriter _output;
-    private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly NbdExport _export;
-    private readonly NbdServerOptions _options;
+    private readonly ConnectionSettings _settings;
     private readonly NbdServerState _state;
+    private readonly InFlightBudget _budget;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly PinnedBufferPool _buffers;
     private readonly CancellationTokenSource _abort = new();
+    private ReplyWriter? _replies;
 
-    public NbdConnection(long id, Socket socket, NbdExport export, NbdServerOptions options, NbdServerState state,
+    public NbdConnection(long id, Socket socket, NbdExport export, ConnectionSettings settings, NbdServerState state,
         PinnedBufferPool buffers, TimeProvider time, ILogger logger)
     {
         Id = id;
-        _socket = socket;
-        _transport = new SocketTransport(socket, options.PollMicroseconds, state, () => Interlocked.Read(ref _inFlight) == 0);
-        _input = _transport.Input;
-        _output = _transport.Output;
+        _budget = new InFlightBudget(settings.MaxInFlightBytes, state, id, logger);
+        _transport = new SocketTransport(socket, settings.PollMicroseconds, new ConnectionPollGate(_budget, state));
         _export = export;
-        _options = options;
+        _settings = settings;
         _state = state;
         _buffers = buffers;
         _time = time;
@@ -54,29 +47,42 @@ internal sealed partial class NbdConnection : IAsyncDisposable
         try
         {
             _transport.Start($"nbd-connection-{Id}");
-            if (await HandshakeAsync().ConfigureAwait(false))
+            var handshake = new ServerHandshake(_transport.Input, _transport.Output, _export, _state, Id, _logger);
+            if (await handshake.RunAsync(_settings.HandshakeTimeout, _time, _abort.Token).ConfigureAwait(false) is { } session)
             {
-                await TransmissionAsync().ConfigureAwait(false);
+                await TransmitAsync(session).ConfigureAwait(false);
             }
         }
         catch (NbdProtocolException ex)
         {
-            ServerLog.ProtocolViolation(_logger, Id, ex.Message);
+            ConnectionLog.ProtocolViolation(_logger, Id, ex.Message);
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException or EndOfStreamException)
         {
-            ServerLog.IoClosed(_logger, Id, ex.Message);
+            ConnectionLog.IoClosed(_logger, Id, ex.Message);
         }
         catch (Exception ex)
         {
-            ServerLog.Unexpected(_logger, ex, Id);
+            ConnectionLog.Unexpected(_logger, ex, Id);
         }
         finally
         {
-            await WaitForInFlightAsync().ConfigureAwait(false);
-            ServerLog.Closed(_logger, Id);
+            await _budget.WaitForNoneAsync().ConfigureAwait(false);
+            ConnectionLog.Closed(_logger, Id);
         }
     }
+
+    private Task TransmitAsync(NbdSession session)
+    {
+        // The transport has started, so the id of its thread (the only one that may block on the reply lock) is known.
+        _replies = new ReplyWriter(_transport.Output, session.StructuredReplies, _transport.ThreadId);
+        var dispatcher = new RequestDispatcher(Id, session.Export.Device, _replies, _budget, _buffers, Abort, _logger, _abort.Token);
+        ConnectionLog.Transmission(_logger, Id, session.StructuredReplies);
+        return new TransmissionLoop(_transport, session, _state, _replies, dispatcher, _budget).RunAsync(_abort.Token);
+    }
+
+    /// <summary>Asks an idle connection to end now; a busy one ends once its current requests are answered.</summary>
+    public void BeginShutdown() => _transport.Input.CancelPendingRead();
 
     /// <summary>Closes the socket at once: pending reads and writes fail and the connection ends.</summary>
     public void Abort()
@@ -84,12 +90,14 @@ internal sealed partial class NbdConnection : IAsyncDisposable
         try
         {
             _abort.Cancel();
-            _socket.Shutdown(SocketShutdown.Both);
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        catch (ObjectDisposedException)
         {
             // Already closed.
+            return;
         }
+
+        _transport.Abort();
     }
 
     public async ValueTask DisposeAsync()
@@ -98,7 +106,7 @@ internal sealed partial class NbdConnection : IAsyncDisposable
         // it from trying to send leftovers to a peer that may be gone (which could throw or block).
         try
         {
-            await _output.CompleteAsync(new ObjectDisposedException(nameof(NbdConnection))).ConfigureAwait(false);
+            await _transport.Output.CompleteAsync(new ObjectDisposedException(nameof(NbdConnection))).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
@@ -107,52 +115,7 @@ internal sealed partial class NbdConnection : IAsyncDisposable
 
         // A stopping server lingers less, so the shutdown timeout still bounds the stop.
         await _transport.CloseAsync(_state.IsStopping ? TimeSpan.FromMilliseconds(500) : TimeSpan.FromSeconds(2), _time).ConfigureAwait(false);
-        _writeLock.Dispose();
+        _replies?.Dispose();
         _abort.Dispose();
-    }
-
-    /// <summary>Fills <paramref name="destination"/> from the input, or throws if the client closes first.</summary>
-    private async ValueTask ReadExactAsync(Memory<byte> destination, CancellationToken cancellationToken)
-    {
-        if (destination.IsEmpty)
-        {
-            return;
-        }
-
-        var result = await _input.ReadAtLeastAsync(destination.Length, cancellationToken).ConfigureAwait(false);
-        var buffer = result.Buffer;
-        if (buffer.Length < destination.Length)
-        {
-            _input.AdvanceTo(buffer.Start, buffer.End);
-            throw new EndOfStreamException("client closed the connection");
-        }
-
-        buffer.Slice(0, destination.Length).CopyTo(destination.Span);
-        _input.AdvanceTo(buffer.GetPosition(destination.Length));
-    }
-
-    /// <summary>Consumes and drops <paramref name="count"/> bytes without holding them in memory.</summary>
-    private async ValueTask DiscardAsync(long count, CancellationToken cancellationToken)
-    {
-        while (count > 0)
-        {
-            var result = await _input.ReadAsync(cancellationToken).ConfigureAwait(false);
-            var n = Math.Min(count, result.Buffer.Length);
-            _input.AdvanceTo(result.Buffer.GetPosition(n));
-            count -= n;
-            if (count > 0 && result.IsCompleted)
-            {
-                throw new EndOfStreamException("client closed the connection");
-            }
-        }
-    }
-
-    private async ValueTask FlushAsync(CancellationToken cancellationToken)
-    {
-        var result = await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
-        if (result.IsCanceled || result.IsCompleted)
-        {
-            throw new IOException("client stopped reading");
-        }
     }
 }

@@ -23,6 +23,7 @@ public sealed class NbdServer : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly NbdServerState _state;
+    private readonly ConnectionSettings _connectionSettings;
     private readonly PinnedBufferPool _buffers = new(RetainBytes, RetainBytes);
     private readonly List<Socket> _listeners = [];
     private readonly List<Task> _acceptLoops = [];
@@ -45,6 +46,7 @@ public sealed class NbdServer : IAsyncDisposable
 
         _options = options;
         _state = new NbdServerState(BufferBudgetFor(options));
+        _connectionSettings = new ConnectionSettings(options.HandshakeTimeout, options.MaxInFlightBytes, options.PollMicroseconds);
         _export = new NbdExport(options.ExportName, options.Description, device);
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger("Swap.Nbd.Server");
@@ -179,7 +181,7 @@ public sealed class NbdServer : IAsyncDisposable
 
             var id = Interlocked.Increment(ref _nextId);
             ServerLog.Accepted(_logger, id, remote);
-            var connection = new NbdConnection(id, client, _export, _options, _state, _buffers, _time, _logger);
+            var connection = new NbdConnection(id, client, _export, _connectionSettings, _state, _buffers, _time, _logger);
             var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _connections[id] = (connection, tcs.Task);
             _ = RunConnectionAsync(id, connection, tcs);

@@ -6,7 +6,8 @@ namespace Swap.Nbd.Server.Hosting;
 /// given separately. Built from configuration by the host or directly by tests.</summary>
 public sealed class NbdServerOptions
 {
-    public const int MaxPayload = 32 * 1024 * 1024;
+    /// <summary>The largest READ or WRITE payload the server accepts.</summary>
+    public const int MaxPayload = NbdLimits.MaxPayload;
 
     /// <summary>TCP endpoints (HOST:PORT, comma separated); empty for none. Port 0 picks a free port.</summary>
     public string Listen { get; set; } = "127.0.0.1:10809";

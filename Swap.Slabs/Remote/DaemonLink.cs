@@ -57,7 +57,7 @@ public sealed class DaemonLink : IDisposable
     public bool IsAlive => Volatile.Read(ref _dead) == 0;
 
     /// <summary>Bytes of deferred WRITE frames waiting in the send buffer: lets tests see a frame held back without sleeping.</summary>
-    internal int DeferredBytes => Volatile.Read(ref _deferred);
+    internal int DeferredBytes => _sender.DeferredBytes;
 
     /// <summary>Why the link died; empty while it lives.</summary>
     public string DeathReason => Volatile.Read(ref _deathReason);

@@ -25,6 +25,9 @@ internal sealed class FrameSender(Socket socket)
     /// <summary>Bytes of deferred frames at the start of the send buffer, not sent yet (under the send lock).</summary>
     private int _deferred;
 
+    /// <summary>Bytes of deferred frames waiting in the send buffer (read without the lock: a test's view).</summary>
+    public int DeferredBytes => Volatile.Read(ref _deferred);
+
     /// <summary>
     /// Sends one request frame, behind the frames deferred so far; <paramref name="payload"/> is copied or on the wire
     /// (or in the socket buffer) when this returns. With <paramref name="defer"/> a small frame may stay in the buffer.

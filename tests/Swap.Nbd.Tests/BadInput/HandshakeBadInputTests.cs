@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using NUnit.Framework;
 using Swap.Nbd.Protocol;
-using Swap.Nbd.Server.Connection;
+using Swap.Nbd.Server.Handshake;
 using Swap.Nbd.Tests.Support;
 
 namespace Swap.Nbd.Tests.BadInput;
@@ -292,7 +292,7 @@ public sealed class HandshakeBadInputTests
         await using var bad = await scenario.ConnectAsync(ct);
         await bad.StartOptionsAsync(ct);
 
-        for (var i = 0; i < NbdConnection.MaxOptions; i++)
+        for (var i = 0; i < ServerHandshake.MaxOptions; i++)
         {
             await bad.SendOptionAsync((NbdOption)0x1000, [], ct);
             Assert.That((await bad.ReadOptionReplyAsync(ct)).Type, Is.EqualTo(NbdOptionReplyType.ErrUnsup), $"option {i}");
@@ -300,7 +300,7 @@ public sealed class HandshakeBadInputTests
 
         await bad.SendOptionAsync((NbdOption)0x1000, [], ct);
 
-        Assert.That(await bad.ReadUntilClosedAsync(Prompt, ct), Is.Empty, $"option {NbdConnection.MaxOptions + 1} is one too many");
+        Assert.That(await bad.ReadUntilClosedAsync(Prompt, ct), Is.Empty, $"option {ServerHandshake.MaxOptions + 1} is one too many");
         await scenario.AssertServerHealthyAsync(ct);
     }
 

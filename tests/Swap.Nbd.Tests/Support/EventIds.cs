@@ -6,10 +6,10 @@ internal static class EventIds
     /// <summary>ServerLog.TooManyConnections: a connection beyond MaxConnections was refused.</summary>
     public const int TooManyConnections = 4;
 
-    /// <summary>ServerLog.HandshakeTimeout: a client did not finish its handshake in time.</summary>
+    /// <summary>ConnectionLog.HandshakeTimeout: a client did not finish its handshake in time.</summary>
     public const int HandshakeTimeout = 7;
 
-    /// <summary>ServerLog.WaitingForBudget: a connection parked a request until its own in flight free buffer budget.</summary>
+    /// <summary>ConnectionLog.WaitingForBudget: a connection parked a request until its own in flight free buffer budget.</summary>
     public const int WaitingForBudget = 17;
 
     /// <summary>ServerLog.Unexpected: an exception the connection code did not anticipate.</summary>

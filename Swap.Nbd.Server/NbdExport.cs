@@ -1,7 +1,7 @@
 using Swap.Nbd.Protocol;
 using Swap.BlockDevices;
 
-namespace Swap.Nbd.Server.Hosting;
+namespace Swap.Nbd.Server;
 
 /// <summary>The one export a server offers: its names, its device and the transmission flags derived from it.</summary>
 public sealed class NbdExport(string name, string description, IBlockDevice device)

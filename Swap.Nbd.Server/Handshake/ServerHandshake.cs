@@ -1,9 +1,15 @@
+using System.IO.Pipelines;
+using Microsoft.Extensions.Logging;
 using Swap.Nbd.Protocol;
-using Swap.Nbd.Server.Hosting;
+using Swap.Nbd.Server.Transport;
 
-namespace Swap.Nbd.Server.Connection;
+namespace Swap.Nbd.Server.Handshake;
 
-internal sealed partial class NbdConnection
+/// <summary>
+/// The fixed-newstyle handshake of one connection: greets the client, haggles options and returns the negotiated
+/// <see cref="NbdSession"/>, or null when the client does not go on to transmission.
+/// </summary>
+internal sealed class ServerHandshake(PipeReader input, PipeWriter output, NbdExport export, NbdServerState state, long connectionId, ILogger logger)
 {
     /// <summary>Option data longer than this is not buffered: it is skipped and answered ERR_TOO_BIG.</summary>
     internal const int MaxOptionLength = 64 * 1024;
@@ -11,37 +17,39 @@ internal sealed partial class NbdConnection
     internal const int MaxSkippableOptionLength = 16 * 1024 * 1024;
     /// <summary>More options than this in one handshake closes the connection (nbdkit uses 32).</summary>
     internal const int MaxOptions = 64;
-    internal const uint BaseAllocationContextId = 1;
     private const string BaseAllocation = "base:allocation";
 
     private bool _noZeroes;
     private bool _structuredReplies;
     private bool _metaContextSelected;
 
-    /// <summary>Runs option haggling; true when the client asked for transmission.</summary>
-    private async Task<bool> HandshakeAsync()
+    /// <summary>Runs option haggling within <paramref name="timeout"/>; the session when the client asked for
+    /// transmission, null when it aborted, the server is stopping or the time ran out.</summary>
+    public async Task<NbdSession?> RunAsync(TimeSpan timeout, TimeProvider time, CancellationToken aborted)
     {
-        using var deadline = new CancellationTokenSource(_options.HandshakeTimeout, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, _abort.Token);
+        using var deadline = new CancellationTokenSource(timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, aborted);
         try
         {
-            return await NegotiateAsync(linked.Token).ConfigureAwait(false);
+            return await NegotiateAsync(linked.Token).ConfigureAwait(false)
+                ? new NbdSession(export, _structuredReplies, _noZeroes, _metaContextSelected)
+                : null;
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
         {
-            ServerLog.HandshakeTimeout(_logger, Id, _options.HandshakeTimeout);
-            return false;
+            ConnectionLog.HandshakeTimeout(logger, connectionId, timeout);
+            return null;
         }
     }
 
     private async Task<bool> NegotiateAsync(CancellationToken ct)
     {
         var scratch = new byte[NbdOptionHeader.Size];
-        NbdHandshake.WriteGreeting(_output.GetSpan(NbdHandshake.GreetingSize), NbdHandshakeFlags.FixedNewstyle | NbdHandshakeFlags.NoZeroes);
-        _output.Advance(NbdHandshake.GreetingSize);
-        await FlushAsync(ct).ConfigureAwait(false);
+        NbdHandshake.WriteGreeting(output.GetSpan(NbdHandshake.GreetingSize), NbdHandshakeFlags.FixedNewstyle | NbdHandshakeFlags.NoZeroes);
+        output.Advance(NbdHandshake.GreetingSize);
+        await output.FlushOrThrowAsync(ct).ConfigureAwait(false);
 
-        await ReadExactAsync(scratch.AsMemory(0, NbdHandshake.ClientFlagsSize), ct).ConfigureAwait(false);
+        await input.ReadExactAsync(scratch.AsMemory(0, NbdHandshake.ClientFlagsSize), ct).ConfigureAwait(false);
         NbdHandshake.TryReadClientFlags(scratch, out var clientFlags);
         if ((clientFlags & ~(NbdClientFlags.FixedNewstyle | NbdClientFlags.NoZeroes)) != 0)
         {
@@ -52,7 +60,7 @@ internal sealed partial class NbdConnection
 
         for (var count = 0; ; count++)
         {
-            await ReadExactAsync(scratch.AsMemory(0, NbdOptionHeader.Size), ct).ConfigureAwait(false);
+            await input.ReadExactAsync(scratch.AsMemory(0, NbdOptionHeader.Size), ct).ConfigureAwait(false);
             NbdOptionCodec.TryReadHeader(scratch, out var header);
             if (count >= MaxOptions)
             {
@@ -66,15 +74,15 @@ internal sealed partial class NbdConnection
                     NbdProtocolException.Throw($"option {header.Option} with {header.Length} bytes of data");
                 }
 
-                await DiscardAsync(header.Length, ct).ConfigureAwait(false);
+                await input.DiscardAsync(header.Length, ct).ConfigureAwait(false);
                 await ReplyOptionAsync(header.Option, NbdOptionReplyType.ErrTooBig, "option data too long", ct).ConfigureAwait(false);
                 continue;
             }
 
             var data = new byte[header.Length];
-            await ReadExactAsync(data, ct).ConfigureAwait(false);
+            await input.ReadExactAsync(data, ct).ConfigureAwait(false);
 
-            if (_state.IsStopping && header.Option != NbdOption.Abort)
+            if (state.IsStopping && header.Option != NbdOption.Abort)
             {
                 if (header.Option == NbdOption.ExportName)
                 {
@@ -123,16 +131,16 @@ internal sealed partial class NbdConnection
 
     private async Task<bool> ExportNameAsync(byte[] data, CancellationToken ct)
     {
-        if (!NbdOptionCodec.TryDecodeString(data, out var name) || !_export.Matches(name))
+        if (!NbdOptionCodec.TryDecodeString(data, out var name) || !export.Matches(name))
         {
             // EXPORT_NAME cannot carry an error: the spec says to hang up.
             NbdProtocolException.Throw("OPT_EXPORT_NAME for an unknown export");
         }
 
         var size = NbdHandshake.ExportNameReplySize + NbdHandshake.ExportNameReplyPadding;
-        var written = NbdHandshake.WriteExportNameReply(_output.GetSpan(size), (ulong)_export.Device.Size, _export.FlagsFor(_structuredReplies), _noZeroes);
-        _output.Advance(written);
-        await FlushAsync(ct).ConfigureAwait(false);
+        var written = NbdHandshake.WriteExportNameReply(output.GetSpan(size), (ulong)export.Device.Size, export.FlagsFor(_structuredReplies), _noZeroes);
+        output.Advance(written);
+        await output.FlushOrThrowAsync(ct).ConfigureAwait(false);
         return true;
     }
 
@@ -144,8 +152,8 @@ internal sealed partial class NbdConnection
             return;
         }
 
-        var payload = new byte[8 + (_export.Name.Length * 4) + (_export.Description.Length * 4)];
-        var length = NbdOptionCodec.WriteServerEntry(payload, _export.Name, _export.Description);
+        var payload = new byte[8 + (export.Name.Length * 4) + (export.Description.Length * 4)];
+        var length = NbdOptionCodec.WriteServerEntry(payload, export.Name, export.Description);
         WriteOptionReply(NbdOption.List, NbdOptionReplyType.Server, payload.AsSpan(0, length));
         await ReplyOptionAsync(NbdOption.List, NbdOptionReplyType.Ack, null, ct).ConfigureAwait(false);
     }
@@ -159,29 +167,29 @@ internal sealed partial class NbdConnection
             return false;
         }
 
-        if (!_export.Matches(name))
+        if (!export.Matches(name))
         {
             await ReplyOptionAsync(option, NbdOptionReplyType.ErrUnknown, "no such export", ct).ConfigureAwait(false);
             return false;
         }
 
         Span<byte> info = stackalloc byte[2 + 1024];
-        WriteOptionReply(option, NbdOptionReplyType.Info, info[..NbdOptionCodec.WriteInfoExport(info, (ulong)_export.Device.Size, _export.FlagsFor(_structuredReplies))]);
+        WriteOptionReply(option, NbdOptionReplyType.Info, info[..NbdOptionCodec.WriteInfoExport(info, (ulong)export.Device.Size, export.FlagsFor(_structuredReplies))]);
         if (requests.Name)
         {
-            WriteOptionReply(option, NbdOptionReplyType.Info, info[..NbdOptionCodec.WriteInfoString(info, NbdInfoType.Name, _export.Name)]);
+            WriteOptionReply(option, NbdOptionReplyType.Info, info[..NbdOptionCodec.WriteInfoString(info, NbdInfoType.Name, export.Name)]);
         }
 
-        if (requests.Description && _export.Description.Length > 0)
+        if (requests.Description && export.Description.Length > 0)
         {
-            WriteOptionReply(option, NbdOptionReplyType.Info, info[..NbdOptionCodec.WriteInfoString(info, NbdInfoType.Description, _export.Description)]);
+            WriteOptionReply(option, NbdOptionReplyType.Info, info[..NbdOptionCodec.WriteInfoString(info, NbdInfoType.Description, export.Description)]);
         }
 
         // Sent only on request: nbd-client never asks, and an unasked non-default constraint could confuse it.
         if (requests.BlockSize)
         {
             WriteOptionReply(option, NbdOptionReplyType.Info, info[..NbdOptionCodec.WriteInfoBlockSize(info,
-                (uint)_export.Device.MinimumBlockSize, Math.Max(NbdExport.PreferredBlockSize, (uint)_export.Device.MinimumBlockSize), NbdServerOptions.MaxPayload)]);
+                (uint)export.Device.MinimumBlockSize, Math.Max(NbdExport.PreferredBlockSize, (uint)export.Device.MinimumBlockSize), NbdLimits.MaxPayload)]);
         }
 
         await ReplyOptionAsync(option, NbdOptionReplyType.Ack, null, ct).ConfigureAwait(false);
@@ -222,7 +230,7 @@ internal sealed partial class NbdConnection
             return;
         }
 
-        if (!_export.Matches(name))
+        if (!export.Matches(name))
         {
             await ReplyOptionAsync(option, NbdOptionReplyType.ErrUnknown, "no such export", ct).ConfigureAwait(false);
             return;
@@ -234,7 +242,7 @@ internal sealed partial class NbdConnection
         if (match)
         {
             Span<byte> payload = stackalloc byte[64];
-            var length = NbdOptionCodec.WriteMetaContext(payload, set ? BaseAllocationContextId : 0, BaseAllocation);
+            var length = NbdOptionCodec.WriteMetaContext(payload, set ? NbdSession.BaseAllocationContextId : 0, BaseAllocation);
             WriteOptionReply(option, NbdOptionReplyType.MetaContext, payload[..length]);
             _metaContextSelected |= set;
         }
@@ -244,10 +252,10 @@ internal sealed partial class NbdConnection
 
     private void WriteOptionReply(NbdOption option, NbdOptionReplyType type, ReadOnlySpan<byte> payload)
     {
-        var span = _output.GetSpan(NbdOptionReplyHeader.Size + payload.Length);
+        var span = output.GetSpan(NbdOptionReplyHeader.Size + payload.Length);
         NbdOptionCodec.WriteReplyHeader(span, option, type, (uint)payload.Length);
         payload.CopyTo(span[NbdOptionReplyHeader.Size..]);
-        _output.Advance(NbdOptionReplyHeader.Size + payload.Length);
+        output.Advance(NbdOptionReplyHeader.Size + payload.Length);
     }
 
     /// <summary>Writes a final reply (ACK or error with an optional message) and flushes.</summary>
@@ -255,7 +263,7 @@ internal sealed partial class NbdConnection
     {
         var payload = message is null ? [] : System.Text.Encoding.UTF8.GetBytes(message);
         WriteOptionReply(option, type, payload);
-        ServerLog.Option(_logger, Id, (uint)option, type.ToString());
-        await FlushAsync(ct).ConfigureAwait(false);
+        ConnectionLog.Option(logger, connectionId, (uint)option, type.ToString());
+        await output.FlushOrThrowAsync(ct).ConfigureAwait(false);
     }
 }

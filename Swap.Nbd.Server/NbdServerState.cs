@@ -1,4 +1,4 @@
-namespace Swap.Nbd.Server.Hosting;
+namespace Swap.Nbd.Server;
 
 /// <summary>Server-wide state every connection consults: whether a shutdown has begun, who may poll, buffer memory.</summary>
 internal sealed class NbdServerState(long bufferBudget = long.MaxValue)
@@ -11,7 +11,7 @@ internal sealed class NbdServerState(long bufferBudget = long.MaxValue)
 
     /// <summary>
     /// Bytes of request buffers all connections together may hold before a connection with requests of its own in
-    /// flight waits for them (see <see cref="NbdServer"/> for how it follows the GC heap limit).
+    /// flight waits for them (the host derives it from the GC heap limit).
     /// </summary>
     public long BufferBudget { get; } = bufferBudget;
 

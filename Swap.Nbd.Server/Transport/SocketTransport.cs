@@ -1,9 +1,8 @@
 using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net.Sockets;
-using Swap.Nbd.Server.Hosting;
 
-namespace Swap.Nbd.Server.Connection;
+namespace Swap.Nbd.Server.Transport;
 
 /// <summary>
 /// Moves bytes between a socket and the connection's pipes with blocking socket calls on a thread of its own,
@@ -22,18 +21,17 @@ internal sealed class SocketTransport
     private readonly Socket _socket;
     private readonly Pipe _input;
     private readonly long _pollMicroseconds;
-    private readonly NbdServerState _state;
-    private readonly Func<bool> _answeredAll;
+    private readonly IInputPollGate _pollGate;
     private readonly TaskCompletionSource _received = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <param name="answeredAll">True when every request received so far has been answered: only then is the
-    /// client the one to move next, and only then is polling for its next request worth a CPU.</param>
-    public SocketTransport(Socket socket, int pollMicroseconds, NbdServerState state, Func<bool> answeredAll)
+    /// <param name="pollMicroseconds">How long to poll for input before a blocking receive; 0 never polls.</param>
+    /// <param name="pollGate">Whether the peer is the one to move next (for NBD: every request received so far has
+    /// been answered), and the polling slots shared with other connections.</param>
+    public SocketTransport(Socket socket, int pollMicroseconds, IInputPollGate pollGate)
     {
         _socket = socket;
         _pollMicroseconds = pollMicroseconds;
-        _state = state;
-        _answeredAll = answeredAll;
+        _pollGate = pollGate;
         // Inline scheduling runs the reader (the protocol loop) on the receiving thread. No pause threshold: the
         // protocol loop consumes every complete request at once and is itself what blocks the receive thread when
         // the client stops reading replies, so the buffered input stays within one request plus one receive.
@@ -44,12 +42,15 @@ internal sealed class SocketTransport
             resumeWriterThreshold: 0,
             minimumSegmentSize: ReceiveSize,
             useSynchronizationContext: false));
-        Output = PipeWriter.Create(new SendStream(socket), new StreamPipeWriterOptions(minimumBufferSize: ReceiveSize, leaveOpen: true));
+        Output = PipeWriter.Create(new SocketSendStream(socket), new StreamPipeWriterOptions(minimumBufferSize: ReceiveSize, leaveOpen: true));
     }
 
     public PipeReader Input => _input.Reader;
 
     public PipeWriter Output { get; }
+
+    /// <summary>Bytes received by the socket that the transport has not read yet (a system call).</summary>
+    public int Available => _socket.Available;
 
     /// <summary>The managed id of the receiving thread, on which the protocol code runs; 0 before <see cref="Start"/>.</summary>
     public int ThreadId { get; private set; }
@@ -106,7 +107,7 @@ internal sealed class SocketTransport
     {
         // The cheap tests first: Available is a system call, and while a request is out (a READ waiting on a daemon)
         // it would be made for nothing.
-        if (_pollMicroseconds <= 0 || !_answeredAll() || _socket.Available > 0 || !_state.TryBeginPoll())
+        if (_pollMicroseconds <= 0 || !_pollGate.PeerMovesNext || _socket.Available > 0 || !_pollGate.TryBeginPoll())
         {
             return;
         }
@@ -117,7 +118,7 @@ internal sealed class SocketTransport
             Thread.SpinWait(20);
         }
 
-        _state.EndPoll();
+        _pollGate.EndPoll();
     }
 
     // The protocol is done with this connection but the client may still be sending: read and drop until it
@@ -128,6 +129,19 @@ internal sealed class SocketTransport
         var scratch = new byte[16 * 1024];
         while (_socket.Receive(scratch, SocketFlags.None) > 0)
         {
+        }
+    }
+
+    /// <summary>Shuts the socket down both ways at once: pending receives and sends fail.</summary>
+    public void Abort()
+    {
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already closed.
         }
     }
 
@@ -149,47 +163,5 @@ internal sealed class SocketTransport
         }
 
         _socket.Dispose();
-    }
-
-    /// <summary>A write-only stream that sends with blocking calls, for the reply PipeWriter.</summary>
-    private sealed class SendStream(Socket socket) : Stream
-    {
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override void Write(ReadOnlySpan<byte> buffer)
-        {
-            while (!buffer.IsEmpty)
-            {
-                buffer = buffer[socket.Send(buffer, SocketFlags.None)..];
-            }
-        }
-
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            try
-            {
-                Write(buffer.Span);
-                return ValueTask.CompletedTask;
-            }
-            catch (SocketException ex)
-            {
-                return ValueTask.FromException(new IOException(ex.Message, ex));
-            }
-        }
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override void Flush() { }
-        public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }

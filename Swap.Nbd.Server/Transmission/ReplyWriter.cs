@@ -1,0 +1,198 @@
+using System.IO.Pipelines;
+using Swap.BlockDevices;
+using Swap.Nbd.Protocol;
+using Swap.Nbd.Server.Transport;
+
+namespace Swap.Nbd.Server.Transmission;
+
+/// <summary>
+/// The one writer of a connection's replies, which leave in whatever order requests complete: owns the reply lock,
+/// encodes simple and structured replies and decides when buffered replies are sent.
+/// </summary>
+/// <remarks>
+/// Methods named <c>Write…</c>, <see cref="GetSpan"/>, <see cref="Advance"/> and <see cref="FlushIfFullAsync"/> need
+/// the lock (<see cref="EnterAsync"/> ... <see cref="Exit"/>); the <c>…Async</c> replies take it themselves.
+/// </remarks>
+internal sealed class ReplyWriter : IDisposable
+{
+    // A reply batch is sent once this much is buffered, so a burst of large reads cannot pile up in memory.
+    private const int FlushThreshold = 256 * 1024;
+
+    private readonly PipeWriter _output;
+    private readonly SemaphoreSlim _lock = new(1, 1);
+    private readonly bool _structuredReplies;
+    private readonly int _connectionThreadId;
+
+    /// <param name="connectionThreadId">The managed id of the thread that receives requests and runs the protocol
+    /// loop; only it may wait blocking for the lock.</param>
+    public ReplyWriter(PipeWriter output, bool structuredReplies, int connectionThreadId)
+    {
+        _output = output;
+        _structuredReplies = structuredReplies;
+        _connectionThreadId = connectionThreadId;
+        ReadPrefixSize = structuredReplies ? NbdStructuredReply.OffsetDataPrefixSize : NbdSimpleReply.Size;
+    }
+
+    /// <summary>Bytes in front of a READ reply's data: a simple reply, or a structured OFFSET_DATA chunk header.</summary>
+    public int ReadPrefixSize { get; }
+
+    /// <summary>
+    /// Takes the reply lock. The connection's own thread waits blocking: a contended <c>WaitAsync</c> continues on the
+    /// thread pool (a hop, and a pool thread woken), which a QD1 client's next request met whenever it arrived before
+    /// the previous reply's sender had let go; blocking that thread holds up only this connection's client. Any other
+    /// thread (a daemon link's receive thread completing a request) must not block on one client that stopped
+    /// reading, so it waits asynchronously.
+    /// </summary>
+    public ValueTask EnterAsync(CancellationToken ct)
+    {
+        if (_lock.Wait(0, ct))
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        if (Environment.CurrentManagedThreadId == _connectionThreadId)
+        {
+            _lock.Wait(ct);
+            return ValueTask.CompletedTask;
+        }
+
+        return new ValueTask(_lock.WaitAsync(ct));
+    }
+
+    public void Exit() => _lock.Release();
+
+    /// <summary>Room for a reply written in place (a READ's data read straight into it).</summary>
+    public Span<byte> GetSpan(int size) => _output.GetSpan(size);
+
+    public void Advance(int bytes) => _output.Advance(bytes);
+
+    /// <summary>Replies to a request with success or <paramref name="error"/>.</summary>
+    public async ValueTask ReplyAsync(NbdRequest request, NbdError error, CancellationToken ct)
+    {
+        await EnterAsync(ct).ConfigureAwait(false);
+        try
+        {
+            WriteStatus(request, error);
+            await FlushIfFullAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Replies to a BLOCK_STATUS with the first <paramref name="count"/> of <paramref name="extents"/>.</summary>
+    public async ValueTask ReplyBlockStatusAsync(NbdRequest request, AllocationExtent[] extents, int count, CancellationToken ct)
+    {
+        await EnterAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var size = NbdStructuredReply.BlockStatusPrefixSize + (count * 8);
+            var span = _output.GetSpan(size);
+            NbdStructuredReply.WriteBlockStatusPrefix(span, request.Cookie, NbdSession.BaseAllocationContextId, count);
+            for (var i = 0; i < count; i++)
+            {
+                var e = extents[i];
+                var state = (e.Hole ? NbdAllocationState.Hole : 0) | (e.Zero ? NbdAllocationState.Zero : 0);
+                NbdStructuredReply.WriteExtent(span[(NbdStructuredReply.BlockStatusPrefixSize + (i * 8))..], (uint)e.Length, state);
+            }
+
+            _output.Advance(size);
+            await FlushIfFullAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Sends every buffered reply.</summary>
+    public async ValueTask FlushRepliesAsync(CancellationToken ct)
+    {
+        await EnterAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (_output.UnflushedBytes > 0)
+            {
+                await FlushAsync(ct).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>A READ's successful reply carrying <paramref name="data"/>, copied once into the output.</summary>
+    public void WriteRead(in NbdRequest request, ReadOnlySpan<byte> data)
+    {
+        var span = _output.GetSpan(ReadPrefixSize + data.Length);
+        data.CopyTo(span[ReadPrefixSize..]);
+        WriteReadPrefix(request, span);
+        _output.Advance(ReadPrefixSize + data.Length);
+    }
+
+    public void WriteStatus(in NbdRequest request, NbdError error)
+    {
+        if (error == NbdError.None)
+        {
+            WriteOk(request);
+        }
+        else
+        {
+            WriteError(request, error);
+        }
+    }
+
+    public void WriteOk(in NbdRequest request)
+    {
+        if (_structuredReplies && request.Command == NbdCommand.Read)
+        {
+            // A zero-length READ has no data chunk to carry DONE.
+            var span = _output.GetSpan(NbdStructuredReply.Size);
+            new NbdStructuredReply(NbdReplyFlags.Done, NbdReplyChunkType.None, request.Cookie, 0).Write(span);
+            _output.Advance(NbdStructuredReply.Size);
+            return;
+        }
+
+        var simple = _output.GetSpan(NbdSimpleReply.Size);
+        new NbdSimpleReply(NbdError.None, request.Cookie).Write(simple);
+        _output.Advance(NbdSimpleReply.Size);
+    }
+
+    public void WriteError(in NbdRequest request, NbdError error)
+    {
+        // Once structured replies are on, every READ (and BLOCK_STATUS) reply must be structured, errors included.
+        if (_structuredReplies && request.Command is NbdCommand.Read or NbdCommand.BlockStatus)
+        {
+            var span = _output.GetSpan(NbdStructuredReply.ErrorSize);
+            NbdStructuredReply.WriteError(span, request.Cookie, error);
+            _output.Advance(NbdStructuredReply.ErrorSize);
+            return;
+        }
+
+        var simple = _output.GetSpan(NbdSimpleReply.Size);
+        new NbdSimpleReply(error, request.Cookie).Write(simple);
+        _output.Advance(NbdSimpleReply.Size);
+    }
+
+    /// <summary>Writes the <see cref="ReadPrefixSize"/> bytes in front of a READ reply's data at the start of <paramref name="span"/>.</summary>
+    public void WriteReadPrefix(in NbdRequest request, Span<byte> span)
+    {
+        if (_structuredReplies)
+        {
+            NbdStructuredReply.WriteOffsetDataPrefix(span, NbdReplyFlags.Done, request.Cookie, request.Offset, request.Length);
+        }
+        else
+        {
+            new NbdSimpleReply(NbdError.None, request.Cookie).Write(span);
+        }
+    }
+
+    public ValueTask FlushIfFullAsync(CancellationToken ct) =>
+        _output.UnflushedBytes >= FlushThreshold ? FlushAsync(ct) : ValueTask.CompletedTask;
+
+    public ValueTask FlushAsync(CancellationToken ct) => _output.FlushOrThrowAsync(ct);
+
+    public void Dispose() => _lock.Dispose();
+}

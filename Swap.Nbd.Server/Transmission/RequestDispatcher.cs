@@ -1,0 +1,255 @@
+using System.Buffers;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Swap.BlockDevices;
+using Swap.Common.Buffers;
+using Swap.Nbd.Protocol;
+
+namespace Swap.Nbd.Server.Transmission;
+
+/// <summary>
+/// Serves valid requests on the export's device: inline when the device has the data at hand (the reply is written
+/// on the connection's thread), otherwise started with a pooled buffer and answered by whichever thread completes it.
+/// </summary>
+internal sealed class RequestDispatcher(
+    long connectionId,
+    IBlockDevice device,
+    ReplyWriter replies,
+    InFlightBudget budget,
+    PinnedBufferPool buffers,
+    Action abort,
+    ILogger logger,
+    CancellationToken aborted)
+{
+    private const int MaxExtentsPerReply = 1024;
+
+    private AllocationExtent[]? _extents;
+
+    /// <summary>Serves one request that passed <see cref="RequestValidator"/>; <paramref name="payload"/> is a WRITE's
+    /// data, valid only until the caller advances the input.</summary>
+    public async ValueTask DispatchAsync(NbdRequest request, ReadOnlySequence<byte> payload, CancellationToken ct)
+    {
+        var offset = (long)request.Offset;
+        var fua = (request.Flags & NbdCommandFlags.Fua) != 0;
+        switch (request.Command)
+        {
+            case NbdCommand.Read:
+                if (await TryReadInlineAsync(request, ct).ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                await budget.WaitForRoomAsync(request.Length).ConfigureAwait(false);
+                var readBuffer = buffers.Rent((int)request.Length);
+                Start(device.ReadAsync(offset, readBuffer.AsMemory(0, (int)request.Length), ct), request, readBuffer);
+                return;
+
+            case NbdCommand.Write:
+                if (TryWriteInline(offset, payload, fua, out var writeError))
+                {
+                    await replies.ReplyAsync(request, writeError, ct).ConfigureAwait(false);
+                    return;
+                }
+
+                await budget.WaitForRoomAsync(request.Length).ConfigureAwait(false);
+                var writeBuffer = buffers.Rent((int)request.Length);
+                payload.CopyTo(writeBuffer);
+                Start(device.WriteAsync(offset, writeBuffer.AsMemory(0, (int)request.Length), fua, ct), request, writeBuffer);
+                return;
+
+            case NbdCommand.Flush:
+                await CompleteAsync(device.FlushAsync(ct), request, ct).ConfigureAwait(false);
+                return;
+
+            case NbdCommand.Trim:
+                await CompleteAsync(device.TrimAsync(offset, request.Length, fua, ct), request, ct).ConfigureAwait(false);
+                return;
+
+            case NbdCommand.WriteZeroes:
+                await CompleteAsync(device.WriteZeroesAsync(offset, request.Length,
+                    (request.Flags & NbdCommandFlags.NoHole) != 0, (request.Flags & NbdCommandFlags.FastZero) != 0, fua, ct), request, ct).ConfigureAwait(false);
+                return;
+
+            case NbdCommand.Cache:
+                // A prefetch hint: everything is in memory already.
+                await replies.ReplyAsync(request, NbdError.None, ct).ConfigureAwait(false);
+                return;
+
+            case NbdCommand.BlockStatus:
+                _extents ??= new AllocationExtent[MaxExtentsPerReply];
+                var count = device.GetAllocation((long)request.Offset, request.Length,
+                    (request.Flags & NbdCommandFlags.ReqOne) != 0 ? _extents.AsSpan(0, 1) : _extents);
+                await replies.ReplyBlockStatusAsync(request, _extents, count, ct).ConfigureAwait(false);
+                return;
+        }
+    }
+
+    /// <summary>Serves a READ straight into the reply buffer when the device has the data at hand.</summary>
+    private async ValueTask<bool> TryReadInlineAsync(NbdRequest request, CancellationToken ct)
+    {
+        await replies.EnterAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var prefix = replies.ReadPrefixSize;
+            var length = (int)request.Length;
+            if (length == 0)
+            {
+                replies.WriteOk(request);
+            }
+            else
+            {
+                var span = replies.GetSpan(prefix + length);
+                bool done;
+                try
+                {
+                    done = device.TryRead((long)request.Offset, span.Slice(prefix, length));
+                }
+                catch (BlockDeviceException ex)
+                {
+                    replies.WriteError(request, MapError(request, ex));
+                    return true;
+                }
+
+                if (!done)
+                {
+                    return false;
+                }
+
+                replies.WriteReadPrefix(request, span);
+                replies.Advance(prefix + length);
+            }
+
+            await replies.FlushIfFullAsync(ct).ConfigureAwait(false);
+            return true;
+        }
+        finally
+        {
+            replies.Exit();
+        }
+    }
+
+    private bool TryWriteInline(long offset, in ReadOnlySequence<byte> payload, bool fua, out NbdError error)
+    {
+        error = NbdError.None;
+        try
+        {
+            if (payload.IsSingleSegment)
+            {
+                return device.TryWrite(offset, payload.FirstSpan, fua);
+            }
+
+            // Split across receive segments (at any byte, not at a page): joined first, so the device sees one write
+            // of whole pages rather than two with part pages at the seam, which it would have to complete from disk.
+            var joined = buffers.Rent((int)payload.Length);
+            try
+            {
+                payload.CopyTo(joined);
+                return device.TryWrite(offset, joined.AsSpan(0, (int)payload.Length), fua);
+            }
+            finally
+            {
+                buffers.Return(joined);
+            }
+        }
+        catch (BlockDeviceException ex)
+        {
+            error = MapError(new NbdRequest(0, NbdCommand.Write, 0, (ulong)offset, (uint)payload.Length), ex);
+            return true;
+        }
+    }
+
+    /// <summary>Replies at once if the operation finished synchronously, otherwise when it does.</summary>
+    private async ValueTask CompleteAsync(ValueTask operation, NbdRequest request, CancellationToken ct)
+    {
+        if (!operation.IsCompleted)
+        {
+            Start(operation, request, null);
+            return;
+        }
+
+        var error = NbdError.None;
+        try
+        {
+            operation.GetAwaiter().GetResult();
+        }
+        catch (BlockDeviceException ex)
+        {
+            error = MapError(request, ex);
+        }
+
+        await replies.ReplyAsync(request, error, ct).ConfigureAwait(false);
+    }
+
+    private void Start(ValueTask operation, NbdRequest request, byte[]? buffer)
+    {
+        budget.Begin(request.Length, buffer?.Length ?? 0);
+        _ = FinishAsync(operation, request, buffer);
+    }
+
+    private async Task FinishAsync(ValueTask operation, NbdRequest request, byte[]? buffer)
+    {
+        var error = NbdError.None;
+        try
+        {
+            await operation.ConfigureAwait(false);
+        }
+        catch (BlockDeviceException ex)
+        {
+            error = MapError(request, ex);
+        }
+        catch (OperationCanceledException)
+        {
+            error = NbdError.Shutdown;
+        }
+
+        try
+        {
+            await replies.EnterAsync(aborted).ConfigureAwait(false);
+            try
+            {
+                if (error == NbdError.None && request.Command == NbdCommand.Read && buffer is not null)
+                {
+                    replies.WriteRead(request, buffer.AsSpan(0, (int)request.Length));
+                }
+                else
+                {
+                    replies.WriteStatus(request, error);
+                }
+
+                await replies.FlushAsync(aborted).ConfigureAwait(false);
+            }
+            finally
+            {
+                replies.Exit();
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or SocketException)
+        {
+            abort();
+        }
+        finally
+        {
+            if (buffer is not null)
+            {
+                budget.ReleaseBuffer(buffer.Length);
+                buffers.Return(buffer);
+            }
+
+            budget.End(request.Length);
+        }
+    }
+
+    private NbdError MapError(in NbdRequest request, BlockDeviceException ex)
+    {
+        ConnectionLog.DeviceError(logger, connectionId, request.Command.ToString(), request.Offset, request.Length, ex.Message);
+        return ex.Error switch
+        {
+            BlockDeviceError.NoSpace => NbdError.NoSpc,
+            BlockDeviceError.NotSupported => NbdError.NotSup,
+            BlockDeviceError.ReadOnly => NbdError.Perm,
+            BlockDeviceError.Invalid => NbdError.Inval,
+            BlockDeviceError.Shutdown => NbdError.Shutdown,
+            _ => NbdError.Io,
+        };
+    }
+}
