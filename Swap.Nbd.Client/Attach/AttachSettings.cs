@@ -1,6 +1,6 @@
 namespace Swap.Nbd.Client.Attach;
 
-/// <summary>What <c>swapnbd-client attach</c> was asked to do (the command line reads it: <c>Cli.AttachArguments</c>).</summary>
+/// <summary>What <c>swapnbd-client attach</c> was asked to do; the command-line layer above fills it in.</summary>
 internal sealed record AttachSettings
 {
     public required NbdUri Uri { get; init; }
