@@ -1,6 +1,5 @@
 using System.IO.Pipelines;
 using System.Net.Sockets;
-using System.Threading.Channels;
 using Swap.Nbd.Protocol;
 
 namespace Swap.Nbd.Client;
@@ -14,7 +13,7 @@ namespace Swap.Nbd.Client;
 /// A READ's destination and a WRITE's payload must stay valid until the returned task completes. Cancellation is
 /// observed only before a request is queued: a request on the wire cannot be withdrawn in NBD.
 /// </remarks>
-public sealed partial class NbdClientConnection : IAsyncDisposable
+public sealed class NbdClientConnection : IAsyncDisposable
 {
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
@@ -22,14 +21,11 @@ public sealed partial class NbdClientConnection : IAsyncDisposable
     private readonly PipeWriter _output;
     private readonly NbdClientOptions _options;
     private readonly RequestPool _pool;
-    private readonly Channel<PendingRequest> _requests;
-    private readonly Lock _lock = new();
-    private readonly Dictionary<ulong, PendingRequest> _pending = [];
+    private readonly PendingRequestTable _table = new();
+    private readonly RequestSender _sender;
+    private readonly ReplyReceiver _receiver;
     private readonly Task _sendLoop;
     private readonly Task _receiveLoop;
-    private ulong _nextCookie;
-    private bool _disconnecting;
-    private Exception? _failure;
 
     private NbdClientConnection(NbdNegotiatedSocket negotiated, NbdClientOptions options)
     {
@@ -40,7 +36,8 @@ public sealed partial class NbdClientConnection : IAsyncDisposable
         _stream = new NetworkStream(_socket, ownsSocket: true);
         _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
         _output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
-        _requests = Channel.CreateUnbounded<PendingRequest>(new UnboundedChannelOptions { SingleReader = true });
+        _sender = new RequestSender(_output, _table);
+        _receiver = new ReplyReceiver(_input, new ReplyMatcher(_table, Negotiation));
         _sendLoop = Task.Run(SendLoopAsync);
         _receiveLoop = Task.Run(ReceiveLoopAsync);
     }
@@ -52,28 +49,10 @@ public sealed partial class NbdClientConnection : IAsyncDisposable
     public bool StructuredReplies => Negotiation.StructuredReplies;
 
     /// <summary>False once the connection has failed, been closed by the server, or been disconnected.</summary>
-    public bool IsConnected
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _failure is null && !_disconnecting;
-            }
-        }
-    }
+    public bool IsConnected => _table.IsOpen;
 
     /// <summary>Requests sent or queued whose replies have not arrived yet.</summary>
-    public int InFlight
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _pending.Count;
-            }
-        }
-    }
+    public int InFlight => _table.Count;
 
     /// <summary>Connects, negotiates (see <see cref="NbdNegotiator.NegotiateAsync"/>) and starts transmission.</summary>
     public static async Task<NbdClientConnection> ConnectAsync(NbdUri uri, NbdClientOptions? options = null, CancellationToken ct = default)
@@ -166,18 +145,12 @@ public sealed partial class NbdClientConnection : IAsyncDisposable
     /// </summary>
     public async Task DisconnectAsync()
     {
-        lock (_lock)
+        if (!_table.BeginDisconnect())
         {
-            if (_disconnecting)
-            {
-                return;
-            }
-
-            _disconnecting = true;
+            return;
         }
 
-        _requests.Writer.TryWrite(DisconnectMarker);
-        _requests.Writer.TryComplete();
+        _sender.QueueDisconnect();
         await _sendLoop.ConfigureAwait(false);
         try
         {
@@ -192,13 +165,7 @@ public sealed partial class NbdClientConnection : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        bool healthy;
-        lock (_lock)
-        {
-            healthy = _failure is null;
-        }
-
-        if (healthy)
+        if (!_table.HasFailed)
         {
             await DisconnectAsync().ConfigureAwait(false);
         }
@@ -229,25 +196,17 @@ public sealed partial class NbdClientConnection : IAsyncDisposable
             return ValueTask.FromCanceled(ct);
         }
 
-        short version;
-        lock (_lock)
+        // Read before the request is in the table: from then on the receive loop may complete it (and the caller recycle it).
+        var version = request.Version;
+        if (_table.TryAdd(request) is { } refused)
         {
-            if (_failure is not null || _disconnecting)
-            {
-                request.Recycle();
-                return ValueTask.FromException(_failure is not null
-                    ? new NbdConnectionClosedException($"connection is closed: {_failure.Message}", _failure)
-                    : new NbdConnectionClosedException("connection is disconnecting"));
-            }
-
-            request.Cookie = ++_nextCookie;
-            version = request.Version;
-            _pending.Add(request.Cookie, request);
+            request.Recycle();
+            return ValueTask.FromException(refused);
         }
 
-        // Cannot fail while the lock above saw the connection open: the writer is only completed after
-        // _failure/_disconnecting are set, and a request queued just before that is failed from _pending.
-        _requests.Writer.TryWrite(request);
+        // Cannot fail while the table took the request: the queue is only completed after the table records a
+        // failure or a disconnect, and a request queued just before that is failed from the table.
+        _sender.TryQueue(request);
         return new ValueTask(request, version);
     }
 
@@ -278,13 +237,42 @@ public sealed partial class NbdClientConnection : IAsyncDisposable
         }
     }
 
+    private async Task SendLoopAsync()
+    {
+        if (await _sender.RunAsync().ConfigureAwait(false) is { } error)
+        {
+            Abort(error);
+        }
+    }
+
+    private async Task ReceiveLoopAsync() => EndReceiving(await _receiver.RunAsync().ConfigureAwait(false));
+
+    /// <summary>Ends the connection once the receive loop has stopped: every request still pending fails.</summary>
+    private void EndReceiving(Exception? error)
+    {
+        var reason = _table.Close(error, out var orphans);
+        if (error is not null)
+        {
+            Abort(error);
+        }
+        else
+        {
+            _sender.Complete();
+        }
+
+        var message = reason is NbdProtocolException
+            ? $"connection closed: server violated the NBD protocol: {reason.Message}"
+            : $"connection closed: {reason.Message}";
+        foreach (var request in orphans)
+        {
+            request.Fail(new NbdConnectionClosedException(message, reason));
+        }
+    }
+
     /// <summary>Records why the connection ends and closes the socket; the receive loop then fails what is pending.</summary>
     private void Abort(Exception reason)
     {
-        lock (_lock)
-        {
-            _failure ??= reason;
-        }
+        _table.Fail(reason);
 
         try
         {
@@ -296,6 +284,6 @@ public sealed partial class NbdClientConnection : IAsyncDisposable
         }
 
         _input.CancelPendingRead();
-        _requests.Writer.TryComplete();
+        _sender.Complete();
     }
 }

@@ -39,9 +39,16 @@ public static class ProcessGuard
     /// </param>
     /// <param name="oomScoreAdj">Value for /proc/self/oom_score_adj (-1000 exempts the process), null to leave it.</param>
     /// <param name="ioFlusher">The outcome of an earlier <see cref="SetIoFlusher"/>, carried into the result.</param>
-    public static ProcessGuardResult Apply(bool lockMemory, bool populate, int? oomScoreAdj, (ProcessGuardStep Step, int Errno) ioFlusher = default)
+    /// <param name="lockLaterOnFault">
+    /// True (the default, <see cref="FutureLockFlags"/>) locks later mappings page by page as they are touched. False
+    /// commits each later mapping whole when it is made (plain MCL_FUTURE; with <paramref name="populate"/> one call
+    /// mlockall(MCL_CURRENT|MCL_FUTURE), as nbd-client -swap makes): for a small process off the I/O path that only has
+    /// to survive to reconnect. <see cref="ProcessGuardLog"/> describes the default.
+    /// </param>
+    public static ProcessGuardResult Apply(
+        bool lockMemory, bool populate, int? oomScoreAdj, (ProcessGuardStep Step, int Errno) ioFlusher = default, bool lockLaterOnFault = true)
     {
-        var lockErrno = lockMemory ? Lock(populate) : 0;
+        var lockErrno = lockMemory ? Lock(populate, lockLaterOnFault) : 0;
         string? oomError = null;
         if (oomScoreAdj is { } adj)
         {
@@ -63,18 +70,36 @@ public static class ProcessGuard
         };
     }
 
-    private static int Lock(bool populate)
+    private static int Lock(bool populate, bool laterOnFault)
     {
-        if (!populate)
+        var current = populate ? ProcessGuardNative.MclCurrent : ProcessGuardNative.MclCurrent | ProcessGuardNative.MclOnFault;
+        var later = laterOnFault ? FutureLockFlags : ProcessGuardNative.MclFuture;
+        if ((current & ProcessGuardNative.MclOnFault) == (later & ProcessGuardNative.MclOnFault))
         {
-            return ProcessGuardNative.LockAll(ProcessGuardNative.MclCurrent | FutureLockFlags);
+            return ProcessGuardNative.LockAll(current | later);
         }
 
-        // Two calls: MCL_CURRENT alone faults in and locks what is mapped now; the second sets the flags for later
-        // mappings and leaves the current ones locked. (The other order would not work: a call without MCL_FUTURE
-        // clears the flags for later mappings.)
-        var errno = ProcessGuardNative.LockAll(ProcessGuardNative.MclCurrent);
-        return errno != 0 ? errno : ProcessGuardNative.LockAll(FutureLockFlags);
+        // MCL_ONFAULT applies to both in one call, so two calls: the first (MCL_CURRENT) locks what is mapped now; the
+        // second sets the flags for later mappings and leaves the current ones locked. (The other order would not
+        // work: a call without MCL_FUTURE clears the flags for later mappings.)
+        var errno = ProcessGuardNative.LockAll(current);
+        return errno != 0 ? errno : ProcessGuardNative.LockAll(later);
+    }
+
+    /// <summary>The VmLck and VmRSS lines of /proc/self/status ("VmLck: 1234 kB, VmRSS: 5678 kB"), for a log line.</summary>
+    public static string LockedMemory()
+    {
+        try
+        {
+            var fields = File.ReadLines("/proc/self/status")
+                .Where(l => l.StartsWith("VmLck:", StringComparison.Ordinal) || l.StartsWith("VmRSS:", StringComparison.Ordinal))
+                .Select(l => l.Replace("\t", " ", StringComparison.Ordinal).Trim());
+            return string.Join(", ", fields);
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
     }
 
     /// <summary>The GC's effective hard heap limit (runtimeconfig GCHeapHardLimit or DOTNET_GCHeapHardLimit), 0 when none.</summary>

@@ -2,9 +2,14 @@ using System.Globalization;
 
 namespace Swap.Common.Units;
 
-/// <summary>Parses and formats byte sizes the way operators write them: 4096, 512K, 64MiB, 1G, 12GiB.</summary>
+/// <summary>
+/// Parses and formats byte sizes the way operators write them (4096, 512K, 64MiB, 1G, 12GiB) and, for reports, the way
+/// people like to read them (1.5 GiB).
+/// </summary>
 public static class ByteSize
 {
+    private static readonly string[] ApproximateUnits = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+
     public static bool TryParse(string? text, out long bytes)
     {
         bytes = 0;
@@ -54,5 +59,24 @@ public static class ByteSize
         }
 
         return string.Create(CultureInfo.InvariantCulture, $"{bytes}{units[unit]}");
+    }
+
+    /// <summary>
+    /// For reading, not for parsing back: the largest binary unit that keeps the number at 1 or more, rounded to two
+    /// decimals ("512 bytes", "64 MiB", "1.5 GiB").
+    /// </summary>
+    public static string FormatApproximate(long bytes)
+    {
+        double value = bytes;
+        var unit = 0;
+        while (value >= 1024 && unit < ApproximateUnits.Length - 1)
+        {
+            value /= 1024;
+            unit++;
+        }
+
+        return unit == 0
+            ? string.Create(CultureInfo.InvariantCulture, $"{bytes} bytes")
+            : string.Create(CultureInfo.InvariantCulture, $"{value:0.##} {ApproximateUnits[unit]}");
     }
 }

@@ -1,7 +1,9 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Polly;
 using Polly.Retry;
+using Swap.Common.Hosting;
 using Swap.Nbd.Client.Netlink;
 
 namespace Swap.Nbd.Client.Attach;
@@ -51,10 +53,29 @@ internal sealed class PersistentAttachment
             .Build();
     }
 
+    /// <summary>
+    /// Keeps this process resident and alive while the machine swaps through its device, as nbd-client -swap does:
+    /// mlockall(MCL_CURRENT|MCL_FUTURE) and oom_score_adj -1000. Best effort: each refusal is a warning, not an error.
+    /// </summary>
+    public static void ProtectProcess(AttachLog log)
+    {
+        var guard = ProcessGuard.Apply(lockMemory: true, populate: true, ProcessGuard.OomScoreAdjMinimum, lockLaterOnFault: false);
+        if (guard.MemoryLock == ProcessGuardStep.Failed)
+        {
+            var errno = guard.MemoryLockErrno;
+            log.Warn($"mlockall(MCL_CURRENT|MCL_FUTURE) failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}); the client's pages can be swapped out, which can deadlock a reconnect under memory pressure");
+        }
+
+        if (guard.OomScoreAdj == ProcessGuardStep.Failed)
+        {
+            log.Warn($"cannot set oom_score_adj to -1000: {guard.OomScoreAdjError}; the OOM killer may pick this client");
+        }
+    }
+
     private string Device => string.Create(CultureInfo.InvariantCulture, $"/dev/nbd{_index}");
 
-    /// <summary>Runs until <paramref name="ct"/> is cancelled (exit 0) or the device is gone (exit 1).</summary>
-    public async Task<int> RunAsync(CancellationToken ct)
+    /// <summary>Runs until <paramref name="ct"/> is cancelled or the device is gone.</summary>
+    public async Task<PersistOutcome> RunAsync(CancellationToken ct)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var listener = new Thread(() => Listen(stop.Token)) { IsBackground = true, Name = "nbd-notices" };
@@ -64,7 +85,7 @@ internal sealed class PersistentAttachment
         var first = await Task.WhenAny(health, reconnect).ConfigureAwait(false);
         await stop.CancelAsync().ConfigureAwait(false);
         listener.Join();
-        int code;
+        PersistOutcome code;
         try
         {
             code = await first.ConfigureAwait(false);
@@ -72,13 +93,13 @@ internal sealed class PersistentAttachment
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
-            code = Cli.ClientCli.ExitOk;
+            code = PersistOutcome.Stopped;
         }
 
         if (ct.IsCancellationRequested)
         {
             _log.Info($"stopping on request; {Device} stays attached");
-            return Cli.ClientCli.ExitOk;
+            return PersistOutcome.Stopped;
         }
 
         return code;
@@ -112,7 +133,7 @@ internal sealed class PersistentAttachment
         }
     }
 
-    private async Task<int> HealthAsync(CancellationToken ct)
+    private async Task<PersistOutcome> HealthAsync(CancellationToken ct)
     {
         using var timer = new PeriodicTimer(_settings.HealthInterval, _time);
         while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
@@ -131,14 +152,14 @@ internal sealed class PersistentAttachment
             if (!connected)
             {
                 _log.Error($"health check: {Device} is no longer connected (detached, or the dead-connection timeout ran out); exiting");
-                return Cli.ClientCli.ExitRuntime;
+                return PersistOutcome.DeviceGone;
             }
         }
 
-        return Cli.ClientCli.ExitOk;
+        return PersistOutcome.Stopped;
     }
 
-    private async Task<int> ReconnectAsync(CancellationToken ct)
+    private async Task<PersistOutcome> ReconnectAsync(CancellationToken ct)
     {
         await foreach (var reason in _dead.Reader.ReadAllAsync(ct).ConfigureAwait(false))
         {
@@ -168,6 +189,6 @@ internal sealed class PersistentAttachment
                 $"{Device} reconnected in {_time.GetElapsedTime(started).TotalSeconds:0.0} s"));
         }
 
-        return Cli.ClientCli.ExitOk;
+        return PersistOutcome.Stopped;
     }
 }

@@ -1,3 +1,4 @@
+using Swap.Common.Hosting;
 using Swap.Nbd.Client.Attach;
 using Swap.Nbd.Client.Netlink;
 
@@ -11,7 +12,7 @@ internal static class AttachCommand
 {
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
-        var settings = AttachSettings.Parse(args);
+        var settings = AttachArguments.Parse(args);
         var time = TimeProvider.System;
         var log = new AttachLog(stderr, time);
         using var netlink = NbdNetlink.Open();
@@ -20,10 +21,7 @@ internal static class AttachCommand
         {
             if (settings.Persist)
             {
-                foreach (var warning in ProcessProtection.Apply())
-                {
-                    log.Warn(warning);
-                }
+                PersistentAttachment.ProtectProcess(log);
 
                 // Before CONNECT, so no LINK_DEAD can slip between the two.
                 notices = netlink.Subscribe();
@@ -38,8 +36,9 @@ internal static class AttachCommand
                 return ClientCli.ExitOk;
             }
 
-            log.Info($"attached {device}; persisting ({ProcessProtection.LockedMemory()}, dead-connection timeout {(settings.DeadTimeoutSeconds is { } d ? d + " s" : "kernel default")})");
-            return await new PersistentAttachment(netlink, notices, index, settings, log, time).RunAsync(ct).ConfigureAwait(false);
+            log.Info($"attached {device}; persisting ({ProcessGuard.LockedMemory()}, dead-connection timeout {(settings.DeadTimeoutSeconds is { } d ? d + " s" : "kernel default")})");
+            var outcome = await new PersistentAttachment(netlink, notices, index, settings, log, time).RunAsync(ct).ConfigureAwait(false);
+            return outcome == PersistOutcome.DeviceGone ? ClientCli.ExitRuntime : ClientCli.ExitOk;
         }
         finally
         {

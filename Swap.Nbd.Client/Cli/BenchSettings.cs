@@ -1,4 +1,5 @@
 using System.Globalization;
+using Swap.Common.Units;
 
 namespace Swap.Nbd.Client.Cli;
 
@@ -77,7 +78,7 @@ internal sealed record BenchSettings(
             return fallback;
         }
 
-        return SizeText.TryParse(text, out var bytes)
+        return ByteSize.TryParse(text, out var bytes)
             ? bytes
             : throw new CliUsageException($"bench: --{name} '{text}' is not a size (e.g. 4k, 64MiB, 1G)");
     }

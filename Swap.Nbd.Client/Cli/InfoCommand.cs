@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using Swap.Common.Units;
 using Swap.Nbd.Protocol;
 
 namespace Swap.Nbd.Client.Cli;
@@ -59,7 +60,7 @@ internal static class InfoCommand
             s.AppendLine(inv, $"description: {e.Description}");
         }
 
-        s.AppendLine(inv, $"size: {e.Size} ({SizeText.Human(e.Size)})");
+        s.AppendLine(inv, $"size: {e.Size} ({ByteSize.FormatApproximate(e.Size)})");
         s.AppendLine(inv, $"flags: 0x{(ushort)e.Flags:x4} {string.Join(' ', FlagNames(e.Flags))}");
         s.AppendLine(inv, $"block size: minimum {e.MinimumBlockSize}, preferred {e.PreferredBlockSize}, maximum {e.MaximumPayload}{(e.BlockSizeAdvertised ? string.Empty : " (not advertised; spec defaults)")}");
         s.AppendLine(inv, $"structured replies: {(n.StructuredReplies ? "yes" : "no")}");
