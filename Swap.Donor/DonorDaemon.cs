@@ -7,7 +7,6 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Swap.Common.Configuration;
 using Swap.Common.Hosting;
 using Swap.Daemon.Protocol;
-using Swap.Donor.Clients;
 using Swap.Donor.Connections;
 using Swap.Donor.Eviction;
 using Swap.Donor.Lending;

@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Swap.Daemon.Protocol;
-using Swap.Donor.Clients;
+using Swap.Donor.Slabs;
 using Swap.Donor.Transport;
 
 namespace Swap.Donor.Connections;
@@ -11,7 +11,7 @@ namespace Swap.Donor.Connections;
 /// <see cref="DonorReceiver"/> (framing) and the <see cref="DonorRequestDispatcher"/> (answers, in order; memory
 /// operations do not block), replies going out through the <see cref="DonorReplyBatcher"/>, and the HELLO timer.
 /// </summary>
-internal sealed class DonorConnection
+internal sealed class DonorConnection : IClientConnection
 {
     /// <summary>Size of each of a connection's three pinned buffers (input, frame, output).</summary>
     internal const int BufferSize = 256 * 1024;

@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging;
-using Swap.Donor.Connections;
 using Swap.Donor.Slabs;
 
 namespace Swap.Donor.Eviction;
@@ -59,7 +58,7 @@ internal sealed class MemoryPressureEvictor(
         try
         {
             var reading = memory.GetAvailableBytes();
-            List<(DonorConnection? Connection, uint SlabId, uint Epoch)>? notices = null;
+            List<(IClientConnection? Connection, uint SlabId, uint Epoch)>? notices = null;
             lock (gate)
             {
                 if (_stopped)

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Logging;
 using Swap.Daemon.Protocol;
-using Swap.Donor.Clients;
 using Swap.Donor.Eviction;
 using Swap.Donor.Slabs;
 

@@ -1,5 +1,4 @@
 using Swap.BlockDevices;
-using Swap.Donor.Clients;
 
 namespace Swap.Donor.Slabs;
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Swap.Donor.Clients;
 
 namespace Swap.Donor.Slabs;
 

@@ -10,7 +10,7 @@ namespace Swap.Nbd.Tests.Architecture;
 /// project files and in what the compiler actually emitted), nothing references an executable, and no two namespaces
 /// of one project use each other.
 /// </summary>
-[TestFixture, Category("unit"), Parallelizable(ParallelScope.All)]
+[TestFixture, Category(Tier.Unit), Parallelizable(ParallelScope.Self)]
 public sealed partial class LayeringTests
 {
     /// <summary>Each library and what it may reference directly; a project missing here fails the test.</summary>

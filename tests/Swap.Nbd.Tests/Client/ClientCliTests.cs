@@ -147,13 +147,9 @@ public sealed class ClientCliTests
     [Test, CancelAfter(30_000)]
     public async Task Built_program_reports_a_refused_connection_without_a_stack_trace(CancellationToken ct)
     {
-        // The tests reference libraries only: the program is the one the solution build put beside Swap.Nbd.Client.App,
-        // in the same configuration and framework as this test assembly (bin/CONFIG/TFM).
-        var testBin = Path.GetDirectoryName(typeof(ClientCliTests).Assembly.Location)!;
-        var dll = Repo.Path("Swap.Nbd.Client.App", "bin", Path.GetFileName(Path.GetDirectoryName(testBin))!, Path.GetFileName(testBin), "swapnbd-client.dll");
-        Assert.That(File.Exists(dll), Is.True, $"the solution build builds {dll}");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var arg in new[] { dll, "info", $"nbd://127.0.0.1:{Loopback.FreePort()}/" })
+        // The tests reference libraries only: the built program is the one scripts/build.sh published (checked current).
+        var start = new ProcessStartInfo(OutBinary.Path("swapnbd-client")) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var arg in new[] { "info", $"nbd://127.0.0.1:{Loopback.FreePort()}/" })
         {
             start.ArgumentList.Add(arg);
         }

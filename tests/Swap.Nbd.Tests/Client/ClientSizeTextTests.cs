@@ -4,6 +4,7 @@ using Swap.Common.Units;
 namespace Swap.Nbd.Tests.Client;
 
 /// <summary>The sizes swapnbd-client prints (info) and reads (bench --bs, --size-limit), which it takes from <see cref="ByteSize"/>.</summary>
+[Category(Tier.Unit), Parallelizable(ParallelScope.Self)]
 public sealed class ClientSizeTextTests
 {
     [TestCase(0L, "0 bytes")]

@@ -3,6 +3,7 @@ using Swap.Common.Configuration;
 
 namespace Swap.Nbd.Tests.Configuration;
 
+[Category(Tier.Unit), Parallelizable(ParallelScope.Self)]
 public sealed class CommandLineScannerTests
 {
     private static bool? TakesValue(string name) => name switch

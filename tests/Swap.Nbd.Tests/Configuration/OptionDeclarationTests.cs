@@ -13,7 +13,7 @@ namespace Swap.Nbd.Tests.Configuration;
 /// The option declarations of swapnbd-server, swapnbd-daemon and swapnbd-memtest are what --help prints, what the
 /// README's option tables say (switch, key, default, row by row) and what the programs really default to.
 /// </summary>
-[NonParallelizable]
+[Category(Tier.Unit), NonParallelizable]
 public sealed partial class OptionDeclarationTests
 {
     [Test]

@@ -8,7 +8,7 @@ namespace Swap.Nbd.Tests.Server;
 /// Golden cases for the transmission phase's request checks: which error answers a request that is out of range,
 /// misaligned, too large, of an unknown command or with flags the session does not allow.
 /// </summary>
-[Category("unit")]
+[Category(Tier.Unit), Parallelizable(ParallelScope.Self)]
 public sealed class RequestValidatorTests
 {
     private const ulong Size = 1 << 20;

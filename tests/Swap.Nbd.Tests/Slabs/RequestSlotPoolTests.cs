@@ -12,7 +12,7 @@ namespace Swap.Nbd.Tests.Slabs;
 /// <see cref="RequestSlotPool"/> on its own: capacity, request ids that name their slot and use, the final sweep, and
 /// reuse without allocation.
 /// </summary>
-[Category("unit")]
+[Category(Tier.Unit), Parallelizable(ParallelScope.Self)]
 public sealed class RequestSlotPoolTests
 {
     [Test]

@@ -1,9 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Swap.Daemon.Protocol;
-using Swap.Donor.Connections;
-using Swap.Donor.Slabs;
 
-namespace Swap.Donor.Clients;
+namespace Swap.Donor.Slabs;
 
 /// <summary>
 /// The client ids served (at most MaxClients, those in their grace period included), which connections speak for
@@ -31,7 +29,7 @@ internal sealed class DonorClientRegistry(Lock gate, DonorSlabTable slabs, Donor
     public bool IsKnownLocked(DonorClient client) => _clients.ContainsKey(client.Id);
 
     /// <summary>Binds the connection to a client id; with <paramref name="release"/> the id's earlier slabs are freed first.</summary>
-    public DaemonStatus Hello(DonorConnection connection, ulong clientId, bool release)
+    public DaemonStatus Hello(IClientConnection connection, ulong clientId, bool release)
     {
         lock (gate)
         {
@@ -77,7 +75,7 @@ internal sealed class DonorClientRegistry(Lock gate, DonorSlabTable slabs, Donor
     }
 
     /// <summary>A connection ended: if it was its client's last, the client's slabs are kept for the grace period.</summary>
-    public void Detach(DonorConnection connection)
+    public void Detach(IClientConnection connection)
     {
         lock (gate)
         {

@@ -1,7 +1,5 @@
-using Swap.Donor.Connections;
-using Swap.Donor.Slabs;
 
-namespace Swap.Donor.Clients;
+namespace Swap.Donor.Slabs;
 
 /// <summary>One client id (one NBD server): its slabs, its live connections and its grace timer. Guarded by the daemon's lock.</summary>
 internal sealed class DonorClient(ulong id)
@@ -11,7 +9,7 @@ internal sealed class DonorClient(ulong id)
     /// <summary>The slabs it holds; kept by <see cref="DonorSlabTable"/> as slabs are added and removed.</summary>
     public HashSet<DonorSlab> Slabs { get; } = [];
 
-    public List<DonorConnection> Connections { get; } = [];
+    public List<IClientConnection> Connections { get; } = [];
 
     /// <summary>Runs while no connection is open; on expiry the slabs are freed.</summary>
     public ITimer? GraceTimer { get; set; }
@@ -20,5 +18,5 @@ internal sealed class DonorClient(ulong id)
     public ulong LastSlabSize { get; set; } = 1UL << 30;
 
     /// <summary>A connection of this client still open (for an EVICTED notice), or null.</summary>
-    public DonorConnection? LiveConnection() => Connections.Find(static c => !c.IsClosed);
+    public IClientConnection? LiveConnection() => Connections.Find(static c => !c.IsClosed);
 }
