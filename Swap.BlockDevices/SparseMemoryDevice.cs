@@ -9,6 +9,8 @@ namespace Swap.BlockDevices;
 /// outside the GC heap.
 /// </summary>
 /// <remarks>
+/// About 300 lines on purpose: the chunk map, the page bitmap and the I/O over them share one invariant (a chunk is
+/// mapped before its pages are marked written, and never unmapped while in use), which is easiest to check in one file.
 /// No locks: a mapping is never unmapped while the device is in use, so overlapping concurrent requests (whose
 /// result NBD leaves undefined) can race on content but never on memory safety. Per-page "written" bits, kept
 /// with atomic operations, answer BLOCK_STATUS and count committed memory.

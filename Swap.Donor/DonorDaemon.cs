@@ -54,7 +54,7 @@ public sealed class DonorDaemon : IAsyncDisposable
         }
 
         _options = options;
-        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Swap.Donor");
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Swap.Slabs.Donor");
         _time = timeProvider ?? TimeProvider.System;
         _transportLayer = transportLayer;
         if (memory is null)

@@ -36,7 +36,7 @@ public static class DaemonCommand
                 o.SingleLine = true;
                 o.TimestampFormat = "HH:mm:ss.fff ";
             }));
-        ProcessGuardLog.Report(loggerFactory.CreateLogger("Swap.Donor"), guard);
+        ProcessGuardLog.Report(loggerFactory.CreateLogger("Swap.Slabs.Donor"), guard);
         DonorDaemon daemon;
         try
         {

@@ -7,6 +7,7 @@ using Swap.Nbd.Tests.Support;
 namespace Swap.Nbd.Tests.BadInput;
 
 /// <summary>Misbehaving clients during option haggling (nbd-notes 1.2, 1.3, 1.12).</summary>
+/// <remarks>Over 300 lines on purpose: one short test per rule of the notes, side by side so the list can be checked against them.</remarks>
 [Category(Tier.Integration)]
 public sealed class HandshakeBadInputTests
 {

@@ -5,6 +5,7 @@ using Swap.Nbd.Tests.Support;
 namespace Swap.Nbd.Tests.BadInput;
 
 /// <summary>Bad requests in the transmission phase: error replies where the stream can go on, a close where it cannot (nbd-notes 1.12).</summary>
+/// <remarks>Over 300 lines on purpose: one short test per rule of the notes, side by side so the list can be checked against them.</remarks>
 [Category(Tier.Integration)]
 public sealed class TransmissionBadInputTests
 {

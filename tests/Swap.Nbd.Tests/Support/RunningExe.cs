@@ -257,6 +257,6 @@ internal sealed partial class RunningExe : IDisposable
         _lines.Enqueue(line);
     }
 
-    [GeneratedRegex(@"Listening on 127\.0\.0\.1:(\d+)")]
+    [GeneratedRegex(@"[Ll]istening on 127\.0\.0\.1:(\d+)")]
     private static partial Regex ListeningLine();
 }

@@ -1,30 +1,37 @@
-using System.Diagnostics;
+using System.Net;
+using Swap.Donor;
 using Swap.Nbd.Tests.Donor;
 using Swap.Nbd.Tests.Faults;
-using Swap.Donor;
 
 namespace Swap.Nbd.Tests.Support;
 
-/// <summary>A donor daemon for tests: in-process (fault points, fake MemAvailable) or a real swapnbd-daemon process.</summary>
+/// <summary>
+/// A donor daemon for the slab-path tests: in-process (a fault layer, fake MemAvailable) or a real swapnbd-daemon
+/// process (output kept, shown when a test fails). The first start binds port 0 and reads the port back; a restart
+/// after <see cref="KillAsync"/> takes the same port again, since the server's portal names the daemon by it.
+/// </summary>
 internal sealed class TestDaemon : IAsyncDisposable
 {
     private readonly bool _process;
     private readonly Action<DonorOptions>? _configure;
-    private Process? _child;
+    private RunningExe? _child;
 
-    private TestDaemon(bool process, int port, Action<DonorOptions>? configure)
+    private TestDaemon(bool process, Action<DonorOptions>? configure)
     {
         _process = process;
-        Port = port;
         _configure = configure;
     }
 
-    public int Port { get; }
+    /// <summary>The port the daemon listens on (0 before the first start).</summary>
+    public int Port { get; private set; }
 
     public string Name => $"127.0.0.1:{Port}";
 
     /// <summary>The swapnbd-daemon process id (null in-process, or while stopped).</summary>
-    public int? Pid => _child?.Id;
+    public int? Pid => _child?.Pid;
+
+    /// <summary>What the daemon process has written so far (empty in-process).</summary>
+    public string Output => _child?.Log ?? "";
 
     /// <summary>The in-process daemon (null for a process, or while stopped).</summary>
     public DonorDaemon? Daemon { get; private set; }
@@ -37,48 +44,37 @@ internal sealed class TestDaemon : IAsyncDisposable
 
     public static async Task<TestDaemon> StartAsync(bool process, Action<DonorOptions>? configure = null)
     {
-        var daemon = new TestDaemon(process, Loopback.FreePort(), configure);
+        var daemon = new TestDaemon(process, configure);
         await daemon.StartAsync();
         return daemon;
     }
 
+    /// <summary>Starts the daemon: on a port of its own choosing the first time, on the same port after a kill.</summary>
     public async Task StartAsync()
     {
+        var listen = $"127.0.0.1:{Port}";
         if (_process)
         {
-            var info = new ProcessStartInfo(Repo.Path("out", "swapnbd-daemon"))
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            foreach (var arg in new[] { "--listen", Name, "--max-memory", "1GiB", "--headroom", "64MiB", "--grace-period", "5", "--log-level", "Warning" })
-            {
-                info.ArgumentList.Add(arg);
-            }
-
-            _child = Process.Start(info) ?? throw new InvalidOperationException("cannot start out/swapnbd-daemon (run scripts/build.sh)");
-            _child.OutputDataReceived += (_, _) => { };
-            _child.ErrorDataReceived += (_, _) => { };
-            _child.BeginOutputReadLine();
-            _child.BeginErrorReadLine();
-            await Loopback.WaitListeningAsync(Port, TimeSpan.FromSeconds(10), () => $"swapnbd-daemon did not listen on {Name}");
+            _child = RunningExe.Start("swapnbd-daemon",
+                ["--listen", listen, "--max-memory", "1GiB", "--headroom", "64MiB", "--grace-period", "5", "--log-level", "Information"]);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            Port = await _child.ListeningPortAsync(timeout.Token);
             return;
         }
 
-        var options = new DonorOptions { Listen = Name, MaxMemory = 1L << 30, Headroom = 64L << 20, MonitorInterval = TimeSpan.FromMilliseconds(50), GracePeriod = TimeSpan.FromSeconds(5) };
+        var options = new DonorOptions { Listen = listen, MaxMemory = 1L << 30, Headroom = 64L << 20, MonitorInterval = TimeSpan.FromMilliseconds(50), GracePeriod = TimeSpan.FromSeconds(5) };
         _configure?.Invoke(options);
         Daemon = new DonorDaemon(options, memory: Memory, transportLayer: Faults.Wrap);
         Daemon.Start();
+        Port = ((IPEndPoint)Daemon.EndPoints[0]).Port;
     }
 
-    /// <summary>SIGKILL for a process (<see cref="Process.Kill()"/> sends SIGKILL on Linux); an abrupt stop for an in-process daemon.</summary>
+    /// <summary>SIGKILL for a process; an abrupt stop for an in-process daemon.</summary>
     public async Task KillAsync()
     {
         if (_child is not null)
         {
-            _child.Kill();
-            await _child.WaitForExitAsync();
-            _child.Dispose();
+            _child.Dispose(); // SIGKILL and reap
             _child = null;
         }
 
