@@ -50,6 +50,9 @@ public sealed class ClientReplyHandlingTests
         var unknown = Assert.ThrowsAsync<NbdServerErrorException>(async () => await readC);
         Assert.That(unknown!.Error, Is.EqualTo(NbdError.Perm));
         Assert.That(client.IsConnected, Is.True);
+
+        // The scripted server does not answer DISC: hanging up ends the client's wait for it (DisconnectTimeout) at once.
+        await server.DisposeAsync();
     }
 
     [Test, CancelAfter(10_000)]
@@ -71,6 +74,9 @@ public sealed class ClientReplyHandlingTests
             new NbdExtent(4096, NbdAllocationState.Hole | NbdAllocationState.Zero),
             new NbdExtent(4096, NbdAllocationState.Data),
         }));
+
+        // The scripted server does not answer DISC: hanging up ends the client's wait for it (DisconnectTimeout) at once.
+        await server.DisposeAsync();
     }
 
     [TestCase("unknown-cookie")]
