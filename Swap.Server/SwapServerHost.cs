@@ -78,6 +78,9 @@ public sealed class SwapServerHost : IAsyncDisposable
         }
     }
 
+    /// <summary>Status file rewrites begun so far (0 without one).</summary>
+    internal int StatusWrites => _status?.Writes ?? 0;
+
     /// <summary>Where the export's pages are now, as the status file reports it.</summary>
     public ServerStatus CaptureStatus(string state) =>
         ServerStatus.Capture(Device, Server.Export.Name, _options.BackupDisk, Server.ConnectionCount, state, _time.GetUtcNow());

@@ -19,6 +19,7 @@ public sealed class StatusFileWriter : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private Task _loop = Task.CompletedTask;
     private bool _failing;
+    private int _writes;
 
     /// <param name="capture">Builds the status for a state ("serving", "stopped").</param>
     public StatusFileWriter(string path, Func<string, ServerStatus> capture, TimeProvider time, ILogger logger)
@@ -65,8 +66,12 @@ public sealed class StatusFileWriter : IAsyncDisposable
         Write("stopped");
     }
 
+    /// <summary>Rewrites begun so far (counted before the file appears): lets a test prove one did not happen.</summary>
+    internal int Writes => Volatile.Read(ref _writes);
+
     private void Write(string state)
     {
+        Interlocked.Increment(ref _writes);
         try
         {
             var json = JsonSerializer.SerializeToUtf8Bytes(_capture(state), StatusJsonContext.Default.ServerStatus);
