@@ -15,8 +15,8 @@ public sealed class ClusterKey
 
     private ClusterKey(ReadOnlySpan<byte> bytes) => bytes.CopyTo(_bytes);
 
-    /// <summary>The key itself, for the HMAC; never log or copy it.</summary>
-    public ReadOnlySpan<byte> Bytes => _bytes;
+    /// <summary>The key itself, for the HMAC; never log or copy it. A method, so serializers and debuggers pass it by.</summary>
+    public ReadOnlySpan<byte> AsSpan() => _bytes;
 
     /// <summary>A key from its bytes (exactly <see cref="Size"/>).</summary>
     public static ClusterKey FromBytes(ReadOnlySpan<byte> bytes)

@@ -73,7 +73,7 @@ internal sealed class DonorHandshake(DonorConnection connection, DonorDaemon dae
         proof.Clear();
         if (daemon.Key is { } key)
         {
-            DaemonAuthProof.DaemonProof(key.Bytes, _clientNonce, _daemonNonce, hello, daemon.Welcome, proof);
+            DaemonAuthProof.DaemonProof(key.AsSpan(), _clientNonce, _daemonNonce, hello, daemon.Welcome, proof);
         }
 
         daemon.Welcome.Write(reply, _daemonNonce, proof);
@@ -103,7 +103,7 @@ internal sealed class DonorHandshake(DonorConnection connection, DonorDaemon dae
         }
 
         if (daemon.Key is { } key &&
-            !DaemonAuthProof.IsServerProof(key.Bytes, _clientNonce, _daemonNonce, _hello, daemon.Welcome, body[..DaemonAuthProof.AuthBodySize]))
+            !DaemonAuthProof.IsServerProof(key.AsSpan(), _clientNonce, _daemonNonce, _hello, daemon.Welcome, body[..DaemonAuthProof.AuthBodySize]))
         {
             return Refuse(DaemonStatus.Unauthorized, $"server {_hello.ClientId:x16} failed to prove the cluster key (another key file, or a replayed handshake)");
         }

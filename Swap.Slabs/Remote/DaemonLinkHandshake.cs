@@ -51,7 +51,7 @@ internal static class DaemonLinkHandshake
             throw new DaemonLinkException($"daemon {endPoint} speaks version {welcome.Version}, this server {DaemonFrameHeader.Version}");
         }
 
-        if (key is not null && !DaemonAuthProof.IsDaemonProof(key.Bytes, clientNonce, daemonNonce, hello, welcome, proof))
+        if (key is not null && !DaemonAuthProof.IsDaemonProof(key.AsSpan(), clientNonce, daemonNonce, hello, welcome, proof))
         {
             throw new DaemonAuthException($"daemon {endPoint} failed to prove the cluster key (another key file, or not a SwapNbd daemon of this cluster); nothing was sent to it");
         }
@@ -60,7 +60,7 @@ internal static class DaemonLinkHandshake
         proof.Clear();
         if (key is not null)
         {
-            DaemonAuthProof.ServerProof(key.Bytes, clientNonce, daemonNonce, hello, welcome, proof);
+            DaemonAuthProof.ServerProof(key.AsSpan(), clientNonce, daemonNonce, hello, welcome, proof);
         }
 
         Span<byte> auth = stackalloc byte[DaemonFrameHeader.Size + DaemonAuthProof.AuthBodySize];

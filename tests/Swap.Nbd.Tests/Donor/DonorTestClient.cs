@@ -115,9 +115,9 @@ internal sealed class DonorTestClient : IAsyncDisposable
         var proof = new byte[DaemonAuthProof.Size];
         if (key is not null)
         {
-            Assert.That(DaemonAuthProof.IsDaemonProof(key.Bytes, welcome.ClientNonce, welcome.DaemonNonce, hello, welcome.Welcome, welcome.DaemonProof),
+            Assert.That(DaemonAuthProof.IsDaemonProof(key.AsSpan(), welcome.ClientNonce, welcome.DaemonNonce, hello, welcome.Welcome, welcome.DaemonProof),
                 Is.True, "the daemon proves the key");
-            DaemonAuthProof.ServerProof(key.Bytes, welcome.ClientNonce, welcome.DaemonNonce, hello, welcome.Welcome, proof);
+            DaemonAuthProof.ServerProof(key.AsSpan(), welcome.ClientNonce, welcome.DaemonNonce, hello, welcome.Welcome, proof);
         }
 
         return await AuthAsync(proof, ct);

@@ -41,7 +41,7 @@ public sealed class ClusterKeyFileTests
         Assert.That(File.GetUnixFileMode(path), Is.EqualTo(OwnerOnly));
         var first = File.ReadAllText(path);
         Assert.That(first, Does.Match("^[0-9a-f]{64}\n$"));
-        Assert.That(Convert.ToHexStringLower(ClusterKeyFile.Load(path).Bytes), Is.EqualTo(first.TrimEnd('\n')));
+        Assert.That(Convert.ToHexStringLower(ClusterKeyFile.Load(path).AsSpan()), Is.EqualTo(first.TrimEnd('\n')));
 
         Assert.That(() => ClusterKeyFile.Create(path, force: false), Throws.TypeOf<ClusterKeyException>().With.Message.Contains($"{path} exists").And.Message.Contains("--force"));
         Assert.That(File.ReadAllText(path), Is.EqualTo(first), "the existing key is left alone");

@@ -49,10 +49,10 @@ public sealed class DonorAuthTests
             var hello = new DaemonHello(DaemonFrameHeader.Version, Victim, DaemonHelloFlags.ReleaseSlabs);
             var welcome = await stranger.SendHelloAsync(hello, ct);
             Assert.That(welcome.Status, Is.EqualTo(DaemonStatus.Ok));
-            Assert.That(DaemonAuthProof.IsDaemonProof(otherKey.Bytes, welcome.ClientNonce, welcome.DaemonNonce, hello, welcome.Welcome, welcome.DaemonProof), Is.False,
+            Assert.That(DaemonAuthProof.IsDaemonProof(otherKey.AsSpan(), welcome.ClientNonce, welcome.DaemonNonce, hello, welcome.Welcome, welcome.DaemonProof), Is.False,
                 "the stranger cannot take the welcome for its own cluster's daemon");
             var proof = new byte[DaemonAuthProof.Size];
-            DaemonAuthProof.ServerProof(otherKey.Bytes, welcome.ClientNonce, welcome.DaemonNonce, hello, welcome.Welcome, proof);
+            DaemonAuthProof.ServerProof(otherKey.AsSpan(), welcome.ClientNonce, welcome.DaemonNonce, hello, welcome.Welcome, proof);
             Assert.That(await stranger.AuthAsync(proof, ct), Is.EqualTo(DaemonStatus.Unauthorized));
             Assert.That(await stranger.IsClosedByPeerAsync(ct), Is.True);
         }

@@ -29,11 +29,11 @@ internal static class BlockingHandshake
         var daemonNonce = new byte[DaemonAuthProof.NonceSize];
         var proof = new byte[DaemonAuthProof.Size];
         var welcome = DaemonWelcome.Read(reply.AsSpan(DaemonFrameHeader.Size), daemonNonce, proof);
-        Assert.That(DaemonAuthProof.IsDaemonProof(key.Bytes, clientNonce, daemonNonce, hello, welcome, proof), Is.True, "the daemon proves the key");
+        Assert.That(DaemonAuthProof.IsDaemonProof(key.AsSpan(), clientNonce, daemonNonce, hello, welcome, proof), Is.True, "the daemon proves the key");
 
         var auth = new byte[DaemonFrameHeader.Size + DaemonAuthProof.AuthBodySize];
         DaemonFrameHeader.For(DaemonOpcode.Auth, DaemonStatus.Ok, 2, DaemonAuthProof.AuthBodySize).Write(auth);
-        DaemonAuthProof.ServerProof(key.Bytes, clientNonce, daemonNonce, hello, welcome, auth.AsSpan(DaemonFrameHeader.Size));
+        DaemonAuthProof.ServerProof(key.AsSpan(), clientNonce, daemonNonce, hello, welcome, auth.AsSpan(DaemonFrameHeader.Size));
         socket.Send(auth);
         var ok = new byte[DaemonFrameHeader.Size];
         Receive(socket, ok);
@@ -58,7 +58,7 @@ internal static class BlockingHandshake
         var daemonNonce = RandomNumberGenerator.GetBytes(DaemonAuthProof.NonceSize);
         var welcome = new DaemonWelcome(DaemonFrameHeader.Version, 64, daemonId);
         var proof = new byte[DaemonAuthProof.Size];
-        DaemonAuthProof.DaemonProof(key.Bytes, clientNonce, daemonNonce, hello, welcome, proof);
+        DaemonAuthProof.DaemonProof(key.AsSpan(), clientNonce, daemonNonce, hello, welcome, proof);
         var reply = new byte[DaemonFrameHeader.Size + DaemonWelcome.Size];
         DaemonFrameHeader.For(DaemonOpcode.Hello, DaemonStatus.Ok, 1, DaemonWelcome.Size).Write(reply);
         welcome.Write(reply.AsSpan(DaemonFrameHeader.Size), daemonNonce, proof);
@@ -66,7 +66,7 @@ internal static class BlockingHandshake
 
         var auth = new byte[DaemonFrameHeader.Size + DaemonAuthProof.AuthBodySize];
         if (!TryReceive(socket, auth) ||
-            !DaemonAuthProof.IsServerProof(key.Bytes, clientNonce, daemonNonce, hello, welcome, auth.AsSpan(DaemonFrameHeader.Size)))
+            !DaemonAuthProof.IsServerProof(key.AsSpan(), clientNonce, daemonNonce, hello, welcome, auth.AsSpan(DaemonFrameHeader.Size)))
         {
             return false;
         }
