@@ -327,7 +327,7 @@ declare -A d1_pid d2_pid
 # Every donor and server of a run holds the same cluster key, made for the run (mode 0600, gone with $work). A
 # --baseline build from before authentication has no --auth-key-file and runs without.
 auth_args() { # DIR: the key arguments DIR's programs take
-  if "$1/swapnbd-daemon" --help | grep -q -- --auth-key-file; then
+  if [[ $("$1/swapnbd-daemon" --help) == *--auth-key-file* ]]; then
     [[ -f $work/cluster.key ]] || "$1/swapnbd-daemon" keygen "$work/cluster.key" >/dev/null
     echo "--auth-key-file $work/cluster.key"
   fi
