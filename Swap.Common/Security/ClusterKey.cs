@@ -39,6 +39,9 @@ public sealed class ClusterKey
         return key;
     }
 
+    /// <summary>Overwrites the key with zeros (a key loaded only to check its file).</summary>
+    internal void Erase() => CryptographicOperations.ZeroMemory(_bytes);
+
     /// <summary>Never the key: logs and exception messages that format one show this.</summary>
     public override string ToString() => "ClusterKey(32 bytes, not shown)";
 }

@@ -88,7 +88,7 @@ public static class ClusterKeyFile
     {
         try
         {
-            Load(path);
+            Load(path).Erase();
             return null;
         }
         catch (ClusterKeyException ex)
