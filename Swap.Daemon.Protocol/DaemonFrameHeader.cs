@@ -12,8 +12,9 @@ public readonly record struct DaemonFrameHeader(uint Length, DaemonOpcode Opcode
     /// <summary>Largest READ/WRITE payload.</summary>
     public const int MaxPayload = 32 * 1024 * 1024;
     public const uint HelloMagic = 0x53575044; // "SWPD"
-    public const ushort Version = 1;
-    private const int MaxFixedBody = 24;
+    /// <summary>2: HELLO carries a nonce and the handshake ends with AUTH (mutual proof of the cluster key).</summary>
+    public const ushort Version = 2;
+    private const int MaxFixedBody = 24; // the largest body beside a payload; the handshake's (at most 80) are far below the bound
 
     /// <summary>Bytes of body that follow the header.</summary>
     public int BodyLength => (int)Length - (Size - 4);
@@ -40,7 +41,7 @@ public readonly record struct DaemonFrameHeader(uint Length, DaemonOpcode Opcode
 
         var length = BinaryPrimitives.ReadUInt32BigEndian(source);
         var opcode = (DaemonOpcode)BinaryPrimitives.ReadUInt16BigEndian(source[4..]);
-        if (opcode is < DaemonOpcode.Hello or > DaemonOpcode.Evicted)
+        if (opcode is < DaemonOpcode.Hello or > DaemonOpcode.Auth)
         {
             DaemonProtocolException.Throw($"unknown opcode {(ushort)opcode}");
         }

@@ -13,5 +13,11 @@ public enum DaemonHelloFlags : ushort
     /// </summary>
     ReleaseSlabs = 1,
 
-    Known = ReleaseSlabs,
+    /// <summary>
+    /// The server runs without the cluster key (--insecure-no-auth): its proofs are zeros. A daemon with a key
+    /// refuses it (UNAUTHORIZED), and so does a daemon without one when the bit is missing: both sides must agree.
+    /// </summary>
+    InsecureNoAuth = 2,
+
+    Known = ReleaseSlabs | InsecureNoAuth,
 }

@@ -12,6 +12,9 @@ public enum DaemonOpcode : ushort
     FreeSlab = 7,
     Stats = 8,
     Evicted = 9,
+
+    /// <summary>The server's proof of the cluster key, answering the daemon's nonce (protocol version 2).</summary>
+    Auth = 10,
 }
 
 /// <summary>Result of a daemon request.</summary>
@@ -24,5 +27,13 @@ public enum DaemonStatus : ushort
     Limit = 4,
     Io = 5,
     Version = 6,
+
+    /// <summary>Any request before the handshake (HELLO and AUTH) completed; the daemon closes the connection.</summary>
     HelloFirst = 7,
+
+    /// <summary>
+    /// The handshake failed on the key: a wrong proof, or one side runs with the key and the other without
+    /// (--insecure-no-auth). The daemon closes the connection.
+    /// </summary>
+    Unauthorized = 8,
 }

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Swap.Common.Configuration;
 using Swap.Common.Hosting;
+using Swap.Common.Security;
 using Swap.Daemon.Protocol;
 using Swap.Donor.Connections;
 using Swap.Donor.Eviction;
@@ -68,6 +69,8 @@ public sealed class DonorDaemon : IAsyncDisposable
         Clients = new DonorClientRegistry(_gate, Slabs, options, _time, _logger);
         Lender = new SlabLender(_gate, Slabs, Clients, smoothed, memory, options, _time, _logger);
         _evictor = new MemoryPressureEvictor(_gate, Slabs, smoothed, memory, options, _time, _logger);
+        // Validate() refused a bad file already; a file that changed since throws ClusterKeyException here.
+        Key = options.AuthKeyFile is { } keyFile ? ClusterKeyFile.Load(keyFile) : null;
         DaemonId = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
         Welcome = new DaemonWelcome(DaemonFrameHeader.Version, (uint)options.MaxSlabsPerClient, DaemonId);
     }
@@ -131,6 +134,9 @@ public sealed class DonorDaemon : IAsyncDisposable
 
     internal DaemonWelcome Welcome { get; }
 
+    /// <summary>The cluster key servers must prove; null with --insecure-no-auth.</summary>
+    internal ClusterKey? Key { get; }
+
     internal TimeSpan HelloTimeout => _options.HelloTimeout;
 
     internal long Now() => _time.GetTimestamp();
@@ -154,6 +160,11 @@ public sealed class DonorDaemon : IAsyncDisposable
         _endPoints.Add(bound);
         _evictor.Start();
         DonorLog.Listening(_logger, bound.ToString(), _options.MaxMemory, _options.Headroom);
+        if (Key is null)
+        {
+            DonorLog.Insecure(_logger, bound.ToString());
+        }
+
         _acceptLoop = AcceptLoopAsync(listener);
     }
 
@@ -190,7 +201,7 @@ public sealed class DonorDaemon : IAsyncDisposable
                 transport = _transportLayer(transport);
             }
 
-            var connection = new DonorConnection(id, transport, this, _logger);
+            var connection = new DonorConnection(id, client.RemoteEndPoint?.ToString() ?? "?", transport, this, _logger);
             _connections[id] = connection;
             connection.Start();
         }

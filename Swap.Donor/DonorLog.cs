@@ -69,4 +69,10 @@ internal static partial class DonorLog
 
     [LoggerMessage(22, LogLevel.Warning, "Connection {Id}: no HELLO within {Timeout}; closed")]
     public static partial void NoHello(ILogger logger, long id, TimeSpan timeout);
+
+    [LoggerMessage(23, LogLevel.Warning, "Connection {Id} from {Remote} refused: {Reason}")]
+    public static partial void HandshakeRefused(ILogger logger, long id, string remote, string reason);
+
+    [LoggerMessage(24, LogLevel.Warning, "Running without authentication (--insecure-no-auth): whoever reaches {EndPoint} can read, write and free every server's slabs")]
+    public static partial void Insecure(ILogger logger, string endPoint);
 }

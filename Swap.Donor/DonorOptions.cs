@@ -1,5 +1,6 @@
 using System.Numerics;
 using Swap.Common.Configuration;
+using Swap.Common.Security;
 
 namespace Swap.Donor;
 
@@ -8,6 +9,15 @@ public sealed class DonorOptions
 {
     /// <summary>TCP endpoint HOST:PORT; port 0 picks a free port.</summary>
     public string Listen { get; set; } = "127.0.0.1:9400";
+
+    /// <summary>
+    /// The cluster key file (swapnbd-daemon keygen): only servers that prove this key in the handshake are served.
+    /// Required unless <see cref="InsecureNoAuth"/>.
+    /// </summary>
+    public string? AuthKeyFile { get; set; }
+
+    /// <summary>Serve without the cluster key: whoever reaches the port can read, write and free every server's slabs.</summary>
+    public bool InsecureNoAuth { get; set; }
 
     /// <summary>Most bytes lent at once, each slab counted at its full size (Infiniswap's MAX_FREE_MEM_GB).</summary>
     public long MaxMemory { get; set; } = 8L << 30;
@@ -70,6 +80,24 @@ public sealed class DonorOptions
         if (!EndpointParser.TryParse(Listen, out _))
         {
             errors.Add($"Listen: '{Listen}' is not HOST:PORT (e.g. 127.0.0.1:9400 or [::1]:9400)");
+        }
+
+        if (AuthKeyFile is null)
+        {
+            if (!InsecureNoAuth)
+            {
+                errors.Add("AuthKeyFile: the daemon serves only servers that hold the cluster key: give --auth-key-file PATH " +
+                    "(create it once with swapnbd-daemon keygen PATH, the same file on every server and donor), " +
+                    "or --insecure-no-auth to serve whoever reaches its port");
+            }
+        }
+        else if (InsecureNoAuth)
+        {
+            errors.Add("InsecureNoAuth: --insecure-no-auth and --auth-key-file exclude each other; drop one");
+        }
+        else if (ClusterKeyFile.Problem(AuthKeyFile) is { } problem)
+        {
+            errors.Add($"AuthKeyFile: --auth-key-file {problem}");
         }
 
         if (MaxMemory <= 0)

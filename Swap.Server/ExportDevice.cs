@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
+using Swap.Common.Security;
 using Swap.Slabs.Backup;
 using Swap.BlockDevices;
 using Swap.Slabs.Mapping;
@@ -11,8 +12,9 @@ namespace Swap.Server;
 public static class ExportDevice
 {
     /// <summary>
-    /// Throws <see cref="PortalListException"/> or <see cref="BackupDiskException"/> (messages name the file and the
-    /// fix) when slab mode cannot start. A swap device starts connecting to its daemons before it returns.
+    /// Throws <see cref="PortalListException"/>, <see cref="BackupDiskException"/> or <see cref="ClusterKeyException"/>
+    /// (messages name the file and the fix) when slab mode cannot start. A swap device starts connecting to its
+    /// daemons before it returns.
     /// </summary>
     public static IBlockDevice Create(ServerOptions options, ILoggerFactory loggerFactory, TimeProvider? time = null)
     {
@@ -21,10 +23,12 @@ public static class ExportDevice
             return new SparseMemoryDevice(options.Size);
         }
 
+        var key = options.AuthKeyFile is { } keyFile ? ClusterKeyFile.Load(keyFile) : null;
         var daemons = PortalList.Load(options.Portal!).Select(Resolve).ToList();
         var disk = BackupDisk.Open(options.BackupDisk!, options.Size);
         // A stable id, so daemons free what an earlier run of this server held as soon as it says hello.
         var slabs = options.Slabs.ClientId != 0 ? options.Slabs : options.Slabs with { ClientId = StableClientId.For(disk) };
+        slabs = slabs with { Links = slabs.Links with { AuthKey = key, InsecureNoAuth = key is null } };
         var device = new SwapDevice(options.Size, disk, daemons, slabs, time, loggerFactory);
         device.Start();
         return device;

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Swap.Slabs.Backup;
 using Swap.Common.Hosting;
+using Swap.Common.Security;
 using Swap.Slabs.Placement;
 
 namespace Swap.Server;
@@ -52,6 +53,12 @@ public static class ServerCommand
         catch (BackupDiskException ex)
         {
             Console.Error.WriteLine($"swapnbd-server: configuration error: BackupDisk: {ex.Message}");
+            return ExitConfig;
+        }
+        catch (ClusterKeyException ex)
+        {
+            // The file changed between the check and the load.
+            Console.Error.WriteLine($"swapnbd-server: configuration error: AuthKeyFile: --auth-key-file {ex.Message}");
             return ExitConfig;
         }
 

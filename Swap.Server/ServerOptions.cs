@@ -1,3 +1,4 @@
+using Swap.Common.Security;
 using Swap.Nbd.Server.Hosting;
 using Swap.Slabs.Mapping;
 
@@ -20,6 +21,15 @@ public sealed class ServerOptions
 
     /// <summary>Slab mode: the file or partition that mirrors every page (at least <see cref="Size"/>).</summary>
     public string? BackupDisk { get; set; }
+
+    /// <summary>
+    /// Slab mode: the cluster key file (swapnbd-daemon keygen) this server proves to its daemons and they to it.
+    /// Required in slab mode unless <see cref="InsecureNoAuth"/>.
+    /// </summary>
+    public string? AuthKeyFile { get; set; }
+
+    /// <summary>Slab mode: talk to daemons without the cluster key (they must run with --insecure-no-auth too).</summary>
+    public bool InsecureNoAuth { get; set; }
 
     /// <summary>Slab mode: slab size, daemon timeouts, placement retry.</summary>
     public SwapDeviceOptions Slabs { get; set; } = new();
@@ -57,6 +67,24 @@ public sealed class ServerOptions
                 errors.Add("BackupDisk: slab mode needs --backup-disk PATH (a file or partition of at least --size)");
             }
 
+            if (AuthKeyFile is null)
+            {
+                if (!InsecureNoAuth)
+                {
+                    errors.Add("AuthKeyFile: slab mode talks only to daemons that hold the cluster key: give --auth-key-file PATH " +
+                        "(the file the daemons have; create it once with swapnbd-daemon keygen PATH), or --insecure-no-auth " +
+                        "to send pages to whoever answers on the portal's addresses");
+                }
+            }
+            else if (InsecureNoAuth)
+            {
+                errors.Add("InsecureNoAuth: --insecure-no-auth and --auth-key-file exclude each other; drop one");
+            }
+            else if (ClusterKeyFile.Problem(AuthKeyFile) is { } problem)
+            {
+                errors.Add($"AuthKeyFile: --auth-key-file {problem}");
+            }
+
             if (Size % 4096 != 0)
             {
                 errors.Add("Size: slab mode needs a multiple of 4096 (e.g. 12GiB)");
@@ -67,6 +95,10 @@ public sealed class ServerOptions
         else if (Portal is not null || BackupDisk is not null)
         {
             errors.Add("Portal/BackupDisk: only used with --backend slabs (the default when --portal is given)");
+        }
+        else if (AuthKeyFile is not null)
+        {
+            errors.Add("AuthKeyFile: only used with --backend slabs (the memory backend has no donors)");
         }
 
         if (Size <= 0)

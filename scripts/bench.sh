@@ -324,13 +324,22 @@ slab_size=${BENCH_SLAB_SIZE:-256MiB}
 declare -A d1_pid d2_pid
 # start_slab NAME DIR: 2 DIR/swapnbd-daemon donors and DIR/swapnbd-server in slab mode, every one on a port of its
 # own choosing (the server learns the daemons' ports from the portal list written once they listen).
+# Every donor and server of a run holds the same cluster key, made for the run (mode 0600, gone with $work). A
+# --baseline build from before authentication has no --auth-key-file and runs without.
+auth_args() { # DIR: the key arguments DIR's programs take
+  if [[ $("$1/swapnbd-daemon" --help) == *--auth-key-file* ]]; then
+    [[ -f $work/cluster.key ]] || "$1/swapnbd-daemon" keygen "$work/cluster.key" >/dev/null
+    echo "--auth-key-file $work/cluster.key"
+  fi
+}
 start_slab() {
-  local name=$1 dir=$2 port_d1 port_d2 port sock=$work/$1.sock
-  "$dir/swapnbd-daemon" --listen 127.0.0.1:0 --max-memory 4GiB --headroom 512MiB --log-level Warning \
+  local name=$1 dir=$2 port_d1 port_d2 port sock=$work/$1.sock auth
+  read -r -a auth <<<"$(auth_args "$dir")"
+  "$dir/swapnbd-daemon" --listen 127.0.0.1:0 "${auth[@]}" --max-memory 4GiB --headroom 512MiB --log-level Warning \
     >"$work/$name-daemon1.log" 2>&1 &
   d1_pid[$name]=$!
   pids+=("$!")
-  "$dir/swapnbd-daemon" --listen 127.0.0.1:0 --max-memory 4GiB --headroom 512MiB --log-level Warning \
+  "$dir/swapnbd-daemon" --listen 127.0.0.1:0 "${auth[@]}" --max-memory 4GiB --headroom 512MiB --log-level Warning \
     >"$work/$name-daemon2.log" 2>&1 &
   d2_pid[$name]=$!
   pids+=("$!")
@@ -339,7 +348,7 @@ start_slab() {
   printf '2\n127.0.0.1:%s\n127.0.0.1:%s\n' "$port_d1" "$port_d2" >"$work/$name-portal.list"
 
   rm -f "$work/$name-backup.img"
-  "$dir/swapnbd-server" --portal "$work/$name-portal.list" --backup-disk "$work/$name-backup.img" --size 1GiB \
+  "$dir/swapnbd-server" --portal "$work/$name-portal.list" --backup-disk "$work/$name-backup.img" "${auth[@]}" --size 1GiB \
     --slab-size "$slab_size" --listen 127.0.0.1:0 --socket "$sock" --log-level Warning >"$work/$name.log" 2>&1 &
   server_pid[$name]=$!
   pids+=("$!")

@@ -25,18 +25,22 @@ internal sealed class DonorConnection : IClientConnection
     private int _closed;
     private ITimer? _helloTimer;
 
-    public DonorConnection(long id, IDonorTransport transport, DonorDaemon daemon, ILogger logger)
+    public DonorConnection(long id, string remote, IDonorTransport transport, DonorDaemon daemon, ILogger logger)
     {
         Id = id;
+        Remote = remote;
         _transport = transport;
         _daemon = daemon;
         _logger = logger;
         _replies = new DonorReplyBatcher(transport);
-        _dispatcher = new DonorRequestDispatcher(this, daemon, new DonorReceiver(transport, _replies), _replies, logger);
+        _dispatcher = new DonorRequestDispatcher(this, daemon, new DonorReceiver(transport, _replies), _replies, new DonorHandshake(this, daemon, logger), logger);
         _helloTimer = daemon.StartHelloTimer(this);
     }
 
     public long Id { get; }
+
+    /// <summary>The peer's address, for the log lines that refuse it.</summary>
+    public string Remote { get; }
 
     /// <summary>Set by a successful HELLO.</summary>
     public DonorClient? Client { get; set; }
@@ -99,7 +103,10 @@ internal sealed class DonorConnection : IClientConnection
         }
     }
 
-    /// <summary>HELLO accepted: the connection speaks for a client now and the HELLO timer is done.</summary>
+    /// <summary>
+    /// The handshake is complete (HELLO, then AUTH verified): the connection speaks for a client now and the HELLO
+    /// timer is done. The one "established" point of a connection.
+    /// </summary>
     internal void HelloDone(ulong clientId)
     {
         _helloTimer?.Dispose();

@@ -44,7 +44,9 @@ internal sealed class DonorReceiver(IDonorTransport transport, DonorReplyBatcher
 
         var fixedBody = header.Opcode switch
         {
-            DaemonOpcode.Hello => DaemonHello.Size,
+            // What a HELLO of any version starts with, up to a whole version 2 body; the handshake judges the length.
+            DaemonOpcode.Hello => Math.Max(DaemonHello.PrefixSize, Math.Min(bodyLength, DaemonHello.Size)),
+            DaemonOpcode.Auth => DaemonAuthProof.AuthBodySize,
             DaemonOpcode.QueryFree => SlabQuery.Size,
             DaemonOpcode.AllocSlab => SlabAllocRequest.Size,
             DaemonOpcode.Read or DaemonOpcode.Trim => SlabRange.Size,

@@ -6,17 +6,19 @@ using Swap.Donor.Slabs;
 namespace Swap.Donor.Connections;
 
 /// <summary>
-/// Answers one connection's requests in order, on its receive thread: HELLO binds the client, the lending requests go
-/// to the daemon's lender, READ/WRITE/TRIM go to slab memory under a reference on the slab. Requests and reply bodies
-/// share one pinned frame buffer; nothing is allocated per request.
+/// Answers one connection's requests in order, on its receive thread: HELLO and AUTH go to the connection's
+/// <see cref="DonorHandshake"/> (which binds the client), the lending requests to the daemon's lender, READ/WRITE/TRIM
+/// to slab memory under a reference on the slab. Requests and reply bodies share one pinned frame buffer; nothing is
+/// allocated per request.
 /// </summary>
-internal sealed class DonorRequestDispatcher(DonorConnection connection, DonorDaemon daemon, DonorReceiver receiver, DonorReplyBatcher replies, ILogger logger)
+internal sealed class DonorRequestDispatcher(DonorConnection connection, DonorDaemon daemon, DonorReceiver receiver, DonorReplyBatcher replies,
+    DonorHandshake handshake, ILogger logger)
 {
     private const int ReplyBody = DaemonFrameHeader.Size; // reply bodies are built at this offset in the frame buffer
 
     private readonly byte[] _frame = GC.AllocateUninitializedArray<byte>(DonorConnection.BufferSize, pinned: true);
 
-    /// <summary>Reads and answers one request; false at a clean end of stream.</summary>
+    /// <summary>Reads and answers one request; false at a clean end of stream or after a refusal that ends the connection.</summary>
     public bool ServeOne()
     {
         if (!receiver.ReadRequest(_frame, out var header))
@@ -24,23 +26,25 @@ internal sealed class DonorRequestDispatcher(DonorConnection connection, DonorDa
             return false;
         }
 
+        var body = _frame.AsSpan(DaemonFrameHeader.Size);
+        switch (header.Opcode)
+        {
+            case DaemonOpcode.Hello:
+                // The receiver read at most a version 2 body; a wrong magic throws: not one of ours, close.
+                return Answer(header, handshake.Hello(body[..Math.Min(header.BodyLength, DaemonHello.Size)], header.BodyLength, _frame.AsSpan(ReplyBody)));
+            case DaemonOpcode.Auth:
+                return Answer(header, handshake.Auth(body[..DaemonAuthProof.AuthBodySize], header.BodyLength));
+        }
+
+        if (!handshake.IsDone || connection.Client is not { } client)
+        {
+            // Nothing is read of a WRITE's payload: the connection closes after the refusal.
+            return Answer(header, handshake.Early(header.Opcode));
+        }
+
         if (header.Opcode == DaemonOpcode.Write)
         {
             ServeWrite(header);
-            return true;
-        }
-
-        var body = _frame.AsSpan(DaemonFrameHeader.Size);
-        if (header.Opcode == DaemonOpcode.Hello)
-        {
-            var hello = DaemonHello.Read(body); // a wrong magic throws: not one of ours, close
-            ServeHello(header.RequestId, hello);
-            return true;
-        }
-
-        if (connection.Client is not { } client)
-        {
-            Reply(header.Opcode, DaemonStatus.HelloFirst, header.RequestId, 0);
             return true;
         }
 
@@ -101,30 +105,18 @@ internal sealed class DonorRequestDispatcher(DonorConnection connection, DonorDa
         return true;
     }
 
-    private void ServeHello(ulong requestId, DaemonHello hello)
+    /// <summary>Sends a handshake step's reply; false (the connection ends) when the step refuses the peer.</summary>
+    private bool Answer(DaemonFrameHeader header, HandshakeStep step)
     {
-        if (hello.Version != DaemonFrameHeader.Version)
+        Reply(header.Opcode, step.Status, header.RequestId, step.ReplyBodyLength);
+        if (!step.Close)
         {
-            Reply(DaemonOpcode.Hello, DaemonStatus.Version, requestId, 0);
-            return;
+            return true;
         }
 
-        if ((hello.Flags & ~DaemonHelloFlags.Known) != 0)
-        {
-            Reply(DaemonOpcode.Hello, DaemonStatus.Invalid, requestId, 0);
-            return;
-        }
-
-        var status = daemon.Clients.Hello(connection, hello.ClientId, (hello.Flags & DaemonHelloFlags.ReleaseSlabs) != 0);
-        if (status != DaemonStatus.Ok)
-        {
-            Reply(DaemonOpcode.Hello, status, requestId, 0);
-            return;
-        }
-
-        connection.HelloDone(hello.ClientId);
-        daemon.Welcome.Write(_frame.AsSpan(ReplyBody));
-        Reply(DaemonOpcode.Hello, DaemonStatus.Ok, requestId, DaemonWelcome.Size);
+        // The refusal must reach the peer before the connection closes.
+        replies.Flush();
+        return false;
     }
 
     private void ServeWrite(DaemonFrameHeader header)
@@ -133,13 +125,6 @@ internal sealed class DonorRequestDispatcher(DonorConnection connection, DonorDa
         if ((long)header.BodyLength - SlabRange.Size != range.Length)
         {
             DaemonProtocolException.Throw($"WRITE carries {header.BodyLength - SlabRange.Size} bytes but its range says {range.Length}");
-        }
-
-        if (connection.Client is null)
-        {
-            receiver.Skip(range.Length, _frame);
-            Reply(DaemonOpcode.Write, DaemonStatus.HelloFirst, header.RequestId, 0);
-            return;
         }
 
         var status = Resolve(range, out var slab);

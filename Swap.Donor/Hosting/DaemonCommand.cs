@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Swap.Common.Hosting;
+using Swap.Common.Security;
 
 namespace Swap.Donor.Hosting;
 
@@ -12,6 +13,11 @@ public static class DaemonCommand
 
     public static async Task<int> RunAsync(string[] args)
     {
+        if (args is ["keygen", ..])
+        {
+            return KeygenCommand.Run(args[1..]);
+        }
+
         if (args.Contains("--help") || args.Contains("-h"))
         {
             Console.Out.WriteLine(DaemonSettings.Usage);
@@ -41,6 +47,12 @@ public static class DaemonCommand
         try
         {
             daemon = new DonorDaemon(options, loggerFactory);
+        }
+        catch (ClusterKeyException ex)
+        {
+            // The file changed between the check and the load.
+            Console.Error.WriteLine($"swapnbd-daemon: configuration error: AuthKeyFile: --auth-key-file {ex.Message}");
+            return ExitConfig;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -17,6 +17,10 @@ public static class DaemonSettings
         new("Config", "--config", "FILE", "–", null, null),
         new("Listen", "--listen", "HOST:PORT", "`127.0.0.1:9400`", "TCP endpoint (default 127.0.0.1:9400; port 0 picks a free port)",
             static (r, k, o) => o.Listen = r.GetString(k, o.Listen)),
+        new("AuthKeyFile", "--auth-key-file", "PATH", "none (required)", "cluster key (swapnbd-daemon keygen PATH; mode 0600): serve only servers holding it",
+            static (r, k, o) => o.AuthKeyFile = r.GetOptionalString(k)),
+        new("InsecureNoAuth", "--insecure-no-auth", null, "off", "serve without a key: whoever reaches the port reads and writes every slab",
+            static (r, k, o) => o.InsecureNoAuth = r.GetBool(k, o.InsecureNoAuth)),
         new("MaxMemory", "--max-memory", "SIZE", "`8GiB`", "most memory lent at once, e.g. 8GiB (default 8GiB)",
             static (r, k, o) => o.MaxMemory = r.GetSize(k, o.MaxMemory)),
         new("Headroom", "--headroom", "SIZE", "`1GiB`", "MemAvailable kept for this host; below it slabs are evicted (default 1GiB)",
@@ -55,7 +59,8 @@ public static class DaemonSettings
         """
         swapnbd-daemon: lends this host's free memory to SwapNbd servers as remote swap slabs
 
-        usage: swapnbd-daemon [--config FILE.json] [options]
+        usage: swapnbd-daemon [--config FILE.json] --auth-key-file PATH [options]
+               swapnbd-daemon keygen PATH [--force]   (a new cluster key, mode 0600)
         """,
         Options,
         column: 32,

@@ -24,8 +24,17 @@ public sealed class DaemonEndpoint : IAsyncDisposable
     private DaemonLink? _link;
     private Task _loop = Task.CompletedTask;
 
+    /// <exception cref="ArgumentException">The settings have no <see cref="DaemonLinkSettings.AuthKey"/> and do not say
+    /// <see cref="DaemonLinkSettings.InsecureNoAuth"/>, or say both.</exception>
     public DaemonEndpoint(string name, EndPoint endPoint, ulong clientId, DaemonLinkSettings settings, TimeProvider time, ILogger logger)
     {
+        if ((settings.AuthKey is null) != settings.InsecureNoAuth)
+        {
+            throw new ArgumentException(settings.InsecureNoAuth
+                ? "DaemonLinkSettings: InsecureNoAuth and AuthKey exclude each other"
+                : "DaemonLinkSettings: a daemon link needs AuthKey (the cluster key), or InsecureNoAuth to connect without one", nameof(settings));
+        }
+
         Name = name;
         _endPoint = endPoint;
         _clientId = clientId;
@@ -45,7 +54,7 @@ public sealed class DaemonEndpoint : IAsyncDisposable
                 {
                     if (args.AttemptNumber is 0 or 10 or 100 or 1000)
                     {
-                        DaemonLinkLog.ConnectFailed(_logger, Name, args.Outcome.Exception?.Message ?? "");
+                        LogFailure(args.Outcome.Exception);
                     }
 
                     return default;
@@ -74,7 +83,28 @@ public sealed class DaemonEndpoint : IAsyncDisposable
     /// <summary>Raised when a link dies, after its pending requests have failed.</summary>
     public event Action<DaemonEndpoint, DaemonLink>? Lost;
 
-    public void Start() => _loop = Task.Run(RunAsync);
+    public void Start()
+    {
+        if (_settings.AuthKey is null)
+        {
+            DaemonLinkLog.Insecure(_logger, Name);
+        }
+
+        _loop = Task.Run(RunAsync);
+    }
+
+    /// <summary>A failed attempt: a key that does not match is an error of its own (a fake daemon, or a misconfiguration).</summary>
+    private void LogFailure(Exception? exception)
+    {
+        if (exception is DaemonAuthException)
+        {
+            DaemonLinkLog.AuthFailed(_logger, Name, exception.Message);
+        }
+        else
+        {
+            DaemonLinkLog.ConnectFailed(_logger, Name, exception?.Message ?? "");
+        }
+    }
 
     private async Task RunAsync()
     {
@@ -91,9 +121,9 @@ public sealed class DaemonEndpoint : IAsyncDisposable
             {
                 return;
             }
-            catch (Exception ex) when (ex is BrokenCircuitException or TimeoutRejectedException or DaemonLinkException or IOException or System.Net.Sockets.SocketException)
+            catch (Exception ex) when (ex is BrokenCircuitException or TimeoutRejectedException or DaemonLinkException or DaemonAuthException or IOException or System.Net.Sockets.SocketException)
             {
-                DaemonLinkLog.ConnectFailed(_logger, Name, ex.Message);
+                LogFailure(ex);
                 continue;
             }
 

@@ -16,4 +16,10 @@ internal static partial class DaemonLinkLog
 
     [LoggerMessage(302, LogLevel.Warning, "Daemon {EndPoint} unreachable: {Reason}")]
     public static partial void ConnectFailed(ILogger logger, string endPoint, string reason);
+
+    [LoggerMessage(304, LogLevel.Error, "Daemon {EndPoint} refused: {Reason}")]
+    public static partial void AuthFailed(ILogger logger, string endPoint, string reason);
+
+    [LoggerMessage(305, LogLevel.Warning, "Daemon {EndPoint}: connecting without authentication (--insecure-no-auth); whoever answers on that address gets this server's pages")]
+    public static partial void Insecure(ILogger logger, string endPoint);
 }

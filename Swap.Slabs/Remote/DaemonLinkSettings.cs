@@ -1,8 +1,19 @@
+using Swap.Common.Security;
+
 namespace Swap.Slabs.Remote;
 
-/// <summary>Timeouts of one daemon connection; part of the slab-mode options, given to every <see cref="DaemonLink"/>.</summary>
+/// <summary>The key and the timeouts of one daemon connection; part of the slab-mode options, given to every <see cref="DaemonLink"/>.</summary>
 public sealed record DaemonLinkSettings
 {
+    /// <summary>
+    /// The cluster key this server proves and daemons must prove in the handshake. Required unless
+    /// <see cref="InsecureNoAuth"/>: an endpoint refuses to start with neither.
+    /// </summary>
+    public ClusterKey? AuthKey { get; init; }
+
+    /// <summary>Connect without the cluster key: only to daemons that run with --insecure-no-auth too.</summary>
+    public bool InsecureNoAuth { get; init; }
+
     /// <summary>A request unanswered for this long marks the daemon failed: its slabs go to disk at once.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(2);
 

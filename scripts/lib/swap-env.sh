@@ -51,16 +51,18 @@ swapenv_remove_cgroup() {
 }
 
 # swapenv_start_system EXPORT_BYTES SLAB_SIZE: three donors and swapnbd-server in slab mode on $work/nbd.sock,
-# backup file $work/backup.img, status file $work/status.json. Each donor listens on a port of its own choosing
-# (127.0.0.1:0), read back once it listens, so no other process can take it in between. setsid: a Ctrl-C in the
-# terminal reaches only the caller, which stops these itself after swapoff. Sets: daemon_pids, daemon_ports,
+# backup file $work/backup.img, status file $work/status.json, all holding the cluster key $work/cluster.key (made
+# for this run with swapnbd-daemon keygen, mode 0600, gone with $work). Each donor listens on a port of its own
+# choosing (127.0.0.1:0), read back once it listens, so no other process can take it in between. setsid: a Ctrl-C
+# in the terminal reaches only the caller, which stops these itself after swapoff. Sets: daemon_pids, daemon_ports,
 # server_pid; returns 1 (the donors' logs on stderr) if a donor does not listen.
 swapenv_start_system() {
-  local export_size=$1 slab_size=$2 i port
+  local export_size=$1 slab_size=$2 i port key=$work/cluster.key
   daemon_pids=() daemon_ports=()
+  [[ -f $key ]] || "$root/out/swapnbd-daemon" keygen "$key" >/dev/null || { log "cannot create the cluster key $key"; return 1; }
   for i in 1 2 3; do
-    setsid "$root/out/swapnbd-daemon" --listen 127.0.0.1:0 --max-memory 2GiB --headroom 512MiB --log-level Warning \
-      >"$work/daemon-$i.log" 2>&1 </dev/null &
+    setsid "$root/out/swapnbd-daemon" --listen 127.0.0.1:0 --auth-key-file "$key" --max-memory 2GiB --headroom 512MiB \
+      --log-level Warning >"$work/daemon-$i.log" 2>&1 </dev/null &
     daemon_pids+=($!)
   done
   for i in 0 1 2; do
@@ -69,7 +71,7 @@ swapenv_start_system() {
     daemon_ports+=("$port")
   done
   { echo "# three donors on this machine"; echo 3; for port in "${daemon_ports[@]}"; do echo "127.0.0.1:$port"; done; } >"$work/portal.list"
-  setsid "$root/out/swapnbd-server" --portal "$work/portal.list" --backup-disk "$work/backup.img" --size "$export_size" \
+  setsid "$root/out/swapnbd-server" --portal "$work/portal.list" --backup-disk "$work/backup.img" --auth-key-file "$key" --size "$export_size" \
     --slab-size "$slab_size" --socket "$work/nbd.sock" --listen "" --status-file "$work/status.json" --log-level Warning \
     >"$work/server.log" 2>&1 </dev/null &
   server_pid=$!

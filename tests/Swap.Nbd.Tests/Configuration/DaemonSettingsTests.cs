@@ -1,6 +1,7 @@
 using NUnit.Framework;
 using Swap.Server;
 using Swap.Donor.Hosting;
+using Swap.Nbd.Tests.Support;
 
 namespace Swap.Nbd.Tests.Configuration;
 
@@ -9,11 +10,17 @@ namespace Swap.Nbd.Tests.Configuration;
 public sealed class DaemonSettingsTests
 {
     [Test]
-    public void Defaults_are_valid()
+    public void Defaults_are_valid_once_a_key_is_given()
     {
         var errors = new List<string>();
-        var options = DaemonSettings.Load([], errors, out _);
+        DaemonSettings.Load([], errors, out _);
+        Assert.That(errors, Has.Count.EqualTo(1));
+        Assert.That(errors[0], Does.StartWith("AuthKeyFile: the daemon serves only servers that hold the cluster key: give --auth-key-file PATH"));
+
+        errors.Clear();
+        var options = DaemonSettings.Load(["--auth-key-file", TestKeys.File], errors, out _);
         Assert.That(errors, Is.Empty);
+        Assert.That((options.AuthKeyFile, options.InsecureNoAuth), Is.EqualTo((TestKeys.File, false)));
         Assert.That(options.Listen, Is.EqualTo("127.0.0.1:9400"));
         Assert.That(options.MaxMemory, Is.EqualTo(8L << 30));
         Assert.That(options.Headroom, Is.EqualTo(1L << 30));
@@ -30,8 +37,9 @@ public sealed class DaemonSettingsTests
         var options = DaemonSettings.Load(
             ["--listen", "[::1]:0", "--max-memory", "4GiB", "--headroom", "512M", "--max-slabs-per-client", "8", "--max-clients", "3",
              "--hello-timeout", "3", "--grace-period", "5s", "--monitor-interval", "0.5", "--evict-batch", "2", "--evict-extra-samples", "4", "--smoothing", "0.3",
-             "--min-slab-size", "2MiB", "--max-slab-size", "1GiB", "--log-level", "Debug"], errors, out var level);
+             "--min-slab-size", "2MiB", "--max-slab-size", "1GiB", "--log-level", "Debug", "--auth-key-file", TestKeys.File], errors, out var level);
         Assert.That(errors, Is.Empty);
+        Assert.That(options.AuthKeyFile, Is.EqualTo(TestKeys.File));
         Assert.That(options.Listen, Is.EqualTo("[::1]:0"));
         Assert.That(options.MaxMemory, Is.EqualTo(4L << 30));
         Assert.That(options.Headroom, Is.EqualTo(512L << 20));
@@ -60,6 +68,18 @@ public sealed class DaemonSettingsTests
     }
 
     [Test]
+    public void Insecure_no_auth_is_a_flag_and_excludes_a_key()
+    {
+        var errors = new List<string>();
+        var options = DaemonSettings.Load(["--insecure-no-auth"], errors, out _);
+        Assert.That(errors, Is.Empty);
+        Assert.That((options.AuthKeyFile, options.InsecureNoAuth), Is.EqualTo(((string?)null, true)));
+
+        DaemonSettings.Load(["--insecure-no-auth", "--auth-key-file", TestKeys.File], errors, out _);
+        Assert.That(errors, Is.EqualTo(new[] { "InsecureNoAuth: --insecure-no-auth and --auth-key-file exclude each other; drop one" }));
+    }
+
+    [Test]
     public void Environment_uses_the_daemon_prefix()
     {
         Environment.SetEnvironmentVariable("SWAPNBD_DAEMON_MAX_MEMORY", "2GiB");
@@ -67,7 +87,7 @@ public sealed class DaemonSettingsTests
         try
         {
             var errors = new List<string>();
-            var options = DaemonSettings.Load(["--max-clients", "7"], errors, out _);
+            var options = DaemonSettings.Load(["--max-clients", "7", "--insecure-no-auth"], errors, out _);
             Assert.That(errors, Is.Empty);
             Assert.That(options.MaxMemory, Is.EqualTo(2L << 30));
             Assert.That(options.MaxClients, Is.EqualTo(7), "the command line wins");

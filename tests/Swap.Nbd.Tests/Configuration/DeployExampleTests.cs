@@ -10,6 +10,8 @@ namespace Swap.Nbd.Tests.Configuration;
 [Category(Tier.Unit)]
 public sealed class DeployExampleTests
 {
+    private const string ClusterKeyPath = "/etc/swapnbd/cluster.key";
+
     [Test]
     public void Server_environment_file_is_valid()
     {
@@ -56,6 +58,11 @@ public sealed class DeployExampleTests
         Assert.That(daemon, Does.Contain("EnvironmentFile=/etc/swapnbd/daemon.env").And.Contain("LimitMEMLOCK=infinity"));
         Assert.That(serverEnv, Does.Contain("SWAPNBD_SOCKET=/run/swapnbd/swapnbd.sock"), "the socket swapnbd-swap.service attaches");
         Assert.That(swap, Does.Contain("-unix /run/swapnbd/swapnbd.sock").And.Contain("After=swapnbd-server.service"));
+        foreach (var unit in new[] { server, daemon })
+        {
+            Assert.That(unit, Does.Contain($"ExecStartPre=+/bin/sh -c '[ -e {ClusterKeyPath} ] || /usr/local/bin/swapnbd-daemon keygen {ClusterKeyPath}'"),
+                "a missing cluster key is made before the program starts");
+        }
     }
 
     private static void CheckDeclared(string file, string prefix, IEnumerable<string> keys)
@@ -85,7 +92,15 @@ public sealed class DeployExampleTests
         {
             foreach (var pair in pairs)
             {
-                Environment.SetEnvironmentVariable(pair[0], pair[1].Length > 0 ? pair[1] : null);
+                var value = pair[1];
+                if (pair[0].EndsWith("AUTH_KEY_FILE", StringComparison.Ordinal))
+                {
+                    // The shipped path (made by the units' keygen) does not exist here: the run's key stands in.
+                    Assert.That(value, Is.EqualTo(ClusterKeyPath), file);
+                    value = TestKeys.File;
+                }
+
+                Environment.SetEnvironmentVariable(pair[0], value.Length > 0 ? value : null);
             }
 
             return load();

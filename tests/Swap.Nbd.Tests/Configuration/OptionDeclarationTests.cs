@@ -52,11 +52,12 @@ public sealed partial class OptionDeclarationTests
     [Test]
     public void Documented_daemon_defaults_are_the_defaults()
     {
-        var plain = DaemonSettings.Load([], new List<string>(), out var plainLevel);
+        // The daemon needs a key or --insecure-no-auth to load without errors; the flag changes nothing else.
+        var plain = DaemonSettings.Load(["--insecure-no-auth"], new List<string>(), out var plainLevel);
         foreach (var (spec, value) in Documented(DaemonSettings.Options))
         {
             var errors = new List<string>();
-            var given = DaemonSettings.Load([$"{spec.Switch}={value}"], errors, out var level);
+            var given = DaemonSettings.Load([$"{spec.Switch}={value}", "--insecure-no-auth"], errors, out var level);
             Assert.That(errors, Is.Empty, spec.Switch);
             Assert.That((Json(given), level), Is.EqualTo((Json(plain), plainLevel)), $"{spec.Switch} {value} is what the daemon does without it");
         }

@@ -1,6 +1,7 @@
 using NUnit.Framework;
 using Swap.Server;
 using Swap.Common.Units;
+using Swap.Nbd.Tests.Support;
 
 namespace Swap.Nbd.Tests.Configuration;
 
@@ -37,6 +38,28 @@ public sealed class ServerSettingsTests
         Assert.That(options.Nbd.ShutdownTimeout, Is.EqualTo(TimeSpan.FromSeconds(3)));
         Assert.That(options.Nbd.PollMicroseconds, Is.Zero);
         Assert.That(level, Is.EqualTo(Microsoft.Extensions.Logging.LogLevel.Debug));
+    }
+
+    [Test]
+    public void Slab_mode_needs_the_cluster_key_or_insecure_no_auth()
+    {
+        string[] slabs = ["--portal", "/etc/swapnbd/portal.list", "--backup-disk", "/dev/null"];
+        var errors = new List<string>();
+        ServerSettings.Load(slabs, errors, out _);
+        Assert.That(errors, Has.Count.EqualTo(1));
+        Assert.That(errors[0], Does.StartWith("AuthKeyFile: slab mode talks only to daemons that hold the cluster key: give --auth-key-file PATH"));
+
+        errors.Clear();
+        var keyed = ServerSettings.Load([.. slabs, "--auth-key-file", TestKeys.File], errors, out _);
+        Assert.That(errors, Is.Empty);
+        Assert.That((keyed.AuthKeyFile, keyed.InsecureNoAuth), Is.EqualTo((TestKeys.File, false)));
+
+        var insecure = ServerSettings.Load([.. slabs, "--insecure-no-auth"], errors, out _);
+        Assert.That(errors, Is.Empty);
+        Assert.That(insecure.InsecureNoAuth, Is.True);
+
+        ServerSettings.Load(["--auth-key-file", TestKeys.File], errors, out _);
+        Assert.That(errors, Is.EqualTo(new[] { "AuthKeyFile: only used with --backend slabs (the memory backend has no donors)" }));
     }
 
     [Test]

@@ -20,7 +20,7 @@ public sealed class DonorExeTests
         var port = Loopback.FreePort();
         using var process = Process.Start(new ProcessStartInfo(Exe)
         {
-            ArgumentList = { "--listen", $"127.0.0.1:{port}", "--max-memory", "64MiB", "--headroom", "0", "--grace-period", "30s" },
+            ArgumentList = { "--listen", $"127.0.0.1:{port}", "--max-memory", "64MiB", "--headroom", "0", "--grace-period", "30s", "--auth-key-file", TestKeys.File },
             RedirectStandardError = true,
             RedirectStandardOutput = true,
         })!;
@@ -90,7 +90,7 @@ public sealed class DonorExeTests
         using var taken = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         taken.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         taken.Listen();
-        var (exit, output) = await Repo.RunAsync(Exe, ["--listen", taken.LocalEndPoint!.ToString()!], TimeSpan.FromSeconds(20), ct);
+        var (exit, output) = await Repo.RunAsync(Exe, ["--listen", taken.LocalEndPoint!.ToString()!, "--auth-key-file", TestKeys.File], TimeSpan.FromSeconds(20), ct);
         Assert.That(exit, Is.EqualTo(3), output);
         Assert.That(output, Does.Contain("cannot start"));
     }

@@ -72,6 +72,12 @@ public sealed class DonorFaultTests
         {
             await using (var bad = await donor.ConnectAsync(ct))
             {
+                if (random.Next(2) == 0)
+                {
+                    // Half the time a server with the key: what follows reaches the dispatcher past the handshake.
+                    Assert.That(await bad.HelloAsync((ulong)random.NextInt64(2, long.MaxValue), ct), Is.EqualTo(DaemonStatus.Ok));
+                }
+
                 var bytes = RandomInput(random);
                 try
                 {
@@ -117,10 +123,12 @@ public sealed class DonorFaultTests
 
                 case 1:
                 {
-                    // A valid HELLO (random client id), so later frames get past HELLO_FIRST.
+                    // A valid HELLO (random client id and nonce): a stranger without the key gets no further than AUTH.
                     var frame = new byte[DaemonFrameHeader.Size + DaemonHello.Size];
+                    var nonce = new byte[DaemonAuthProof.NonceSize];
+                    random.NextBytes(nonce);
                     DaemonFrameHeader.For(DaemonOpcode.Hello, 0, (ulong)i, DaemonHello.Size).Write(frame);
-                    new DaemonHello(1, (ulong)random.NextInt64()).Write(frame.AsSpan(DaemonFrameHeader.Size));
+                    new DaemonHello(DaemonFrameHeader.Version, (ulong)random.NextInt64()).Write(frame.AsSpan(DaemonFrameHeader.Size), nonce);
                     output.AddRange(frame);
                     break;
                 }

@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using NUnit.Framework;
 using Swap.Donor;
 using Swap.Daemon.Protocol;
+using Swap.Nbd.Tests.Support;
 
 namespace Swap.Nbd.Tests.Donor;
 
@@ -22,12 +23,8 @@ public sealed class DonorHotPathTests
         // test itself allocates nothing while it measures.
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         socket.Connect(donor.Daemon.EndPoints[0]);
-        var hello = new byte[DaemonFrameHeader.Size + DaemonHello.Size];
-        DaemonFrameHeader.For(DaemonOpcode.Hello, DaemonStatus.Ok, 1, DaemonHello.Size).Write(hello);
-        new DaemonHello(1, 7).Write(hello.AsSpan(DaemonFrameHeader.Size));
-        socket.Send(hello);
+        BlockingHandshake.Run(socket, 7, TestKeys.Cluster);
         var reply = new byte[DaemonFrameHeader.Size + 65536];
-        ReceiveExactly(socket, reply.AsSpan(0, DaemonFrameHeader.Size + DaemonWelcome.Size));
 
         const int Length = 16384;
         var write = new byte[DaemonFrameHeader.Size + SlabRange.Size + Length];

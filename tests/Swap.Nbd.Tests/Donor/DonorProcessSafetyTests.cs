@@ -12,7 +12,7 @@ public sealed class DonorProcessSafetyTests
     public async Task By_default_lent_memory_is_locked_and_nothing_else_is_changed(CancellationToken ct)
     {
         var port = RunningExe.FreePort();
-        using var daemon = RunningExe.Start("swapnbd-daemon", ["--listen", $"127.0.0.1:{port}", "--max-memory", "64MiB", "--headroom", "0"]);
+        using var daemon = RunningExe.Start("swapnbd-daemon", ["--listen", $"127.0.0.1:{port}", "--max-memory", "64MiB", "--headroom", "0", "--auth-key-file", TestKeys.File]);
         await daemon.WaitListeningAsync(port, ct);
 
         await daemon.WaitForLogAsync("[900]", ct);
@@ -27,7 +27,7 @@ public sealed class DonorProcessSafetyTests
     public async Task Lock_memory_false_leaves_memory_unlocked(CancellationToken ct)
     {
         var port = RunningExe.FreePort();
-        using var daemon = RunningExe.Start("swapnbd-daemon", ["--listen", $"127.0.0.1:{port}", "--lock-memory", "false"]);
+        using var daemon = RunningExe.Start("swapnbd-daemon", ["--listen", $"127.0.0.1:{port}", "--lock-memory", "false", "--auth-key-file", TestKeys.File]);
         await daemon.WaitListeningAsync(port, ct);
 
         await daemon.WaitForLogAsync("[902]", ct);
@@ -37,7 +37,7 @@ public sealed class DonorProcessSafetyTests
     [Test, CancelAfter(30_000)]
     public async Task A_bad_lock_memory_value_is_refused_naming_the_key(CancellationToken ct)
     {
-        using var daemon = RunningExe.Start("swapnbd-daemon", ["--listen", "127.0.0.1:0"],
+        using var daemon = RunningExe.Start("swapnbd-daemon", ["--listen", "127.0.0.1:0", "--auth-key-file", TestKeys.File],
             environment: new Dictionary<string, string> { ["SWAPNBD_DAEMON_LOCK_MEMORY"] = "sometimes" });
 
         Assert.That(await daemon.WaitForExitAsync(ct), Is.EqualTo(2), daemon.Log);
@@ -48,7 +48,7 @@ public sealed class DonorProcessSafetyTests
     public async Task Without_the_right_to_lock_the_daemon_warns_and_still_lends(CancellationToken ct)
     {
         var port = RunningExe.FreePort();
-        using var daemon = RunningExe.Start("swapnbd-daemon", ["--listen", $"127.0.0.1:{port}", "--max-memory", "64MiB", "--headroom", "0"],
+        using var daemon = RunningExe.Start("swapnbd-daemon", ["--listen", $"127.0.0.1:{port}", "--max-memory", "64MiB", "--headroom", "0", "--auth-key-file", TestKeys.File],
             wrapper: ["prlimit", "--memlock=0:0", "--", "setpriv", "--bounding-set=-ipc_lock", "--"]);
         await daemon.WaitListeningAsync(port, ct);
 

@@ -9,16 +9,23 @@ public sealed class DonorProtocolTests
     private const ulong Slab = TestDonor.Slab;
 
     [Test, CancelAfter(20_000)]
-    public async Task Hello_must_come_first(CancellationToken ct)
+    public async Task The_handshake_comes_first_and_only_once(CancellationToken ct)
     {
         await using var donor = new TestDonor();
+        await using (var early = await donor.ConnectAsync(ct))
+        {
+            Assert.That((await early.QueryFreeAsync(Slab, ct)).Status, Is.EqualTo(DaemonStatus.HelloFirst));
+            Assert.That(await early.IsClosedByPeerAsync(ct), Is.True, "a request before the handshake closes the connection");
+        }
+
         await using var client = await donor.ConnectAsync(ct);
-        Assert.That((await client.QueryFreeAsync(Slab, ct)).Status, Is.EqualTo(DaemonStatus.HelloFirst));
-        Assert.That(await client.WriteAsync(new SlabGrant(1, 1), 0, new byte[4096], ct), Is.EqualTo(DaemonStatus.HelloFirst), "payload skipped, connection goes on");
         Assert.That(await client.HelloAsync(7, ct), Is.EqualTo(DaemonStatus.Ok));
         Assert.That(await client.QueryFreeAsync(Slab, ct), Is.EqualTo((DaemonStatus.Ok, 64u)), "MaxMemory 64 MiB in 1 MiB slabs");
-        Assert.That(await client.HelloAsync(7, ct), Is.EqualTo(DaemonStatus.Ok), "a repeated HELLO is harmless");
-        Assert.That(await client.HelloAsync(8, ct), Is.EqualTo(DaemonStatus.Invalid), "a connection cannot change client id");
+        var body = new byte[DaemonHello.Size];
+        new DaemonHello(DaemonFrameHeader.Version, 7).Write(body, new byte[DaemonAuthProof.NonceSize]);
+        await client.SendAsync(DaemonOpcode.Hello, 99, body, ct);
+        Assert.That(await client.IsClosedByPeerAsync(ct), Is.True, "a second HELLO on one connection is a protocol violation");
+        Assert.That(donor.Log.Entries.Select(e => e.Message), Has.Some.Contains("a second HELLO"));
     }
 
     [Test, CancelAfter(20_000)]
@@ -28,29 +35,34 @@ public sealed class DonorProtocolTests
         await using var silent = await donor.ConnectAsync(ct);
         await using var halfway = await donor.ConnectAsync(ct);
         await halfway.SendRawAsync(DonorTestClient.HeaderOnly(DaemonOpcode.Hello, 1, DaemonHello.Size).AsMemory(0, 8), ct);
+        await using var unproven = await donor.ConnectAsync(ct);
+        Assert.That((await unproven.SendHelloAsync(new DaemonHello(DaemonFrameHeader.Version, 8), ct)).Status, Is.EqualTo(DaemonStatus.Ok));
         await using var greeted = await donor.HelloAsync(7, ct);
-        await TestDonor.WaitForAsync(() => donor.Daemon.ConnectionCount == 3, ct);
+        await TestDonor.WaitForAsync(() => donor.Daemon.ConnectionCount == 4, ct);
 
         donor.Time.Advance(TimeSpan.FromSeconds(9));
         Assert.That(await greeted.QueryFreeAsync(Slab, ct), Is.EqualTo((DaemonStatus.Ok, 64u)));
-        Assert.That(donor.Daemon.ConnectionCount, Is.EqualTo(3), "nobody closed before the timeout");
+        Assert.That(donor.Daemon.ConnectionCount, Is.EqualTo(4), "nobody closed before the timeout");
 
         donor.Time.Advance(TimeSpan.FromSeconds(2));
         Assert.That(await silent.IsClosedByPeerAsync(ct), Is.True, "no byte sent");
         Assert.That(await halfway.IsClosedByPeerAsync(ct), Is.True, "half a HELLO header sent");
+        Assert.That(await unproven.IsClosedByPeerAsync(ct), Is.True, "HELLO answered, but no AUTH");
         await TestDonor.WaitForAsync(() => donor.Daemon.ConnectionCount == 1, ct);
         Assert.That(await greeted.QueryFreeAsync(Slab, ct), Is.EqualTo((DaemonStatus.Ok, 64u)), "a connection past its HELLO has no deadline");
-        Assert.That(donor.Log.Entries.Select(e => e.Message), Has.Exactly(2).Contains("no HELLO within"));
+        Assert.That(donor.Log.Entries.Select(e => e.Message), Has.Exactly(3).Contains("no HELLO within"));
     }
 
     [Test, CancelAfter(20_000)]
-    public async Task Wrong_version_gets_VERSION_and_may_retry(CancellationToken ct)
+    public async Task A_version_1_HELLO_gets_VERSION_and_may_retry(CancellationToken ct)
     {
         await using var donor = new TestDonor();
         await using var client = await donor.ConnectAsync(ct);
-        Assert.That(await client.HelloAsync(7, ct, version: 2), Is.EqualTo(DaemonStatus.Version));
-        Assert.That((await client.QueryFreeAsync(Slab, ct)).Status, Is.EqualTo(DaemonStatus.HelloFirst));
+        // Version 1's 16-byte body: magic, version, flags, client id.
+        var v1 = Convert.FromHexString("53575044" + "0001" + "0001" + "0000000000000007");
+        Assert.That((await client.RequestAsync(DaemonOpcode.Hello, v1, ct)).Status, Is.EqualTo(DaemonStatus.Version));
         Assert.That(await client.HelloAsync(7, ct), Is.EqualTo(DaemonStatus.Ok));
+        Assert.That(donor.Daemon.ClientCount, Is.EqualTo(1));
     }
 
     [Test, CancelAfter(20_000)]
@@ -59,7 +71,7 @@ public sealed class DonorProtocolTests
         await using var donor = new TestDonor();
         await using var client = await donor.ConnectAsync(ct);
         var body = new byte[DaemonHello.Size];
-        new DaemonHello(1, 7).Write(body);
+        new DaemonHello(DaemonFrameHeader.Version, 7).Write(body, new byte[DaemonAuthProof.NonceSize]);
         body[0] ^= 0xFF;
         await client.SendAsync(DaemonOpcode.Hello, 1, body, ct);
         Assert.That(await client.IsClosedByPeerAsync(ct), Is.True);
@@ -73,8 +85,10 @@ public sealed class DonorProtocolTests
         await using var a = await donor.HelloAsync(1, ct);
         await using var b = await donor.HelloAsync(2, ct);
         await using var c = await donor.ConnectAsync(ct);
-        Assert.That(await c.HelloAsync(3, ct), Is.EqualTo(DaemonStatus.Limit));
-        Assert.That(await c.HelloAsync(1, ct), Is.EqualTo(DaemonStatus.Ok), "another connection of a known client is not a new client");
+        Assert.That(await c.HelloAsync(3, ct), Is.EqualTo(DaemonStatus.Limit), "refused at AUTH, once the key is proven");
+        Assert.That(await c.IsClosedByPeerAsync(ct), Is.True, "the nonce is spent: a new connection starts over");
+        await using var d = await donor.ConnectAsync(ct);
+        Assert.That(await d.HelloAsync(1, ct), Is.EqualTo(DaemonStatus.Ok), "another connection of a known client is not a new client");
         Assert.That(donor.Daemon.ClientCount, Is.EqualTo(2));
     }
 
@@ -86,7 +100,7 @@ public sealed class DonorProtocolTests
         await using var b = await donor.HelloAsync(1, ct);
         await using var c = await donor.ConnectAsync(ct);
         Assert.That(await c.IsClosedByPeerAsync(ct), Is.True);
-        Assert.That(await a.HelloAsync(1, ct), Is.EqualTo(DaemonStatus.Ok));
+        Assert.That((await a.QueryFreeAsync(Slab, ct)).Status, Is.EqualTo(DaemonStatus.Ok));
     }
 
     [Test, CancelAfter(30_000)]

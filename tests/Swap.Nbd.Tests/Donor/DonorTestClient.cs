@@ -2,7 +2,10 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using NUnit.Framework;
+using System.Security.Cryptography;
+using Swap.Common.Security;
 using Swap.Daemon.Protocol;
+using Swap.Nbd.Tests.Support;
 
 namespace Swap.Nbd.Tests.Donor;
 
@@ -93,17 +96,58 @@ internal sealed class DonorTestClient : IAsyncDisposable
         return (header.Status, reply);
     }
 
+    /// <summary>
+    /// The whole handshake as swapnbd-server runs it: HELLO with a fresh nonce, the daemon's proof checked, AUTH with
+    /// this side's proof. Returns the first status that is not OK (HELLO's or AUTH's), or OK. <paramref name="key"/>
+    /// is the run's cluster key unless given; <paramref name="insecure"/> speaks as a server with --insecure-no-auth.
+    /// </summary>
     public async Task<DaemonStatus> HelloAsync(ulong clientId, CancellationToken ct, ushort version = DaemonFrameHeader.Version,
-        DaemonHelloFlags flags = DaemonHelloFlags.None)
+        DaemonHelloFlags flags = DaemonHelloFlags.None, ClusterKey? key = null, bool insecure = false)
     {
-        var body = new byte[DaemonHello.Size];
-        new DaemonHello(version, clientId, flags).Write(body);
-        var (status, reply) = await RequestAsync(DaemonOpcode.Hello, body, ct);
-        if (status == DaemonStatus.Ok)
+        key = insecure ? null : key ?? TestKeys.Cluster;
+        var hello = new DaemonHello(version, clientId, flags | (insecure ? DaemonHelloFlags.InsecureNoAuth : DaemonHelloFlags.None));
+        var welcome = await SendHelloAsync(hello, ct);
+        if (welcome.Status != DaemonStatus.Ok)
         {
-            Assert.That(DaemonWelcome.Read(reply).Version, Is.EqualTo(DaemonFrameHeader.Version));
+            return welcome.Status;
         }
 
+        var proof = new byte[DaemonAuthProof.Size];
+        if (key is not null)
+        {
+            Assert.That(DaemonAuthProof.IsDaemonProof(key.AsSpan(), welcome.ClientNonce, welcome.DaemonNonce, hello, welcome.Welcome, welcome.DaemonProof),
+                Is.True, "the daemon proves the key");
+            DaemonAuthProof.ServerProof(key.AsSpan(), welcome.ClientNonce, welcome.DaemonNonce, hello, welcome.Welcome, proof);
+        }
+
+        return await AuthAsync(proof, ct);
+    }
+
+    /// <summary>Sends HELLO (a fresh nonce) and returns what the daemon answered, its welcome parsed when OK.</summary>
+    public async Task<HelloResult> SendHelloAsync(DaemonHello hello, CancellationToken ct)
+    {
+        var clientNonce = RandomNumberGenerator.GetBytes(DaemonAuthProof.NonceSize);
+        var body = new byte[DaemonHello.Size];
+        hello.Write(body, clientNonce);
+        var (status, reply) = await RequestAsync(DaemonOpcode.Hello, body, ct);
+        if (status != DaemonStatus.Ok)
+        {
+            Assert.That(reply, Is.Empty, "a refusal has no body");
+            return new HelloResult(status, default, clientNonce, [], []);
+        }
+
+        var daemonNonce = new byte[DaemonAuthProof.NonceSize];
+        var daemonProof = new byte[DaemonAuthProof.Size];
+        var welcome = DaemonWelcome.Read(reply, daemonNonce, daemonProof);
+        Assert.That(welcome.Version, Is.EqualTo(DaemonFrameHeader.Version));
+        return new HelloResult(status, welcome, clientNonce, daemonNonce, daemonProof);
+    }
+
+    /// <summary>Sends AUTH with <paramref name="proof"/> and returns the daemon's status.</summary>
+    public async Task<DaemonStatus> AuthAsync(byte[] proof, CancellationToken ct)
+    {
+        var (status, reply) = await RequestAsync(DaemonOpcode.Auth, proof, ct);
+        Assert.That(reply, Is.Empty, "an AUTH reply has no body");
         return status;
     }
 

@@ -7,7 +7,10 @@ using Swap.Donor;
 
 namespace Swap.Nbd.Tests.Donor;
 
-/// <summary>An in-process donor daemon on a free loopback port with a fake clock, fake MemAvailable and a fault layer; checks on dispose that nothing failed and nothing leaked.</summary>
+/// <summary>
+/// An in-process donor daemon on a free loopback port with the run's cluster key, a fake clock, fake MemAvailable and a
+/// fault layer; checks on dispose that nothing failed and nothing leaked.
+/// </summary>
 internal sealed class TestDonor : IAsyncDisposable
 {
     public const long Slab = 1L << 20;
@@ -19,6 +22,7 @@ internal sealed class TestDonor : IAsyncDisposable
         Options = new DonorOptions
         {
             Listen = "127.0.0.1:0",
+            AuthKeyFile = TestKeys.File,
             MaxMemory = 64 * Slab,
             Headroom = 16 * Slab,
             MemAvailableSmoothing = 1,

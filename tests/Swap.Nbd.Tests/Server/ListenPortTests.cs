@@ -33,7 +33,7 @@ public sealed class ListenPortTests
     public async Task A_second_donor_daemon_on_a_port_in_use_fails_to_start(CancellationToken ct)
     {
         await using var first = await TestDaemon.StartAsync(process: false);
-        var second = new DonorDaemon(new DonorOptions { Listen = first.Name });
+        var second = new DonorDaemon(new DonorOptions { Listen = first.Name, AuthKeyFile = TestKeys.File });
 
         var ex = Assert.Throws<SocketException>(second.Start);
         Assert.That(ex!.SocketErrorCode, Is.EqualTo(SocketError.AddressAlreadyInUse));

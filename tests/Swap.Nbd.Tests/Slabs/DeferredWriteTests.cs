@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using NUnit.Framework;
 using Swap.Nbd.Tests.Donor;
+using Swap.Nbd.Tests.Support;
 using Swap.Slabs.Remote;
 
 namespace Swap.Nbd.Tests.Slabs;
@@ -19,7 +20,7 @@ public sealed class DeferredWriteTests
     {
         await using var donor = new TestDonor();
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
-        var settings = new DaemonLinkSettings();
+        var settings = new DaemonLinkSettings { AuthKey = TestKeys.Cluster };
         using var link = await DaemonLink.ConnectAsync(donor.Daemon.EndPoints[0], 7, settings, time, NullLogger.Instance, ct);
         var grant = (await link.AllocSlabAsync(TestDonor.Slab, 0)).Grant;
         var page = new byte[4096];

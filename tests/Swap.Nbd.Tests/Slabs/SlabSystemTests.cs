@@ -116,7 +116,7 @@ public sealed class SlabSystemTests
         {
             var portal = Path.Combine(directory, "portal.list");
             await File.WriteAllTextAsync(portal, "1\n127.0.0.1:1\n", ct);
-            var args = new List<string> { "--listen", "127.0.0.1:0" };
+            var args = new List<string> { "--listen", "127.0.0.1:0", "--auth-key-file", TestKeys.File };
             if (key != "--portal")
             {
                 args.AddRange(["--portal", portal]);

@@ -23,4 +23,16 @@ internal static class EventIds
 
     /// <summary>SlabLog.BackupDiskError: the backup disk failed an I/O.</summary>
     public const int BackupDiskError = 354;
+
+    /// <summary>DonorLog.HandshakeRefused: the daemon refused a peer in the handshake (key, order), naming it.</summary>
+    public const int HandshakeRefused = 23;
+
+    /// <summary>DonorLog.Insecure: a daemon started with --insecure-no-auth.</summary>
+    public const int DonorInsecure = 24;
+
+    /// <summary>DaemonLinkLog.AuthFailed: a daemon failed the key check (or refused this server's), naming it.</summary>
+    public const int DaemonAuthFailed = 304;
+
+    /// <summary>DaemonLinkLog.Insecure: the server connects to a daemon without the key.</summary>
+    public const int LinkInsecure = 305;
 }

@@ -5,7 +5,7 @@ using Swap.Daemon.Protocol;
 namespace Swap.Nbd.Tests.Support;
 
 /// <summary>
-/// A fake donor on loopback that says a proper HELLO and then sends fuzzed frames: random bytes, and well-framed
+/// A fake donor on loopback that completes a proper handshake (it holds the run's cluster key) and then sends fuzzed frames: random bytes, and well-framed
 /// headers with random opcodes, statuses, request ids and lengths. Every connection gets a new seed.
 /// </summary>
 public sealed class NoisyDaemon : IDisposable
@@ -50,22 +50,11 @@ public sealed class NoisyDaemon : IDisposable
         var rng = new Random(seed);
         try
         {
-            var hello = new byte[DaemonFrameHeader.Size + DaemonHello.Size];
-            for (var got = 0; got < hello.Length;)
+            if (!BlockingHandshake.Answer(socket, TestKeys.Cluster, (ulong)seed))
             {
-                var n = socket.Receive(hello, got, hello.Length - got, SocketFlags.None);
-                if (n == 0)
-                {
-                    return;
-                }
-
-                got += n;
+                return;
             }
 
-            var reply = new byte[DaemonFrameHeader.Size + DaemonWelcome.Size];
-            DaemonFrameHeader.For(DaemonOpcode.Hello, DaemonStatus.Ok, 1, DaemonWelcome.Size).Write(reply);
-            new DaemonWelcome(DaemonFrameHeader.Version, 64, (ulong)seed).Write(reply.AsSpan(DaemonFrameHeader.Size));
-            socket.Send(reply);
             // Keep reading what the server sends, so its sends never block on us.
             new Thread(() =>
             {
@@ -92,7 +81,7 @@ public sealed class NoisyDaemon : IDisposable
                 else
                 {
                     var body = rng.Next(0, 64);
-                    var opcode = (DaemonOpcode)rng.Next(0, 11);
+                    var opcode = (DaemonOpcode)rng.Next(0, 12);
                     DaemonFrameHeader.For(opcode, (DaemonStatus)rng.Next(0, 9), (ulong)rng.Next(0, 4), body).Write(frame);
                     rng.NextBytes(frame.AsSpan(DaemonFrameHeader.Size));
                 }

@@ -36,7 +36,7 @@ internal sealed class SlabCluster : IAsyncDisposable
 
     public NbdUri Uri => NbdUri.Parse($"nbd://127.0.0.1:{((IPEndPoint)Server.EndPoints.First(e => e is IPEndPoint)).Port}");
 
-    /// <summary>Timeouts short enough that a failure is handled within a second.</summary>
+    /// <summary>Timeouts short enough that a failure is handled within a second; the run's cluster key.</summary>
     public static SwapDeviceOptions FastOptions(long slabSize) => new()
     {
         SlabSize = slabSize,
@@ -45,6 +45,7 @@ internal sealed class SlabCluster : IAsyncDisposable
         PlacementRetryMaxDelay = TimeSpan.FromSeconds(1),
         Links = new DaemonLinkSettings
         {
+            AuthKey = TestKeys.Cluster,
             RequestTimeout = TimeSpan.FromMilliseconds(500),
             ConnectTimeout = TimeSpan.FromMilliseconds(500),
             HeartbeatInterval = TimeSpan.FromMilliseconds(200),

@@ -4,7 +4,8 @@ namespace Swap.Nbd.Tests.Support;
 
 /// <summary>
 /// The whole system as an operator runs it: <c>out/swapnbd-server</c> in slab mode over N <c>out/swapnbd-daemon</c>
-/// processes on loopback and a backup file, all in a temp directory that disposal removes.
+/// processes on loopback and a backup file, all in a temp directory that disposal removes; everyone holds the run's
+/// cluster key (<see cref="TestKeys"/>).
 /// </summary>
 internal sealed class SwapSystem : IAsyncDisposable
 {
@@ -65,6 +66,7 @@ internal sealed class SwapSystem : IAsyncDisposable
                 "--portal", portal, "--backup-disk", Path.Combine(directory, "backup.img"),
                 "--size", size.ToString(CultureInfo.InvariantCulture), "--slab-size", slabSize.ToString(CultureInfo.InvariantCulture),
                 "--socket", socket, "--status-file", Path.Combine(directory, "status.json"),
+                "--auth-key-file", TestKeys.File,
             };
             args.AddRange(extraServerArgs ?? []);
 

@@ -14,12 +14,14 @@ internal sealed class TestDaemon : IAsyncDisposable
 {
     private readonly bool _process;
     private readonly Action<DonorOptions>? _configure;
+    private readonly IReadOnlyList<string> _authArgs;
     private RunningExe? _child;
 
-    private TestDaemon(bool process, Action<DonorOptions>? configure)
+    private TestDaemon(bool process, Action<DonorOptions>? configure, IReadOnlyList<string>? authArgs)
     {
         _process = process;
         _configure = configure;
+        _authArgs = authArgs ?? ["--auth-key-file", TestKeys.File];
     }
 
     /// <summary>The port the daemon listens on (0 before the first start).</summary>
@@ -42,9 +44,11 @@ internal sealed class TestDaemon : IAsyncDisposable
     /// <summary>Fault injection over the in-process daemon's connections.</summary>
     public DonorFaultLayer Faults { get; } = new();
 
-    public static async Task<TestDaemon> StartAsync(bool process, Action<DonorOptions>? configure = null)
+    /// <param name="configure">Changes the in-process daemon's options (which hold the run's key file at first).</param>
+    /// <param name="authArgs">The process's key arguments; the run's key file unless given (e.g. --insecure-no-auth).</param>
+    public static async Task<TestDaemon> StartAsync(bool process, Action<DonorOptions>? configure = null, IReadOnlyList<string>? authArgs = null)
     {
-        var daemon = new TestDaemon(process, configure);
+        var daemon = new TestDaemon(process, configure, authArgs);
         await daemon.StartAsync();
         return daemon;
     }
@@ -56,13 +60,17 @@ internal sealed class TestDaemon : IAsyncDisposable
         if (_process)
         {
             _child = RunningExe.Start("swapnbd-daemon",
-                ["--listen", listen, "--max-memory", "1GiB", "--headroom", "64MiB", "--grace-period", "5", "--log-level", "Information"]);
+                ["--listen", listen, "--max-memory", "1GiB", "--headroom", "64MiB", "--grace-period", "5", "--log-level", "Information", .. _authArgs]);
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             Port = await _child.ListeningPortAsync(timeout.Token);
             return;
         }
 
-        var options = new DonorOptions { Listen = listen, MaxMemory = 1L << 30, Headroom = 64L << 20, MonitorInterval = TimeSpan.FromMilliseconds(50), GracePeriod = TimeSpan.FromSeconds(5) };
+        var options = new DonorOptions
+        {
+            Listen = listen, AuthKeyFile = TestKeys.File, MaxMemory = 1L << 30, Headroom = 64L << 20,
+            MonitorInterval = TimeSpan.FromMilliseconds(50), GracePeriod = TimeSpan.FromSeconds(5),
+        };
         _configure?.Invoke(options);
         Daemon = new DonorDaemon(options, memory: Memory, transportLayer: Faults.Wrap);
         Daemon.Start();

@@ -8,38 +8,124 @@ namespace Swap.Nbd.Tests.Wire;
 [Parallelizable(ParallelScope.Self)]
 public sealed class DaemonWireGoldenTests
 {
+    // The handshake's golden values: key 00..1F, client nonce 20..3F, daemon nonce 40..5F. The proofs were computed
+    // independently (Python's hmac module) from the transcripts docs/daemon-protocol.md gives.
+    private static readonly byte[] Key = Enumerable.Range(0x00, 32).Select(i => (byte)i).ToArray();
+    private static readonly byte[] ClientNonce = Enumerable.Range(0x20, 32).Select(i => (byte)i).ToArray();
+    private static readonly byte[] DaemonNonce = Enumerable.Range(0x40, 32).Select(i => (byte)i).ToArray();
+    private const string ClientNonceHex = "202122232425262728292A2B2C2D2E2F303132333435363738393A3B3C3D3E3F";
+    private const string DaemonNonceHex = "404142434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F";
+    private const string DaemonProofHex = "36D97CC792D121DDCDB16165E4C2EFFA14F88693E3D2CA26E832F3CF90A5E179";
+    private const string ServerProofHex = "2FDD69C5BEE7EA9808DB93B0BF623AA029647AC2C11ED57863E26C7D1E77A2DE";
+    private static readonly DaemonHello GoldenHello = new(2, 0x0102030405060708, DaemonHelloFlags.ReleaseSlabs);
+    private static readonly DaemonWelcome GoldenWelcome = new(2, 64, 0x1122334455667788);
+
     [Test]
-    public void Hello_frame()
+    public void Hello_frame_version_2()
     {
         var bytes = new byte[DaemonFrameHeader.Size + DaemonHello.Size];
         DaemonFrameHeader.For(DaemonOpcode.Hello, DaemonStatus.Ok, 1, DaemonHello.Size).Write(bytes);
-        new DaemonHello(DaemonFrameHeader.Version, 0x0102030405060708).Write(bytes.AsSpan(DaemonFrameHeader.Size));
+        GoldenHello.Write(bytes.AsSpan(DaemonFrameHeader.Size), ClientNonce);
         Assert.That(Convert.ToHexString(bytes), Is.EqualTo(
-            "0000001C" + "0001" + "0000" + "0000000000000001" +
-            "53575044" + "0001" + "0000" + "0102030405060708"));
+            "0000003C" + "0001" + "0000" + "0000000000000001" +
+            "53575044" + "0002" + "0001" + "0102030405060708" + ClientNonceHex));
 
         Assert.That(DaemonFrameHeader.TryRead(bytes, out var header), Is.True);
-        Assert.That(header, Is.EqualTo(new DaemonFrameHeader(28, DaemonOpcode.Hello, DaemonStatus.Ok, 1)));
+        Assert.That(header, Is.EqualTo(new DaemonFrameHeader(60, DaemonOpcode.Hello, DaemonStatus.Ok, 1)));
         Assert.That(header.BodyLength, Is.EqualTo(DaemonHello.Size));
-        Assert.That(DaemonHello.Read(bytes.AsSpan(DaemonFrameHeader.Size)), Is.EqualTo(new DaemonHello(1, 0x0102030405060708)));
+        var nonce = new byte[DaemonAuthProof.NonceSize];
+        Assert.That(DaemonHello.Read(bytes.AsSpan(DaemonFrameHeader.Size), nonce), Is.EqualTo(GoldenHello));
+        Assert.That(nonce, Is.EqualTo(ClientNonce));
+        Assert.That(DaemonHello.ReadVersion(bytes.AsSpan(DaemonFrameHeader.Size)), Is.EqualTo(2));
     }
 
     [Test]
-    public void Hello_that_releases_earlier_slabs_sets_flag_bit_0()
+    public void Hello_flags_are_bit_0_release_slabs_and_bit_1_insecure()
     {
         var bytes = new byte[DaemonHello.Size];
-        new DaemonHello(1, 0x0102030405060708, DaemonHelloFlags.ReleaseSlabs).Write(bytes);
-        Assert.That(Convert.ToHexString(bytes), Is.EqualTo("53575044" + "0001" + "0001" + "0102030405060708"));
-        Assert.That(DaemonHello.Read(bytes), Is.EqualTo(new DaemonHello(1, 0x0102030405060708, DaemonHelloFlags.ReleaseSlabs)));
+        new DaemonHello(2, 0x0102030405060708, DaemonHelloFlags.ReleaseSlabs | DaemonHelloFlags.InsecureNoAuth).Write(bytes, ClientNonce);
+        Assert.That(Convert.ToHexString(bytes), Is.EqualTo("53575044" + "0002" + "0003" + "0102030405060708" + ClientNonceHex));
+        Assert.That(DaemonHello.Read(bytes, new byte[32]).Flags, Is.EqualTo(DaemonHelloFlags.ReleaseSlabs | DaemonHelloFlags.InsecureNoAuth));
     }
 
     [Test]
-    public void Welcome_reply()
+    public void A_version_1_hello_reads_as_version_1_and_no_further()
     {
-        var bytes = new byte[DaemonWelcome.Size];
-        new DaemonWelcome(1, 12, 0xAABB).Write(bytes);
-        Assert.That(Convert.ToHexString(bytes), Is.EqualTo("0001" + "0000" + "0000000C" + "000000000000AABB"));
-        Assert.That(DaemonWelcome.Read(bytes), Is.EqualTo(new DaemonWelcome(1, 12, 0xAABB)));
+        var v1 = Convert.FromHexString("53575044" + "0001" + "0001" + "0102030405060708");
+        Assert.That(DaemonHello.ReadVersion(v1), Is.EqualTo(1));
+        Assert.That(() => DaemonHello.Read(v1, new byte[32]), Throws.TypeOf<DaemonProtocolException>().With.Message.Contains("version 2 has 48"));
+    }
+
+    [Test]
+    public void Welcome_reply_version_2_with_the_daemon_proof()
+    {
+        var proof = new byte[DaemonAuthProof.Size];
+        DaemonAuthProof.DaemonProof(Key, ClientNonce, DaemonNonce, GoldenHello, GoldenWelcome, proof);
+        Assert.That(Convert.ToHexString(proof), Is.EqualTo(DaemonProofHex));
+
+        var bytes = new byte[DaemonFrameHeader.Size + DaemonWelcome.Size];
+        DaemonFrameHeader.For(DaemonOpcode.Hello, DaemonStatus.Ok, 1, DaemonWelcome.Size).Write(bytes);
+        GoldenWelcome.Write(bytes.AsSpan(DaemonFrameHeader.Size), DaemonNonce, proof);
+        Assert.That(Convert.ToHexString(bytes), Is.EqualTo(
+            "0000005C" + "0001" + "0000" + "0000000000000001" +
+            "0002" + "0000" + "00000040" + "1122334455667788" + DaemonNonceHex + DaemonProofHex));
+
+        var nonce = new byte[DaemonAuthProof.NonceSize];
+        var readProof = new byte[DaemonAuthProof.Size];
+        Assert.That(DaemonWelcome.Read(bytes.AsSpan(DaemonFrameHeader.Size), nonce, readProof), Is.EqualTo(GoldenWelcome));
+        Assert.That(nonce, Is.EqualTo(DaemonNonce));
+        Assert.That(readProof, Is.EqualTo(proof));
+        Assert.That(DaemonAuthProof.IsDaemonProof(Key, ClientNonce, DaemonNonce, GoldenHello, GoldenWelcome, readProof), Is.True);
+    }
+
+    [Test]
+    public void Auth_frame_and_its_replies()
+    {
+        var bytes = new byte[DaemonFrameHeader.Size + DaemonAuthProof.AuthBodySize];
+        DaemonFrameHeader.For(DaemonOpcode.Auth, DaemonStatus.Ok, 2, DaemonAuthProof.AuthBodySize).Write(bytes);
+        DaemonAuthProof.ServerProof(Key, ClientNonce, DaemonNonce, GoldenHello, GoldenWelcome, bytes.AsSpan(DaemonFrameHeader.Size));
+        Assert.That(Convert.ToHexString(bytes), Is.EqualTo("0000002C" + "000A" + "0000" + "0000000000000002" + ServerProofHex));
+        Assert.That(DaemonFrameHeader.TryRead(bytes, out var header), Is.True);
+        Assert.That(header, Is.EqualTo(new DaemonFrameHeader(44, DaemonOpcode.Auth, DaemonStatus.Ok, 2)));
+        Assert.That(DaemonAuthProof.IsServerProof(Key, ClientNonce, DaemonNonce, GoldenHello, GoldenWelcome, bytes.AsSpan(DaemonFrameHeader.Size)), Is.True);
+
+        var ok = new byte[DaemonFrameHeader.Size];
+        DaemonFrameHeader.For(DaemonOpcode.Auth, DaemonStatus.Ok, 2, 0).Write(ok);
+        Assert.That(Convert.ToHexString(ok), Is.EqualTo("0000000C" + "000A" + "0000" + "0000000000000002"));
+        var refused = new byte[DaemonFrameHeader.Size];
+        DaemonFrameHeader.For(DaemonOpcode.Auth, DaemonStatus.Unauthorized, 2, 0).Write(refused);
+        Assert.That(Convert.ToHexString(refused), Is.EqualTo("0000000C" + "000A" + "0008" + "0000000000000002"));
+    }
+
+    [Test]
+    public void A_proof_holds_only_for_its_own_key_nonces_ids_flags_and_side()
+    {
+        var proof = Convert.FromHexString(ServerProofHex);
+        var otherKey = (byte[])Key.Clone();
+        otherKey[31] ^= 1;
+        var otherNonce = (byte[])DaemonNonce.Clone();
+        otherNonce[0] ^= 1;
+        Assert.That(DaemonAuthProof.IsServerProof(Key, ClientNonce, DaemonNonce, GoldenHello, GoldenWelcome, proof), Is.True);
+        Assert.That(DaemonAuthProof.IsServerProof(otherKey, ClientNonce, DaemonNonce, GoldenHello, GoldenWelcome, proof), Is.False, "another key");
+        Assert.That(DaemonAuthProof.IsServerProof(Key, ClientNonce, otherNonce, GoldenHello, GoldenWelcome, proof), Is.False, "another daemon nonce: a replay");
+        Assert.That(DaemonAuthProof.IsServerProof(Key, ClientNonce, DaemonNonce, GoldenHello with { ClientId = 9 }, GoldenWelcome, proof), Is.False, "another client id");
+        Assert.That(DaemonAuthProof.IsServerProof(Key, ClientNonce, DaemonNonce, GoldenHello with { Flags = DaemonHelloFlags.None }, GoldenWelcome, proof), Is.False, "flags changed on the way");
+        Assert.That(DaemonAuthProof.IsServerProof(Key, ClientNonce, DaemonNonce, GoldenHello, GoldenWelcome with { DaemonId = 9 }, proof), Is.False, "another daemon");
+        Assert.That(DaemonAuthProof.IsDaemonProof(Key, ClientNonce, DaemonNonce, GoldenHello, GoldenWelcome, proof), Is.False, "a server proof is no daemon proof");
+        Assert.That(DaemonAuthProof.IsServerProof(Key, ClientNonce, DaemonNonce, GoldenHello, GoldenWelcome, proof.AsSpan(0, 31)), Is.False, "a short proof");
+        Assert.That(() => DaemonAuthProof.ServerProof(new byte[16], ClientNonce, DaemonNonce, GoldenHello, GoldenWelcome, new byte[32]), Throws.ArgumentException);
+    }
+
+    [Test]
+    public void Truncated_or_oversized_handshake_bodies_are_refused()
+    {
+        Assert.That(() => DaemonHello.ReadVersion(new byte[7]), Throws.TypeOf<DaemonProtocolException>());
+        var hello = new byte[DaemonHello.Size + 1];
+        GoldenHello.Write(hello, ClientNonce);
+        Assert.That(() => DaemonHello.Read(hello, new byte[32]), Throws.TypeOf<DaemonProtocolException>(), "49 bytes");
+        Assert.That(() => DaemonHello.Read(hello.AsSpan(0, 47), new byte[32]), Throws.TypeOf<DaemonProtocolException>(), "47 bytes");
+        Assert.That(() => DaemonWelcome.Read(new byte[79], new byte[32], new byte[32]), Throws.TypeOf<DaemonProtocolException>());
+        Assert.That(() => DaemonWelcome.Read(new byte[81], new byte[32], new byte[32]), Throws.TypeOf<DaemonProtocolException>());
     }
 
     [Test]
@@ -101,7 +187,7 @@ public sealed class DaemonWireGoldenTests
     }
 
     [TestCase("0000000C" + "0000" + "0000" + "0000000000000001", TestName = "opcode 0")]
-    [TestCase("0000000C" + "000A" + "0000" + "0000000000000001", TestName = "opcode 10")]
+    [TestCase("0000000C" + "000B" + "0000" + "0000000000000001", TestName = "opcode 11")]
     [TestCase("0000000B" + "0001" + "0000" + "0000000000000001", TestName = "length shorter than the header")]
     [TestCase("02000025" + "0005" + "0000" + "0000000000000001", TestName = "length beyond 32 MiB of payload")]
     public void Impossible_frames_are_protocol_errors(string hex)
@@ -114,7 +200,7 @@ public sealed class DaemonWireGoldenTests
     {
         Assert.That(DaemonFrameHeader.TryRead(new byte[15], out _), Is.False);
         Assert.That(() => SlabRange.Read(new byte[19]), Throws.TypeOf<DaemonProtocolException>());
-        Assert.That(() => DaemonHello.Read(new byte[16]), Throws.TypeOf<DaemonProtocolException>(), "zero magic");
+        Assert.That(() => DaemonHello.Read(new byte[DaemonHello.Size], new byte[32]), Throws.TypeOf<DaemonProtocolException>(), "zero magic");
     }
 
     [TestCase(0UL, 4096u, 1UL << 20, true)]
