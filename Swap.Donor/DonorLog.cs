@@ -69,4 +69,9 @@ internal static partial class DonorLog
 
     [LoggerMessage(22, LogLevel.Warning, "Connection {Id}: no HELLO within {Timeout}; closed")]
     public static partial void NoHello(ILogger logger, long id, TimeSpan timeout);
+
+    // 40, not 23: the ids after 22 are left to the HELLO/AUTH messages being added at the same time.
+    [LoggerMessage(40, LogLevel.Warning, "Connection {Id} from {Remote} closed before its HELLO to admit connection {NewId} from {NewRemote}: " +
+        "{Limit} connections were already waiting for their HELLO (MaxHandshakes)")]
+    public static partial void HandshakeEvicted(ILogger logger, long id, string remote, long newId, string newRemote, int limit);
 }
