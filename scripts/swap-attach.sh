@@ -91,9 +91,12 @@ need swapon mount
 
 run_dir=${SWAPNBD_RUN_DIR:-/run/swapnbd}
 state=$run_dir/attach-$name
-# 0700: by default this is also the server's socket directory, which the server refuses to share with other users
-# (it would set a 0755 one of ours to 0700 anyway).
-mkdir -p -m 0700 "$run_dir"
+# 0700: by default this is also the server's socket directory, which the server keeps from other users (it would
+# set a 0755 one of ours to 0700 anyway). Only the directory itself: its parent (/run) exists.
+if [ ! -d "$run_dir" ]; then
+  mkdir -p "$(dirname "$run_dir")"
+  mkdir -m 0700 "$run_dir" 2>/dev/null || [ -d "$run_dir" ] || die "cannot create $run_dir"
+fi
 [ ! -e "$state" ] || die "'$name' is already attached ($state); run swap-detach.sh --name $name first"
 
 record() { echo "$1=$2" >>"$state"; }
