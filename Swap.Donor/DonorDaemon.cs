@@ -34,6 +34,7 @@ public sealed class DonorDaemon : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly MemoryPressureEvictor _evictor;
     private readonly ConcurrentDictionary<long, DonorConnection> _connections = new();
+    private readonly ConnectionBudget<DonorConnection> _budget;
     private readonly List<IPEndPoint> _endPoints = [];
     private Socket? _listener;
     private Task? _acceptLoop;
@@ -55,6 +56,7 @@ public sealed class DonorDaemon : IAsyncDisposable
         }
 
         _options = options;
+        _budget = new ConnectionBudget<DonorConnection>(options.MaxHandshakes, options.MaxConnections);
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Swap.Slabs.Donor");
         _time = timeProvider ?? TimeProvider.System;
         _transportLayer = transportLayer;
@@ -83,6 +85,9 @@ public sealed class DonorDaemon : IAsyncDisposable
 
     /// <summary>Open connections.</summary>
     public int ConnectionCount => _connections.Count;
+
+    /// <summary>Open connections that have not finished their HELLO (each holds one of <see cref="DonorOptions.MaxHandshakes"/>).</summary>
+    public int HandshakingCount => _budget.Handshaking;
 
     /// <summary>Slabs currently lent.</summary>
     public int SlabCount
@@ -185,7 +190,8 @@ public sealed class DonorDaemon : IAsyncDisposable
                 continue;
             }
 
-            if (_connections.Count >= _options.MaxConnections)
+            // Only connections past their HELLO count here; those still before it have a budget of their own below.
+            if (_budget.EstablishedFull)
             {
                 DonorLog.TooManyConnections(_logger, client.RemoteEndPoint?.ToString() ?? "?", _options.MaxConnections);
                 client.Dispose();
@@ -194,21 +200,54 @@ public sealed class DonorDaemon : IAsyncDisposable
 
             client.NoDelay = true;
             var id = Interlocked.Increment(ref _nextConnectionId);
-            DonorLog.Accepted(_logger, id, client.RemoteEndPoint?.ToString() ?? "?");
+            var remote = client.RemoteEndPoint?.ToString() ?? "?";
+            DonorLog.Accepted(_logger, id, remote);
             IDonorTransport transport = new SocketDonorTransport(client);
             if (_transportLayer is not null)
             {
                 transport = _transportLayer(transport);
             }
 
-            var connection = new DonorConnection(id, client.RemoteEndPoint?.ToString() ?? "?", transport, this, _logger);
+            var connection = new DonorConnection(id, remote, transport, this, _logger);
+            connection.Ticket = _budget.Admit(connection, remote, out var evicted);
             _connections[id] = connection;
+            if (evicted is not null)
+            {
+                DonorLog.HandshakeEvicted(_logger, evicted.Owner.Id, evicted.Peer, id, remote, _options.MaxHandshakes);
+                evicted.Owner.Close();
+            }
+
             connection.Start();
         }
     }
 
+    /// <summary>
+    /// <paramref name="connection"/> is established (its HELLO is done): it takes one of the MaxConnections places;
+    /// false when it was closed meanwhile to make room, or every place is taken (then the caller closes it).
+    /// </summary>
+    internal bool Establish(DonorConnection connection)
+    {
+        var ticket = connection.Ticket!;
+        if (_budget.TryEstablish(ticket))
+        {
+            return true;
+        }
+
+        if (ticket.State == BudgetTicketState.Refused)
+        {
+            DonorLog.TooManyConnections(_logger, ticket.Peer, _options.MaxConnections);
+        }
+
+        return false;
+    }
+
     internal void OnConnectionClosed(DonorConnection connection)
     {
+        if (connection.Ticket is { } ticket)
+        {
+            _budget.Release(ticket);
+        }
+
         // Detach first: once ConnectionCount drops, the grace timer (if any) exists.
         Clients.Detach(connection);
         _connections.TryRemove(connection.Id, out _);

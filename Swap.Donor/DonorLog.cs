@@ -75,4 +75,8 @@ internal static partial class DonorLog
 
     [LoggerMessage(24, LogLevel.Warning, "Running without authentication (--insecure-no-auth): whoever reaches {EndPoint} can read, write and free every server's slabs")]
     public static partial void Insecure(ILogger logger, string endPoint);
+
+    [LoggerMessage(40, LogLevel.Warning, "Connection {Id} from {Remote} closed before its HELLO to admit connection {NewId} from {NewRemote}: " +
+        "{Limit} connections were already waiting for their HELLO (MaxHandshakes)")]
+    public static partial void HandshakeEvicted(ILogger logger, long id, string remote, long newId, string newRemote, int limit);
 }

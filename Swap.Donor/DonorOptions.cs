@@ -31,8 +31,17 @@ public sealed class DonorOptions
     /// <summary>Distinct client ids served at once, those in their grace period included (MAX_CLIENT).</summary>
     public int MaxClients { get; set; } = 32;
 
-    /// <summary>Open connections at most (each has a thread and a 256 KiB buffer); further ones are closed at accept.</summary>
+    /// <summary>
+    /// Connections past their HELLO at most (each has a thread and three 256 KiB buffers); a connection accepted
+    /// while all are taken is closed at once.
+    /// </summary>
     public int MaxConnections { get; set; } = 256;
+
+    /// <summary>
+    /// Connections that have not finished their HELLO at most, apart from <see cref="MaxConnections"/>: a newcomer
+    /// beyond it closes the oldest, so connections that never say HELLO cannot keep a server (or its reconnect) out.
+    /// </summary>
+    public int MaxHandshakes { get; set; } = 16;
 
     /// <summary>
     /// A connection that has not said HELLO within this is closed: a port scanner, a stuck or foreign client does
@@ -123,6 +132,11 @@ public sealed class DonorOptions
         if (MaxConnections is < 1 or > 65536)
         {
             errors.Add("MaxConnections: must be between 1 and 65536");
+        }
+
+        if (MaxHandshakes is < 1 or > 65536)
+        {
+            errors.Add("MaxHandshakes: must be between 1 and 65536");
         }
 
         if (HelloTimeout <= TimeSpan.Zero)

@@ -18,9 +18,11 @@ public static class ServerSettings
     public static readonly IReadOnlyList<SettingSpec<ServerOptions>> Options =
     [
         new("Config", "--config", "FILE", "–", null, null),
-        new("Listen", "--listen", "HOST:PORT[,HOST:PORT]", "`127.0.0.1:10809`", "TCP endpoints (default 127.0.0.1:10809; \"\" for none)",
+        new("Listen", "--listen", "HOST:PORT[,HOST:PORT]", "none",
+            "TCP endpoints (default none); whoever can connect reads and writes\nthe device: a warning is logged for each",
             static (r, k, o) => o.Nbd.Listen = r.GetString(k, o.Nbd.Listen)),
-        new("Socket", "--socket", "PATH", "none", "Unix socket (nbd-client -unix PATH)",
+        new("Socket", "--socket", "PATH", "`/run/swapnbd/swapnbd.sock` without `--listen`",
+            "Unix socket, in a directory of mode 0700, for nbd-client -unix PATH\n(default /run/swapnbd/swapnbd.sock without --listen)",
             static (r, k, o) => o.Nbd.Socket = r.GetOptionalString(k)),
         new("Backend", "--backend", "memory|slabs", "`memory` (`slabs` when `--portal` is given)",
             "storage behind the export (default memory: sparse, in-process;\nslabs when --portal is given)",
@@ -49,8 +51,10 @@ public static class ServerSettings
             static (r, k, o) => o.Nbd.ExportName = r.GetString(k, o.Nbd.ExportName)),
         new("Description", "--description", "TEXT", "`SwapNbd export`", "export description",
             static (r, k, o) => o.Nbd.Description = r.GetString(k, o.Nbd.Description)),
-        new("MaxConnections", "--max-connections", "N", "`64`", "connections beyond N are refused (default 64)",
+        new("MaxConnections", "--max-connections", "N", "`64`", "connections past their handshake at most (default 64)",
             static (r, k, o) => o.Nbd.MaxConnections = r.GetInt(k, o.Nbd.MaxConnections)),
+        new("MaxHandshakes", "--max-handshakes", "N", "`16`", "connections in their handshake, per listener; the oldest is closed\nfor a newcomer beyond N (default 16)",
+            static (r, k, o) => o.Nbd.MaxHandshakes = r.GetInt(k, o.Nbd.MaxHandshakes)),
         new("HandshakeTimeout", "--handshake-timeout", "SECONDS", "`10`", "drop clients that stall in the handshake (default 10)",
             static (r, k, o) => o.Nbd.HandshakeTimeout = r.GetDuration(k, o.Nbd.HandshakeTimeout)),
         new("MaxInFlightBytes", "--max-in-flight", "SIZE", "`128MiB`", "per-connection bytes of requests in progress (default 128MiB)",
@@ -87,6 +91,9 @@ public static class ServerSettings
     {
         var options = new ServerOptions();
         DeclaredSettings.Load(args, Options, EnvironmentPrefix, DaemonEnvironmentPrefix, options, errors, out logLevel);
+        // No --listen and no --socket: the export is the kernel's alone, on the default socket (systemd's
+        // RuntimeDirectory=swapnbd sets $RUNTIME_DIRECTORY to /run/swapnbd; tests point it at a temp dir).
+        options.Nbd.UseDefaultSocket(Environment.GetEnvironmentVariable("RUNTIME_DIRECTORY"));
         errors.AddRange(options.Validate());
         return options;
     }

@@ -7,10 +7,12 @@ set -eu
 
 usage() {
   cat <<'EOF'
-usage: swap-attach.sh (--socket PATH | --tcp HOST:PORT) [options]
+usage: swap-attach.sh [--socket PATH | --tcp HOST:PORT] [options]
 
-  --socket PATH        the server's Unix socket (swapnbd-server --socket PATH)
-  --tcp HOST:PORT      the server's TCP endpoint (swapnbd-server --listen HOST:PORT)
+  --socket PATH        the server's Unix socket (default /run/swapnbd/swapnbd.sock, where swapnbd-server
+                       listens when started without --listen or --socket)
+  --tcp HOST:PORT      the server's TCP endpoint (swapnbd-server --listen HOST:PORT); whoever can reach
+                       it reads and writes the swap device, so prefer the socket
   --export NAME        export name (default: the server's default export)
   --name NAME          name of this attachment; its state file is RUNDIR/attach-NAME (default swapnbd)
   --priority PRIO      swapon priority, -1..32767; higher is used first (default 100)
@@ -59,7 +61,11 @@ while [ $# -gt 0 ]; do
 done
 
 if [ -n "$socket" ] && [ -n "$tcp" ]; then die "give --socket or --tcp, not both"; fi
-if [ -z "$socket" ] && [ -z "$tcp" ]; then usage >&2; die "give --socket PATH or --tcp HOST:PORT"; fi
+default_socket=/run/swapnbd/swapnbd.sock
+if [ -z "$socket" ] && [ -z "$tcp" ]; then
+  socket=$default_socket
+  [ -S "$socket" ] || die "no server socket at the default $socket (is swapnbd-server running? else give --socket PATH or --tcp HOST:PORT)"
+fi
 case $name in ''|*[!A-Za-z0-9._-]*) die "--name '$name': letters, digits, '.', '_' and '-' only" ;; esac
 case $priority in ''|*[!0-9-]*|?*-*) die "--priority '$priority' is not a number from -1 to 32767" ;; esac
 if ! { [ "$priority" -ge -1 ] && [ "$priority" -le 32767 ]; }; then die "--priority '$priority' is not a number from -1 to 32767"; fi
@@ -85,7 +91,12 @@ need swapon mount
 
 run_dir=${SWAPNBD_RUN_DIR:-/run/swapnbd}
 state=$run_dir/attach-$name
-mkdir -p "$run_dir"
+# 0700: by default this is also the server's socket directory, which the server keeps from other users (it would
+# set a 0755 one of ours to 0700 anyway). Only the directory itself: its parent (/run) exists.
+if [ ! -d "$run_dir" ]; then
+  mkdir -p "$(dirname "$run_dir")"
+  mkdir -m 0700 "$run_dir" 2>/dev/null || [ -d "$run_dir" ] || die "cannot create $run_dir"
+fi
 [ ! -e "$state" ] || die "'$name' is already attached ($state); run swap-detach.sh --name $name first"
 
 record() { echo "$1=$2" >>"$state"; }

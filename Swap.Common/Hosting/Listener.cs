@@ -3,7 +3,7 @@ using System.Net.Sockets;
 
 namespace Swap.Common.Hosting;
 
-/// <summary>The accept step shared by the NBD server and the donor daemon.</summary>
+/// <summary>The listening and accept steps shared by the NBD server and the donor daemon.</summary>
 public static class Listener
 {
     private const int SolSocket = 1;
@@ -38,6 +38,63 @@ public static class Listener
             socket.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// A Unix socket at <paramref name="path"/>, listening, that only this process's user can connect to: its
+    /// directory is made private first (<see cref="PrivateDirectory.Ensure"/>: created 0700, or refused unless ours
+    /// and writable by no one else), then the socket is bound inside it and set to mode 0600. A socket file left by a
+    /// crashed server is removed; one a live server still listens on is refused. Errors are <see cref="IOException"/>s
+    /// (or <see cref="SocketException"/>s) whose message starts with <paramref name="key"/>.
+    /// </summary>
+    /// <param name="tightened">The directory's previous mode when it had to be tightened to 0700, else null.</param>
+    public static Socket ListenUnix(string path, string key, out UnixFileMode? tightened, int backlog = 128)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            throw new PlatformNotSupportedException($"{key}: a private Unix socket needs Unix file modes");
+        }
+
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))
+            ?? throw new IOException($"{key}: {path} has no directory");
+        tightened = PrivateDirectory.Ensure(directory, key);
+
+        // A socket file left by a crashed server would make bind fail; a live server still holding it would not notice.
+        if (Path.Exists(path))
+        {
+            DeleteStaleSocket(path, key);
+        }
+
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            socket.Bind(new UnixDomainSocketEndPoint(path));
+            // Nobody else can reach it yet (the directory is 0700): the mode is the second lock, not a race.
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            socket.Listen(backlog);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private static void DeleteStaleSocket(string path, string key)
+    {
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new UnixDomainSocketEndPoint(path));
+        }
+        catch (SocketException)
+        {
+            File.Delete(path);
+            return;
+        }
+
+        throw new IOException($"{key}: another server is already listening on {path}");
     }
 
     /// <summary>

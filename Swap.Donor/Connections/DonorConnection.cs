@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using Swap.Common.Hosting;
 using Swap.Daemon.Protocol;
 using Swap.Donor.Slabs;
 using Swap.Donor.Transport;
@@ -41,6 +42,9 @@ internal sealed class DonorConnection : IClientConnection
 
     /// <summary>The peer's address, for the log lines that refuse it.</summary>
     public string Remote { get; }
+
+    /// <summary>Its place in the daemon's connection budget; set at accept, before <see cref="Start"/>.</summary>
+    public BudgetTicket<DonorConnection>? Ticket { get; set; }
 
     /// <summary>Set by a successful HELLO.</summary>
     public DonorClient? Client { get; set; }
@@ -104,12 +108,20 @@ internal sealed class DonorConnection : IClientConnection
     }
 
     /// <summary>
-    /// The handshake is complete (HELLO, then AUTH verified): the connection speaks for a client now and the HELLO
-    /// timer is done. The one "established" point of a connection.
+    /// The handshake is complete (HELLO, then AUTH verified): the connection speaks for a client now, the HELLO
+    /// timer is done, and it leaves the handshake budget for one of the daemon's connection places. The one place
+    /// where a connection becomes established: when no place is left (or it was closed meanwhile for a newer
+    /// handshake) it is closed here, and its reply goes nowhere.
     /// </summary>
     internal void HelloDone(ulong clientId)
     {
         _helloTimer?.Dispose();
+        if (!_daemon.Establish(this))
+        {
+            Close();
+            return;
+        }
+
         DonorLog.Hello(_logger, Id, clientId);
     }
 

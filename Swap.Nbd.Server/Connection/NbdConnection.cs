@@ -23,12 +23,16 @@ internal sealed class NbdConnection : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly PinnedBufferPool _buffers;
     private readonly CancellationTokenSource _abort = new();
+    private readonly Func<bool> _handshakeDone;
     private ReplyWriter? _replies;
 
+    /// <param name="handshakeDone">Called when the client asked for transmission: true lets it in, false closes the
+    /// connection (the host's connection places are all taken, or it closed this one meanwhile).</param>
     public NbdConnection(long id, Socket socket, NbdExport export, ConnectionSettings settings, NbdServerState state,
-        PinnedBufferPool buffers, TimeProvider time, ILogger logger)
+        PinnedBufferPool buffers, TimeProvider time, ILogger logger, Func<bool> handshakeDone)
     {
         Id = id;
+        _handshakeDone = handshakeDone;
         _budget = new InFlightBudget(settings.MaxInFlightBytes, state, id, logger);
         _transport = new SocketTransport(socket, settings.PollMicroseconds, new ConnectionPollGate(_budget, state));
         _export = export;
@@ -48,7 +52,8 @@ internal sealed class NbdConnection : IAsyncDisposable
         {
             _transport.Start($"nbd-connection-{Id}");
             var handshake = new ServerHandshake(_transport.Input, _transport.Output, _export, _state, Id, _logger);
-            if (await handshake.RunAsync(_settings.HandshakeTimeout, _time, _abort.Token).ConfigureAwait(false) is { } session)
+            if (await handshake.RunAsync(_settings.HandshakeTimeout, _time, _abort.Token).ConfigureAwait(false) is { } session
+                && _handshakeDone())
             {
                 await TransmitAsync(session).ConfigureAwait(false);
             }

@@ -28,6 +28,7 @@ public sealed class NbdServer : IAsyncDisposable
     private readonly List<Socket> _listeners = [];
     private readonly List<Task> _acceptLoops = [];
     private readonly ConcurrentDictionary<long, (NbdConnection Connection, Task Task)> _connections = new();
+    private readonly ConnectionBudget<NbdConnection> _budget;
     private readonly List<EndPoint> _endPoints = [];
     private const int SendBufferSize = 2 * 1024 * 1024;
 
@@ -46,6 +47,9 @@ public sealed class NbdServer : IAsyncDisposable
 
         _options = options;
         _state = new NbdServerState(BufferBudgetFor(options));
+        // A handshake budget per listener: strangers on a TCP port cannot push out the kernel's handshakes on the socket.
+        _budget = new ConnectionBudget<NbdConnection>(options.MaxHandshakes, options.MaxConnections,
+            Math.Max(1, options.SplitListen().Count() + (options.Socket is null ? 0 : 1)));
         _connectionSettings = new ConnectionSettings(options.HandshakeTimeout, options.MaxInFlightBytes, options.PollMicroseconds);
         _export = new NbdExport(options.ExportName, options.Description, device);
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
@@ -74,7 +78,11 @@ public sealed class NbdServer : IAsyncDisposable
     /// <summary>The endpoints actually bound (with real port numbers when port 0 was asked for).</summary>
     public IReadOnlyList<EndPoint> EndPoints => _endPoints;
 
+    /// <summary>Open connections, in their handshake or past it.</summary>
     public int ConnectionCount => _connections.Count;
+
+    /// <summary>Open connections still in their handshake (each holds one of <see cref="NbdServerOptions.MaxHandshakes"/>).</summary>
+    public int HandshakingCount => _budget.Handshaking;
 
     /// <summary>Connections accepted since start (refused ones excluded).</summary>
     public long AcceptedConnections => Interlocked.Read(ref _nextId);
@@ -95,20 +103,18 @@ public sealed class NbdServer : IAsyncDisposable
                 var tcp = Listener.ListenTcp(ip);
                 _listeners.Add(tcp);
                 Listening(tcp);
+                ServerLog.TcpExport(_logger, tcp.LocalEndPoint?.ToString() ?? text);
             }
 
             if (_options.Socket is { } path)
             {
-                // A socket file left by a crashed server would make bind fail; a live server still holding it would not notice.
-                if (Path.Exists(path))
+                var socket = Listener.ListenUnix(path, "Socket", out var tightened);
+                _listeners.Add(socket);
+                if (tightened is { } mode)
                 {
-                    TryDeleteStaleSocket(path);
+                    ServerLog.SocketDirectoryTightened(_logger, Path.GetDirectoryName(Path.GetFullPath(path)) ?? path, Convert.ToString((int)mode, 8));
                 }
 
-                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                _listeners.Add(socket);
-                socket.Bind(new UnixDomainSocketEndPoint(path));
-                socket.Listen(128);
                 Listening(socket);
             }
         }
@@ -122,9 +128,9 @@ public sealed class NbdServer : IAsyncDisposable
             throw;
         }
 
-        foreach (var listener in _listeners)
+        for (var i = 0; i < _listeners.Count; i++)
         {
-            _acceptLoops.Add(AcceptLoopAsync(listener));
+            _acceptLoops.Add(AcceptLoopAsync(_listeners[i], i));
         }
     }
 
@@ -135,23 +141,7 @@ public sealed class NbdServer : IAsyncDisposable
         ServerLog.Listening(_logger, bound.ToString() ?? "?");
     }
 
-    private static void TryDeleteStaleSocket(string path)
-    {
-        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            probe.Connect(new UnixDomainSocketEndPoint(path));
-        }
-        catch (SocketException)
-        {
-            File.Delete(path);
-            return;
-        }
-
-        throw new IOException($"Socket: another server is already listening on {path}");
-    }
-
-    private async Task AcceptLoopAsync(Socket listener)
+    private async Task AcceptLoopAsync(Socket listener, int index)
     {
         while (true)
         {
@@ -163,7 +153,7 @@ public sealed class NbdServer : IAsyncDisposable
             }
 
             var remote = client.RemoteEndPoint?.ToString() ?? "unix";
-            if (_connections.Count >= _options.MaxConnections || Volatile.Read(ref _stopped) != 0)
+            if (_budget.EstablishedFull || Volatile.Read(ref _stopped) != 0)
             {
                 ServerLog.TooManyConnections(_logger, remote, _options.MaxConnections);
                 client.Dispose();
@@ -181,14 +171,39 @@ public sealed class NbdServer : IAsyncDisposable
 
             var id = Interlocked.Increment(ref _nextId);
             ServerLog.Accepted(_logger, id, remote);
-            var connection = new NbdConnection(id, client, _export, _connectionSettings, _state, _buffers, _time, _logger);
+            BudgetTicket<NbdConnection>? ticket = null;
+            var connection = new NbdConnection(id, client, _export, _connectionSettings, _state, _buffers, _time, _logger,
+                handshakeDone: () => Establish(ticket!));
+            ticket = _budget.Admit(connection, remote, out var evicted, index);
             var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _connections[id] = (connection, tcs.Task);
-            _ = RunConnectionAsync(id, connection, tcs);
+            if (evicted is not null)
+            {
+                ServerLog.HandshakeEvicted(_logger, evicted.Owner.Id, evicted.Peer, id, remote, _options.MaxHandshakes);
+                evicted.Owner.Abort();
+            }
+
+            _ = RunConnectionAsync(id, connection, ticket, tcs);
         }
     }
 
-    private async Task RunConnectionAsync(long id, NbdConnection connection, TaskCompletionSource done)
+    /// <summary>The connection finished its handshake: it takes a connection place, or is closed (false).</summary>
+    private bool Establish(BudgetTicket<NbdConnection> ticket)
+    {
+        if (_budget.TryEstablish(ticket))
+        {
+            return true;
+        }
+
+        if (ticket.State == BudgetTicketState.Refused)
+        {
+            ServerLog.TooManyConnections(_logger, ticket.Peer, _options.MaxConnections);
+        }
+
+        return false;
+    }
+
+    private async Task RunConnectionAsync(long id, NbdConnection connection, BudgetTicket<NbdConnection> ticket, TaskCompletionSource done)
     {
         try
         {
@@ -197,6 +212,8 @@ public sealed class NbdServer : IAsyncDisposable
         }
         finally
         {
+            // Its place is free as soon as it stops serving, not after the linger of its close.
+            _budget.Release(ticket);
             try
             {
                 await connection.DisposeAsync().ConfigureAwait(false);

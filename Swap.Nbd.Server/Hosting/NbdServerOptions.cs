@@ -9,10 +9,22 @@ public sealed class NbdServerOptions
     /// <summary>The largest READ or WRITE payload the server accepts.</summary>
     public const int MaxPayload = NbdLimits.MaxPayload;
 
-    /// <summary>TCP endpoints (HOST:PORT, comma separated); empty for none. Port 0 picks a free port.</summary>
-    public string Listen { get; set; } = "127.0.0.1:10809";
+    /// <summary>Directory of the Unix socket served when no TCP endpoint is asked for (<see cref="UseDefaultSocket"/>).</summary>
+    public const string DefaultSocketDirectory = "/run/swapnbd";
 
-    /// <summary>Unix socket path; null for none.</summary>
+    /// <summary>File name of that socket.</summary>
+    public const string DefaultSocketName = "swapnbd.sock";
+
+    /// <summary>
+    /// TCP endpoints (HOST:PORT, comma separated); empty (the default) for none. Port 0 picks a free port. Whoever can
+    /// connect to one reads and writes the whole device, so the server warns at start for each.
+    /// </summary>
+    public string Listen { get; set; } = "";
+
+    /// <summary>
+    /// Unix socket path; null for none. Its directory is made the server's alone (created 0700, or refused unless
+    /// ours and writable by no one else) and the socket is 0600.
+    /// </summary>
     public string? Socket { get; set; }
 
     /// <summary>Name of the export; the default name "" always reaches it too.</summary>
@@ -20,8 +32,14 @@ public sealed class NbdServerOptions
 
     public string Description { get; set; } = "SwapNbd export";
 
-    /// <summary>Connections beyond this are closed right after accept.</summary>
+    /// <summary>Connections past their handshake at most; a connection accepted while all are taken is closed at once.</summary>
     public int MaxConnections { get; set; } = 64;
+
+    /// <summary>
+    /// Connections still in their handshake at most, apart from <see cref="MaxConnections"/>: a newcomer beyond it
+    /// closes the oldest, so connections that never finish the handshake cannot keep a real client out.
+    /// </summary>
+    public int MaxHandshakes { get; set; } = 16;
 
     /// <summary>A client that has not finished option haggling by then is disconnected.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
@@ -77,6 +95,11 @@ public sealed class NbdServerOptions
             errors.Add("MaxConnections: must be between 1 and 65536");
         }
 
+        if (MaxHandshakes is < 1 or > 65536)
+        {
+            errors.Add("MaxHandshakes: must be between 1 and 65536");
+        }
+
         if (HandshakeTimeout <= TimeSpan.Zero)
         {
             errors.Add("HandshakeTimeout: must be positive (seconds)");
@@ -98,6 +121,26 @@ public sealed class NbdServerOptions
         }
 
         return errors;
+    }
+
+    /// <summary>
+    /// With neither a TCP endpoint nor a socket asked for, serves the Unix socket at the default path:
+    /// <paramref name="runtimeDirectory"/>/swapnbd.sock (the first entry of systemd's $RUNTIME_DIRECTORY, when the
+    /// executable gets one), else /run/swapnbd/swapnbd.sock.
+    /// </summary>
+    public void UseDefaultSocket(string? runtimeDirectory)
+    {
+        if (Socket is null && string.IsNullOrWhiteSpace(Listen))
+        {
+            Socket = DefaultSocketPath(runtimeDirectory);
+        }
+    }
+
+    /// <summary>The default socket's path for a $RUNTIME_DIRECTORY value (null or empty: /run/swapnbd).</summary>
+    public static string DefaultSocketPath(string? runtimeDirectory)
+    {
+        var first = runtimeDirectory?.Split(':', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault();
+        return Path.Combine(string.IsNullOrEmpty(first) ? DefaultSocketDirectory : first, DefaultSocketName);
     }
 
     public IEnumerable<string> SplitListen() =>

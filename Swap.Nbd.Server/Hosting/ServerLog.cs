@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace Swap.Nbd.Server.Hosting;
 
 /// <summary>Source-generated log messages of the NBD server's host (listeners, accept, stop), with stable event ids;
-/// a connection's own events (5-10, 14, 15) are in <see cref="ConnectionLog"/>.</summary>
+/// a connection's own events (5-10, 14, 15, 17) are in <see cref="ConnectionLog"/>.</summary>
 internal static partial class ServerLog
 {
     [LoggerMessage(1, LogLevel.Information, "Listening on {EndPoint}")]
@@ -28,4 +28,17 @@ internal static partial class ServerLog
 
     [LoggerMessage(16, LogLevel.Information, "Stopped")]
     public static partial void Stopped(ILogger logger);
+
+    // 17 is ConnectionLog.WaitingForBudget.
+
+    [LoggerMessage(18, LogLevel.Warning, "TCP endpoint {EndPoint} serves the export: whoever can connect to it reads and writes the whole device " +
+        "(every swapped page); only give --listen for a client that cannot use the Unix socket, on an address only it can reach")]
+    public static partial void TcpExport(ILogger logger, string endPoint);
+
+    [LoggerMessage(19, LogLevel.Warning, "Connection {Id} from {Remote} closed in its handshake to admit connection {NewId} from {NewRemote}: " +
+        "{Limit} connections were already handshaking on that listener (MaxHandshakes)")]
+    public static partial void HandshakeEvicted(ILogger logger, long id, string remote, long newId, string newRemote, int limit);
+
+    [LoggerMessage(20, LogLevel.Warning, "Socket directory {Directory} was mode {Mode}: set to 700, so only the server's user can reach the socket")]
+    public static partial void SocketDirectoryTightened(ILogger logger, string directory, string mode);
 }

@@ -57,6 +57,8 @@ public sealed class DeployExampleTests
         Assert.That(server, Does.Contain("EnvironmentFile=/etc/swapnbd/server.env").And.Contain("LimitMEMLOCK=infinity").And.Contain("OOMScoreAdjust=-1000"));
         Assert.That(daemon, Does.Contain("EnvironmentFile=/etc/swapnbd/daemon.env").And.Contain("LimitMEMLOCK=infinity"));
         Assert.That(serverEnv, Does.Contain("SWAPNBD_SOCKET=/run/swapnbd/swapnbd.sock"), "the socket swapnbd-swap.service attaches");
+        Assert.That(serverEnv, Does.Not.Contain("\nSWAPNBD_LISTEN="), "no TCP export in the shipped settings");
+        Assert.That(server, Does.Contain("RuntimeDirectory=swapnbd\nRuntimeDirectoryMode=0700"), "the socket's directory is root's alone");
         Assert.That(swap, Does.Contain("-unix /run/swapnbd/swapnbd.sock").And.Contain("After=swapnbd-server.service"));
         foreach (var unit in new[] { server, daemon })
         {

@@ -15,8 +15,46 @@ public sealed class ServerSettingsTests
         var errors = new List<string>();
         var options = ServerSettings.Load([], errors, out _);
         Assert.That(errors, Is.Empty);
-        Assert.That(options.Nbd.Listen, Is.EqualTo("127.0.0.1:10809"));
+        Assert.That(options.Nbd.Listen, Is.Empty, "no TCP unless asked for");
+        Assert.That(options.Nbd.Socket, Is.EqualTo("/run/swapnbd/swapnbd.sock"), "the kernel's socket instead");
+        Assert.That(options.Nbd.MaxHandshakes, Is.EqualTo(16));
         Assert.That(options.Size, Is.EqualTo(1L << 30));
+    }
+
+    [Test]
+    public void Listen_alone_serves_tcp_only_and_with_socket_both()
+    {
+        var errors = new List<string>();
+        var tcp = ServerSettings.Load(["--listen", "127.0.0.1:0"], errors, out _);
+        Assert.That((tcp.Nbd.Listen, tcp.Nbd.Socket), Is.EqualTo(("127.0.0.1:0", (string?)null)));
+
+        var both = ServerSettings.Load(["--listen", "127.0.0.1:0", "--socket", "/tmp/s/x.sock"], errors, out _);
+        Assert.That((both.Nbd.Listen, both.Nbd.Socket), Is.EqualTo(("127.0.0.1:0", "/tmp/s/x.sock")));
+
+        var socketOnly = ServerSettings.Load(["--socket", "/tmp/s/x.sock"], errors, out _);
+        Assert.That((socketOnly.Nbd.Listen, socketOnly.Nbd.Socket), Is.EqualTo(("", "/tmp/s/x.sock")));
+
+        var emptyListen = ServerSettings.Load(["--listen", ""], errors, out _);
+        Assert.That(emptyListen.Nbd.Socket, Is.EqualTo("/run/swapnbd/swapnbd.sock"), "--listen \"\" is no TCP: the default socket");
+        Assert.That(errors, Is.Empty);
+    }
+
+    [Test]
+    public void Default_socket_follows_systemds_runtime_directory()
+    {
+        Environment.SetEnvironmentVariable("RUNTIME_DIRECTORY", "/run/elsewhere:/run/second");
+        try
+        {
+            var errors = new List<string>();
+            Assert.That(ServerSettings.Load([], errors, out _).Nbd.Socket, Is.EqualTo("/run/elsewhere/swapnbd.sock"));
+            Assert.That(errors, Is.Empty);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("RUNTIME_DIRECTORY", null);
+        }
+
+        Assert.That(Swap.Nbd.Server.Hosting.NbdServerOptions.DefaultSocketPath(""), Is.EqualTo("/run/swapnbd/swapnbd.sock"));
     }
 
     [Test]
@@ -25,7 +63,7 @@ public sealed class ServerSettingsTests
         var errors = new List<string>();
         var options = ServerSettings.Load(
             ["--backend", "memory", "--size", "64GiB", "--listen", "127.0.0.1:0,[::1]:0", "--socket=/tmp/x.sock",
-             "--export-name", "swap", "--max-connections", "8", "--handshake-timeout", "2.5", "--max-in-flight", "256MiB",
+             "--export-name", "swap", "--max-connections", "8", "--max-handshakes", "3", "--handshake-timeout", "2.5", "--max-in-flight", "256MiB",
              "--shutdown-timeout", "00:00:03", "--poll-us", "0", "--log-level", "Debug"], errors, out var level);
         Assert.That(errors, Is.Empty);
         Assert.That(options.Size, Is.EqualTo(64L << 30));
@@ -33,6 +71,7 @@ public sealed class ServerSettingsTests
         Assert.That(options.Nbd.Socket, Is.EqualTo("/tmp/x.sock"));
         Assert.That(options.Nbd.ExportName, Is.EqualTo("swap"));
         Assert.That(options.Nbd.MaxConnections, Is.EqualTo(8));
+        Assert.That(options.Nbd.MaxHandshakes, Is.EqualTo(3));
         Assert.That(options.Nbd.HandshakeTimeout, Is.EqualTo(TimeSpan.FromSeconds(2.5)));
         Assert.That(options.Nbd.MaxInFlightBytes, Is.EqualTo(256L << 20));
         Assert.That(options.Nbd.ShutdownTimeout, Is.EqualTo(TimeSpan.FromSeconds(3)));
@@ -66,10 +105,11 @@ public sealed class ServerSettingsTests
     public void Every_bad_value_is_reported_by_its_key_at_once()
     {
         var errors = new List<string>();
-        ServerSettings.Load(["--size", "12XB", "--listen", "nohost", "--max-connections", "many", "--backend", "disk", "--handshake-timeout", "soon", "--poll-us", "-1"], errors, out _);
+        ServerSettings.Load(["--size", "12XB", "--listen", "nohost", "--max-connections", "many", "--max-handshakes", "0", "--backend", "disk", "--handshake-timeout", "soon", "--poll-us", "-1"], errors, out _);
         Assert.That(errors, Has.Some.StartsWith("Size:"));
         Assert.That(errors, Has.Some.StartsWith("Listen:"));
         Assert.That(errors, Has.Some.StartsWith("MaxConnections:"));
+        Assert.That(errors, Has.Some.StartsWith("MaxHandshakes:"));
         Assert.That(errors, Has.Some.StartsWith("Backend:"));
         Assert.That(errors, Has.Some.StartsWith("HandshakeTimeout:"));
         Assert.That(errors, Has.Some.StartsWith("PollMicroseconds:"));

@@ -99,7 +99,7 @@ public sealed class SwapScriptTests
         Assert.That(SwapAttachment.LeftoversOf(name, null), Is.Empty);
     }
 
-    [TestCase(new string[0], "give --socket PATH or --tcp HOST:PORT")]
+    [TestCase(new string[0], "no server socket at the default /run/swapnbd/swapnbd.sock")]
     [TestCase(new[] { "--socket", "/nonexistent/x.sock" }, "--socket /nonexistent/x.sock: no server socket there")]
     [TestCase(new[] { "--tcp", "localhost" }, "--tcp 'localhost' is not HOST:PORT")]
     [TestCase(new[] { "--tcp", "127.0.0.1:1", "--priority", "40000" }, "--priority '40000' is not a number from -1 to 32767")]

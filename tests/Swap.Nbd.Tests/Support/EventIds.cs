@@ -12,6 +12,18 @@ internal static class EventIds
     /// <summary>ConnectionLog.WaitingForBudget: a connection parked a request until its own in flight free buffer budget.</summary>
     public const int WaitingForBudget = 17;
 
+    /// <summary>ServerLog.TcpExport: a TCP endpoint serves the export (whoever can connect reads and writes the device).</summary>
+    public const int TcpExport = 18;
+
+    /// <summary>ServerLog.HandshakeEvicted: the oldest handshaking connection was closed to admit a newer one.</summary>
+    public const int HandshakeEvicted = 19;
+
+    /// <summary>ServerLog.SocketDirectoryTightened: the socket's directory (ours) was opened to others; set to 0700.</summary>
+    public const int SocketDirectoryTightened = 20;
+
+    /// <summary>DonorLog.HandshakeEvicted: the oldest connection waiting for its HELLO was closed to admit a newer one.</summary>
+    public const int DonorHandshakeEvicted = 40;
+
     /// <summary>ServerLog.Unexpected: an exception the connection code did not anticipate.</summary>
     public const int Unexpected = 15;
 
