@@ -6,8 +6,9 @@ namespace Swap.Slabs.Mapping;
 /// <summary>
 /// Reads a request piece by piece (one a slab), page run by page run: runs valid on the slab's daemon are read from
 /// it, the rest from the disk. A daemon that answers anything but OK has its slab unmapped and the run read from disk.
+/// With sealing on, runs valid on the daemon are read and opened by <see cref="SealedReads"/>.
 /// </summary>
-internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer placer)
+internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer placer, SealedReads? sealedReads)
 {
     private const int PageShift = SlabTable.PageShift;
 
@@ -47,7 +48,9 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
             var runEndPage = mapping.Valid.NextDifferent(page, lastPage + 1, valid);
             var runEnd = Math.Min(end, slabBase + (runEndPage << PageShift));
             var run = destination.Slice((int)(position - offset), (int)(runEnd - position));
-            if (valid && await TryRemoteReadAsync(slab, mapping, position - slabBase, run).ConfigureAwait(false))
+            if (valid && await (sealedReads is not null
+                    ? sealedReads.TryReadAsync(slab, mapping, position - slabBase, run)
+                    : TryRemoteReadAsync(slab, mapping, position - slabBase, run)).ConfigureAwait(false))
             {
                 awaitedRemote = true;
             }

@@ -23,4 +23,10 @@ internal static class EventIds
 
     /// <summary>SlabLog.BackupDiskError: the backup disk failed an I/O.</summary>
     public const int BackupDiskError = 354;
+
+    /// <summary>SlabLog.PageOpenFailed: a page a daemon returned failed to open and was read from the disk.</summary>
+    public const int PageOpenFailed = 356;
+
+    /// <summary>SlabLog.DaemonUntrusted: a daemon whose slabs returned pages that fail to open was failed.</summary>
+    public const int DaemonUntrusted = 357;
 }

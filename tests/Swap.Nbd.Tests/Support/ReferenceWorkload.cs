@@ -87,6 +87,23 @@ public sealed class ReferenceWorkload(int size, int seed, bool cache = true)
         }
     }
 
+    /// <summary>Writes every byte of the export with random data (64 KiB a write, 64 in flight) and records it in the model.</summary>
+    public async Task FillAsync(NbdClientPool pool, CancellationToken ct)
+    {
+        _rng.NextBytes(_model);
+        Array.Fill(_known, true);
+        for (var offset = 0; offset < size; offset += 64 * SlotSize)
+        {
+            var tasks = new List<Task>();
+            for (var slot = offset; slot < Math.Min(size, offset + (64 * SlotSize)); slot += SlotSize)
+            {
+                tasks.Add(pool.WriteAsync(slot, _model.AsMemory(slot, Math.Min(SlotSize, size - slot)), fua: false, ct).AsTask());
+            }
+
+            await Task.WhenAll(tasks);
+        }
+    }
+
     /// <summary>Reads the whole export back in 1 MiB pieces and compares it with the model.</summary>
     public async Task VerifyAllAsync(NbdClientPool pool, CancellationToken ct)
     {
