@@ -64,11 +64,7 @@ internal sealed class DiscardPath(SlabTable table, ReportedDisk disk, bool seale
                     try
                     {
                         var fillSequence = Interlocked.Read(ref mapping.FillSequence);
-                        var first = (wholeStart - slabBase) >> PageShift;
-                        var count = (wholeEnd - wholeStart) >> PageShift;
-                        var reply = await (sealedPages
-                            ? mapping.Link.TrimAsync(mapping.Grant, SealedPage.DonorOffset(first), count * SealedPage.Stride)
-                            : mapping.Link.TrimAsync(mapping.Grant, wholeStart - slabBase, wholeEnd - wholeStart)).ConfigureAwait(false);
+                        var reply = await TrimAsync(mapping, (wholeStart - slabBase) >> PageShift, (wholeEnd - wholeStart) >> PageShift).ConfigureAwait(false);
                         await Task.Yield(); // off the link's receive thread: the next piece punches the disk
                         if (writeZeroes && !sealedPages && reply.Ok && mapping.Active && Interlocked.Read(ref mapping.FillSequence) == fillSequence)
                         {
@@ -89,5 +85,16 @@ internal sealed class DiscardPath(SlabTable table, ReportedDisk disk, bool seale
         {
             disk.Flush();
         }
+    }
+
+    /// <summary>Frees whole pages on the slab's daemon: their bytes, or their stride range when pages are sealed.</summary>
+    private ValueTask<DaemonReply> TrimAsync(SlabMapping mapping, long firstPage, long pages)
+    {
+        if (sealedPages)
+        {
+            return mapping.Link.TrimAsync(mapping.Grant, SealedPage.DonorOffset(firstPage), pages * SealedPage.Stride);
+        }
+
+        return mapping.Link.TrimAsync(mapping.Grant, firstPage << PageShift, pages << PageShift);
     }
 }

@@ -48,9 +48,7 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
             var runEndPage = mapping.Valid.NextDifferent(page, lastPage + 1, valid);
             var runEnd = Math.Min(end, slabBase + (runEndPage << PageShift));
             var run = destination.Slice((int)(position - offset), (int)(runEnd - position));
-            if (valid && await (sealedReads is not null
-                    ? sealedReads.TryReadAsync(slab, mapping, position - slabBase, run)
-                    : TryRemoteReadAsync(slab, mapping, position - slabBase, run)).ConfigureAwait(false))
+            if (valid && await TryRemoteReadAsync(slab, mapping, position - slabBase, run).ConfigureAwait(false))
             {
                 awaitedRemote = true;
             }
@@ -69,8 +67,19 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
         }
     }
 
+    /// <summary>True when the run came from the daemon; false: read it from the disk.</summary>
+    private ValueTask<bool> TryRemoteReadAsync(int slab, SlabMapping mapping, long slabOffset, Memory<byte> destination)
+    {
+        if (sealedReads is not null)
+        {
+            return sealedReads.TryReadAsync(slab, mapping, slabOffset, destination);
+        }
+
+        return TryPlainReadAsync(slab, mapping, slabOffset, destination);
+    }
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> TryRemoteReadAsync(int slab, SlabMapping mapping, long slabOffset, Memory<byte> destination)
+    private async ValueTask<bool> TryPlainReadAsync(int slab, SlabMapping mapping, long slabOffset, Memory<byte> destination)
     {
         try
         {

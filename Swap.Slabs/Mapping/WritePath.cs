@@ -96,19 +96,20 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
                     // Part pages: the daemon gets whole pages read back from the disk. Serialized, so two part-page
                     // writes to one page reach the daemon in the order their disk writes happened.
                     var length = (int)(coverEnd - coverStart);
-                    piece.Edge = PinnedBufferPool.Shared.Rent(length);
+                    var edge = PinnedBufferPool.Shared.Rent(length);
+                    piece.Edge = edge;
                     lock (_edgeLock)
                     {
                         disk.Write(offset, source);
-                        disk.Read(coverStart, piece.Edge.AsSpan(0, length));
-                        piece.Sent = Send(ref piece, mapping, piece.Edge.AsSpan(0, length));
+                        disk.Read(coverStart, edge.AsSpan(0, length));
+                        piece.Sent = Send(ref piece, mapping, edge.AsSpan(0, length));
                     }
 
                     if (sealer is not null)
                     {
                         // Sealed into a buffer of its own, which the link is done with: the plain pages are not needed.
-                        PinnedBufferPool.Shared.Return(piece.Edge);
                         piece.Edge = null;
+                        PinnedBufferPool.Shared.Return(edge);
                     }
                 }
                 else

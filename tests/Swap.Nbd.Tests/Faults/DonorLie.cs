@@ -1,7 +1,7 @@
 namespace Swap.Nbd.Tests.Faults;
 
 /// <summary>What a malicious donor does to the pages it holds, as a test switches it on through its <see cref="DonorLies"/>.</summary>
-internal enum DonorLie
+public enum DonorLie
 {
     None = 0,
 

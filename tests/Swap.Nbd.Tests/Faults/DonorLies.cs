@@ -63,7 +63,7 @@ internal sealed class DonorLies
         {
             DonorLie.FlipBit => FlipBits(slabOffset, bytes),
             DonorLie.Zeros => Clear(bytes),
-            DonorLie.OtherPage => CopyFrom(Find(range), range, slabOffset + (range.Offset + range.Length + SealedPage.Stride <= SlabSize(range) ? SealedPage.Stride : -SealedPage.Stride), bytes),
+            DonorLie.OtherPage => CopyFrom(Find(range), range, slabOffset + ((long)range.Offset + range.Length + SealedPage.Stride <= SlabSize(range) ? SealedPage.Stride : -SealedPage.Stride), bytes),
             DonorLie.OtherServersPage => CopyFrom(OtherOwners(range), range, slabOffset, bytes),
             DonorLie.OlderVersion => Older(range, slabOffset, bytes),
             _ => false,
