@@ -109,10 +109,13 @@ public sealed class ReferenceWorkload(int size, int seed, bool cache = true)
     {
         for (var offset = 0; offset < size; offset += 1 << 20)
         {
-            var length = Math.Min(1 << 20, size - offset);
-            await ReadAndCheckAsync(pool, offset, new byte[length], _model.AsSpan(offset, length).ToArray(), _known.AsSpan(offset, length).ToArray(), ct);
+            await VerifyAsync(pool, offset, Math.Min(1 << 20, size - offset), ct);
         }
     }
+
+    /// <summary>Reads one range back and compares it with the model.</summary>
+    public Task VerifyAsync(NbdClientPool pool, int offset, int length, CancellationToken ct) =>
+        ReadAndCheckAsync(pool, offset, new byte[length], _model.AsSpan(offset, length).ToArray(), _known.AsSpan(offset, length).ToArray(), ct);
 
     private async Task ReadAndCheckAsync(NbdClientPool pool, long offset, byte[] buffer, byte[] expected, bool[] known, CancellationToken ct)
     {
