@@ -66,15 +66,16 @@ internal sealed class DaemonFrameWalker(bool requests)
             if (_want == DaemonFrameHeader.Size)
             {
                 var length = BinaryPrimitives.ReadUInt32BigEndian(_prefix);
-                if (length < DaemonFrameHeader.Size - 4)
+                if (length < DaemonFrameHeader.Size - 4 || length > DaemonFrameHeader.Size - 4 + 64 + DaemonFrameHeader.MaxPayload)
                 {
+                    // Not a frame of this protocol (a fuzzer's bytes, say): the daemon closes the connection; stop following.
                     Lost = true;
                     return;
                 }
 
                 Header = new DaemonFrameHeader(length, (DaemonOpcode)BinaryPrimitives.ReadUInt16BigEndian(_prefix.AsSpan(4)),
                     (DaemonStatus)BinaryPrimitives.ReadUInt16BigEndian(_prefix.AsSpan(6)), BinaryPrimitives.ReadUInt64BigEndian(_prefix.AsSpan(8)));
-                _bodyLeft = Header.BodyLength;
+                _bodyLeft = (long)length - (DaemonFrameHeader.Size - 4);
                 if (requests && Header.Opcode is DaemonOpcode.Read or DaemonOpcode.Write or DaemonOpcode.Trim && _bodyLeft >= SlabRange.Size)
                 {
                     _want += SlabRange.Size;
