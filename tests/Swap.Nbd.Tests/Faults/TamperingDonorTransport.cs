@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using Swap.Daemon.Protocol;
 using Swap.Donor.Transport;
@@ -14,7 +13,10 @@ internal sealed class TamperingDonorTransport : IDonorTransport
 {
     private readonly IDonorTransport _inner;
     private readonly DonorLies _lies;
-    private readonly ConcurrentDictionary<ulong, SlabRange> _reads = new();
+    // READs in progress by the low bits of their request id (the server's slot index): no allocation per request,
+    // so the daemon's own allocation checks hold under this layer. Created at the first READ.
+    private readonly Lock _readsLock = new();
+    private (ulong Id, SlabRange Range)[]? _reads;
     private readonly DaemonFrameWalker _requests;
     private readonly DaemonFrameWalker _replies;
     private readonly Lock _sendLock = new();
@@ -34,7 +36,11 @@ internal sealed class TamperingDonorTransport : IDonorTransport
             {
                 if (walker.Header.Opcode == DaemonOpcode.Read)
                 {
-                    _reads[walker.Header.RequestId] = walker.Range;
+                    lock (_readsLock)
+                    {
+                        _reads ??= new (ulong, SlabRange)[4096];
+                        _reads[walker.Header.RequestId & 4095] = (walker.Header.RequestId, walker.Range);
+                    }
                 }
             },
             Body = (walker, position, bytes) =>
@@ -49,9 +55,17 @@ internal sealed class TamperingDonorTransport : IDonorTransport
         {
             Started = walker =>
             {
-                _replying = walker.Header.Opcode == DaemonOpcode.Read && _reads.TryRemove(walker.Header.RequestId, out var range) && walker.Header.Status == DaemonStatus.Ok
-                    ? range
-                    : default;
+                _replying = default;
+                if (walker.Header.Opcode == DaemonOpcode.Read && walker.Header.Status == DaemonStatus.Ok)
+                {
+                    lock (_readsLock)
+                    {
+                        if (_reads?[walker.Header.RequestId & 4095] is { } entry && entry.Id == walker.Header.RequestId)
+                        {
+                            _replying = entry.Range;
+                        }
+                    }
+                }
             },
             Body = (walker, position, bytes) =>
             {
