@@ -186,9 +186,16 @@ public sealed class DonorOptions
         return errors;
     }
 
-    /// <summary>True if ALLOC_SLAB and QUERY_FREE accept <paramref name="size"/>.</summary>
-    public bool AcceptsSlabSize(ulong size) =>
-        BitOperations.IsPow2(size) && size >= (ulong)MinSlabSize && size <= (ulong)MaxSlabSize;
+    /// <summary>
+    /// True if ALLOC_SLAB and QUERY_FREE accept <paramref name="size"/>: a power of two from MinSlabSize to MaxSlabSize,
+    /// or such a size × 257/256, the slab of a server that seals its pages (each 4096-byte page stored with its
+    /// 16-byte tag). The daemon stores bytes either way; the size is only checked and counted.
+    /// </summary>
+    public bool AcceptsSlabSize(ulong size)
+    {
+        var plain = size % 257 == 0 && BitOperations.IsPow2(size / 257) ? size / 257 * 256 : size;
+        return BitOperations.IsPow2(plain) && plain >= (ulong)MinSlabSize && plain <= (ulong)MaxSlabSize;
+    }
 
     private static bool IsSlabSizeInRange(long size) => size is >= SlabSizeFloor and <= SlabSizeCeiling && BitOperations.IsPow2(size);
 }

@@ -45,6 +45,8 @@ public static class ServerSettings
             static (r, k, o) => o.Slabs = o.Slabs with { Links = o.Slabs.Links with { HeartbeatInterval = r.GetDuration(k, o.Slabs.Links.HeartbeatInterval) } }),
         new("PlacementRetryMaxDelay", "--placement-retry", "SECONDS", "`30`", "slab mode: longest wait before retrying an unplaced slab (default 30)",
             static (r, k, o) => o.Slabs = o.Slabs with { PlacementRetryMaxDelay = r.GetDuration(k, o.Slabs.PlacementRetryMaxDelay) }),
+        new("SealPages", "--seal-pages", "true|false", "`true`", "slab mode: seal pages sent to daemons (default true; false only to measure)",
+            static (r, k, o) => o.Slabs = o.Slabs with { SealPages = r.GetBool(k, o.Slabs.SealPages) }),
         new("Size", "--size", "SIZE", "`1GiB`", "export size, e.g. 1GiB, 64GiB (default 1GiB)",
             static (r, k, o) => o.Size = r.GetSize(k, o.Size)),
         new("ExportName", "--export-name", "NAME", "`swapnbd`", "export name (default swapnbd; \"\" always works too)",

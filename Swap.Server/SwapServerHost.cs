@@ -67,6 +67,12 @@ public sealed class SwapServerHost : IAsyncDisposable
         if (Device is SwapDevice)
         {
             PinnedBufferPool.Shared.Preallocate(SwapDevice.CopyChunkSize, _options.Slabs.ParallelFills);
+            if (_options.Slabs.SealPages)
+            {
+                // Sealed pages of one request (4 KiB to 1 MiB + 4 KiB; 1 MiB a class), and each fill's sealed chunk: 13 MiB.
+                PinnedBufferPool.Shared.PreallocateClasses(SwapDevice.CopyChunkSize, SwapDevice.CopyChunkSize);
+                PinnedBufferPool.Shared.Preallocate(SwapDevice.CopyChunkSize * 2, _options.Slabs.ParallelFills);
+            }
         }
 
         Server.Start();

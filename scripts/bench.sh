@@ -17,6 +17,9 @@
 #   env BENCH_SECONDS   seconds measured per cell (default 5; 1 with --quick)
 #   env BENCH_RAMP      seconds of unmeasured warm-up per cell (default 1; 0 with --quick)
 #   env BENCH_SLAB_SIZE slab size for --full (default 256MiB, so both daemons get a slab)
+#   env BENCH_SEAL      --full: "off" runs the build under test with --seal-pages false (default on: pages sealed)
+#   env BENCH_BASELINE_SEAL  the same for the --baseline build. Sealed against unsealed in one run, side by side:
+#                       BENCH_BASELINE_SEAL=off scripts/bench.sh --full --baseline out   ("vs baseline" = sealed / unsealed)
 #   env BENCH_ROWS      only the rows whose "Workload|Transport|Conns" matches this extended regex,
 #                       e.g. BENCH_ROWS='^128K write.*\|Unix\|4$' (default: every row)
 #
@@ -42,9 +45,13 @@ while [[ $# -gt 0 ]]; do
     --out) out_file=${2:?--out needs a file}; shift 2 ;;
     --swapnbd) swapnbd_dir=${2:?--swapnbd needs a directory}; shift 2 ;;
     --baseline) baseline_dir=${2:?--baseline needs a directory}; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die_with 2 "unknown argument $1 (see --help)" ;;
   esac
+done
+
+for seal in "${BENCH_SEAL:-on}" "${BENCH_BASELINE_SEAL:-on}"; do
+  [[ $seal == on || $seal == off ]] || die_with 2 "BENCH_SEAL / BENCH_BASELINE_SEAL: '$seal' is not on or off"
 done
 
 if [[ $quick -eq 1 ]]; then
@@ -322,6 +329,13 @@ section_memory() {
 # whole working set (562 MiB RSS) while the other held nothing (46 MiB), so 256MiB it is.
 slab_size=${BENCH_SLAB_SIZE:-256MiB}
 declare -A d1_pid d2_pid
+# seal_args NAME: the sealing switch for the build started as NAME (BENCH_SEAL, or BENCH_BASELINE_SEAL for "baseline").
+seal_args() {
+  local value
+  if [[ $1 == baseline ]]; then value=${BENCH_BASELINE_SEAL:-on}; else value=${BENCH_SEAL:-on}; fi
+  [[ $value == off ]] && echo "--seal-pages false"
+  return 0
+}
 # start_slab NAME DIR: 2 DIR/swapnbd-daemon donors and DIR/swapnbd-server in slab mode, every one on a port of its
 # own choosing (the server learns the daemons' ports from the portal list written once they listen).
 # Every donor and server of a run holds the same cluster key, made for the run (mode 0600, gone with $work). A
@@ -348,8 +362,9 @@ start_slab() {
   printf '2\n127.0.0.1:%s\n127.0.0.1:%s\n' "$port_d1" "$port_d2" >"$work/$name-portal.list"
 
   rm -f "$work/$name-backup.img"
+  # shellcheck disable=SC2046 # seal_args is empty or two words
   "$dir/swapnbd-server" --portal "$work/$name-portal.list" --backup-disk "$work/$name-backup.img" "${auth[@]}" --size 1GiB \
-    --slab-size "$slab_size" --listen 127.0.0.1:0 --socket "$sock" --log-level Warning >"$work/$name.log" 2>&1 &
+    --slab-size "$slab_size" --listen 127.0.0.1:0 --socket "$sock" --log-level Warning $(seal_args "$name") >"$work/$name.log" 2>&1 &
   server_pid[$name]=$!
   pids+=("$!")
   port=$(port_of "${server_pid[$name]}" "$work/$name.log")
@@ -432,6 +447,7 @@ section_full() {
 
   section_report=$(
     version_line "slab path (server + 2 daemons, ${slab_size} slabs, backup file)" "chain (nbd plugin -> memory plugin)"
+    echo "Pages sealed: build under test ${BENCH_SEAL:-on}${baseline_dir:+, baseline ${BENCH_BASELINE_SEAL:-on}}."
     echo
     printf '%s' "$table"
     echo

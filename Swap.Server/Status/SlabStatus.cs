@@ -2,7 +2,10 @@ using Swap.Slabs.Mapping;
 
 namespace Swap.Server.Status;
 
-/// <summary>Slab mode in the status file: slabs, and the written pages per donor daemon and on the backup disk.</summary>
+/// <summary>
+/// Slab mode in the status file: slabs, the written pages per donor daemon and on the backup disk, how pages are
+/// sealed ("off" when not), and the reads whose pages failed to open (each served from the backup disk).
+/// </summary>
 public sealed record SlabStatus(
     long SlabSize,
     int SlabsTotal,
@@ -12,6 +15,8 @@ public sealed record SlabStatus(
     long BytesRemote,
     long BytesDiskOnly,
     BackupDiskStatus BackupDisk,
+    string Sealing,
+    long OpenFailures,
     IReadOnlyList<DaemonStatus> Daemons)
 {
     public static SlabStatus From(SwapDevice device, string? backupDisk)
@@ -22,6 +27,7 @@ public sealed record SlabStatus(
             device.SlabSize, stats.Slabs, stats.MappedSlabs, stats.ActiveSlabs,
             stats.PagesWritten * page, stats.PagesRemote * page, stats.PagesDiskOnly * page,
             new BackupDiskStatus(backupDisk ?? "", stats.PagesWritten * page, stats.PagesDiskOnly * page),
-            stats.Daemons.Select(d => new DaemonStatus(d.Name, d.Up, d.Slabs, d.PagesRemote * page)).ToList());
+            device.Sealing ?? "off", stats.OpenFailures,
+            stats.Daemons.Select(d => new DaemonStatus(d.Name, d.Up, d.Slabs, d.PagesRemote * page, d.OpenFailures)).ToList());
     }
 }

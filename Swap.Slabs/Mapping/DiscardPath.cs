@@ -1,12 +1,15 @@
 using Swap.Slabs.Remote;
+using Swap.Slabs.Sealing;
 
 namespace Swap.Slabs.Mapping;
 
 /// <summary>
 /// TRIM and WRITE_ZEROES: the pages stop being valid on the daemon (which frees them), and the disk punches a hole or
-/// writes zeroes. A daemon page trimmed by WRITE_ZEROES reads as zeroes, like the disk's, so it is valid again.
+/// writes zeroes. A daemon page trimmed by WRITE_ZEROES reads as zeroes, like the disk's, so it is valid again;
+/// not when pages are sealed (<paramref name="sealedPages"/>: their stride ranges are trimmed): zeroes are no sealed
+/// page, so those pages read from the disk until written again.
 /// </summary>
-internal sealed class DiscardPath(SlabTable table, ReportedDisk disk)
+internal sealed class DiscardPath(SlabTable table, ReportedDisk disk, bool sealedPages)
 {
     private const int PageShift = SlabTable.PageShift;
     private const int PageSize = SlabTable.PageSize;
@@ -61,9 +64,9 @@ internal sealed class DiscardPath(SlabTable table, ReportedDisk disk)
                     try
                     {
                         var fillSequence = Interlocked.Read(ref mapping.FillSequence);
-                        var reply = await mapping.Link.TrimAsync(mapping.Grant, wholeStart - slabBase, wholeEnd - wholeStart).ConfigureAwait(false);
+                        var reply = await TrimAsync(mapping, (wholeStart - slabBase) >> PageShift, (wholeEnd - wholeStart) >> PageShift).ConfigureAwait(false);
                         await Task.Yield(); // off the link's receive thread: the next piece punches the disk
-                        if (writeZeroes && reply.Ok && mapping.Active && Interlocked.Read(ref mapping.FillSequence) == fillSequence)
+                        if (writeZeroes && !sealedPages && reply.Ok && mapping.Active && Interlocked.Read(ref mapping.FillSequence) == fillSequence)
                         {
                             mapping.Valid.Set((wholeStart - slabBase) >> PageShift, (wholeEnd - wholeStart) >> PageShift);
                         }
@@ -82,5 +85,16 @@ internal sealed class DiscardPath(SlabTable table, ReportedDisk disk)
         {
             disk.Flush();
         }
+    }
+
+    /// <summary>Frees whole pages on the slab's daemon: their bytes, or their stride range when pages are sealed.</summary>
+    private ValueTask<DaemonReply> TrimAsync(SlabMapping mapping, long firstPage, long pages)
+    {
+        if (sealedPages)
+        {
+            return mapping.Link.TrimAsync(mapping.Grant, SealedPage.DonorOffset(firstPage), pages * SealedPage.Stride);
+        }
+
+        return mapping.Link.TrimAsync(mapping.Grant, firstPage << PageShift, pages << PageShift);
     }
 }

@@ -6,8 +6,9 @@ namespace Swap.Slabs.Mapping;
 /// <summary>
 /// Reads a request piece by piece (one a slab), page run by page run: runs valid on the slab's daemon are read from
 /// it, the rest from the disk. A daemon that answers anything but OK has its slab unmapped and the run read from disk.
+/// With sealing on, runs valid on the daemon are read and opened by <see cref="SealedReads"/>.
 /// </summary>
-internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer placer)
+internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer placer, SealedReads? sealedReads)
 {
     private const int PageShift = SlabTable.PageShift;
 
@@ -66,8 +67,19 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
         }
     }
 
+    /// <summary>True when the run came from the daemon; false: read it from the disk.</summary>
+    private ValueTask<bool> TryRemoteReadAsync(int slab, SlabMapping mapping, long slabOffset, Memory<byte> destination)
+    {
+        if (sealedReads is not null)
+        {
+            return sealedReads.TryReadAsync(slab, mapping, slabOffset, destination);
+        }
+
+        return TryPlainReadAsync(slab, mapping, slabOffset, destination);
+    }
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> TryRemoteReadAsync(int slab, SlabMapping mapping, long slabOffset, Memory<byte> destination)
+    private async ValueTask<bool> TryPlainReadAsync(int slab, SlabMapping mapping, long slabOffset, Memory<byte> destination)
     {
         try
         {

@@ -2,15 +2,17 @@ using Microsoft.Extensions.Logging;
 using Swap.BlockDevices;
 using Swap.Common.Buffers;
 using Swap.Slabs.Remote;
+using Swap.Slabs.Sealing;
 
 namespace Swap.Slabs.Mapping;
 
 /// <summary>
 /// Copies a newly placed slab's pages from the backup disk to its daemon, at most ParallelFills slabs at a time, each
-/// through one pooled buffer of <see cref="CopyChunkSize"/> bytes.
+/// through one pooled buffer of <see cref="CopyChunkSize"/> bytes (and, with a <paramref name="sealer"/>, a second
+/// one the chunk is sealed into).
 /// </summary>
 #pragma warning disable CA1001 // never disposed, as before: a fill that StopAsync cancels still releases the semaphore, which holds no handle
-internal sealed class SlabFiller(SlabTable table, ReportedDisk disk, int parallelFills, TimeProvider time, ILogger logger)
+internal sealed class SlabFiller(SlabTable table, ReportedDisk disk, int parallelFills, PageSealer? sealer, TimeProvider time, ILogger logger)
 {
     /// <summary>Size of the buffer that copies a slab's pages from the backup disk to its new daemon.</summary>
     public const int CopyChunkSize = 1 << 20;
@@ -30,14 +32,15 @@ internal sealed class SlabFiller(SlabTable table, ReportedDisk disk, int paralle
     {
         await _fills.WaitAsync(cancellationToken).ConfigureAwait(false);
         var buffer = PinnedBufferPool.Shared.Rent(CopyChunkSize);
+        var sealedBuffer = sealer is null ? null : PinnedBufferPool.Shared.Rent(CopyChunkSize / SealedPage.PageSize * SealedPage.Stride);
         try
         {
             // Writes that began under the previous mapping may still be writing the disk: let them finish first.
             await table.Writers.DrainAsync(slab, time, cancellationToken).ConfigureAwait(false);
-            var copied = await CopyPassesAsync(slab, mapping, buffer).ConfigureAwait(false);
+            var copied = await CopyPassesAsync(slab, mapping, buffer, sealedBuffer).ConfigureAwait(false);
             mapping.Activate();
             await table.Writers.DrainAsync(slab, time, cancellationToken).ConfigureAwait(false);
-            copied += await CopyPassesAsync(slab, mapping, buffer).ConfigureAwait(false);
+            copied += await CopyPassesAsync(slab, mapping, buffer, sealedBuffer).ConfigureAwait(false);
             SlabLog.Filled(logger, slab, mapping.Daemon.Name, copied);
             return null;
         }
@@ -57,12 +60,17 @@ internal sealed class SlabFiller(SlabTable table, ReportedDisk disk, int paralle
         finally
         {
             PinnedBufferPool.Shared.Return(buffer);
+            if (sealedBuffer is not null)
+            {
+                PinnedBufferPool.Shared.Return(sealedBuffer);
+            }
+
             _fills.Release();
         }
     }
 
     /// <summary>Copies pages that are on disk but not valid on the daemon, pass after pass until one finds none (at most 16).</summary>
-    private async Task<long> CopyPassesAsync(int slab, SlabMapping mapping, byte[] buffer)
+    private async Task<long> CopyPassesAsync(int slab, SlabMapping mapping, byte[] buffer, byte[]? sealedBuffer)
     {
         var onDisk = table.OnDisk;
         var slabBase = table.BaseOf(slab);
@@ -98,8 +106,26 @@ internal sealed class SlabFiller(SlabTable table, ReportedDisk disk, int paralle
                     throw new DaemonLinkException("mapping gone while filling");
                 }
 
+                ReadOnlySpan<byte> payload = buffer.AsSpan(0, length);
+                var remoteOffset = page << PageShift;
+                if (sealer is not null)
+                {
+                    payload = sealedBuffer!.AsSpan(0, (int)count * SealedPage.Stride);
+                    remoteOffset = SealedPage.DonorOffset(page);
+                    if (!sealer.TrySeal(firstPage + page, buffer.AsSpan(0, length), sealedBuffer))
+                    {
+                        // A page has used its last version: this chunk stays on the disk only.
+                        page = end;
+                        continue;
+                    }
+                }
+
                 Interlocked.Increment(ref mapping.FillSequence);
-                var reply = await mapping.Link.WriteAsync(mapping.Grant, page << PageShift, buffer.AsSpan(0, length)).ConfigureAwait(false);
+                var sent = mapping.Link.WriteAsync(mapping.Grant, remoteOffset, payload);
+                // Again once the frame is sent: a write that read the sequence between the first bump and the send
+                // may have left before this frame, and this older copy may have landed last.
+                Interlocked.Increment(ref mapping.FillSequence);
+                var reply = await sent.ConfigureAwait(false);
                 await Task.Yield(); // off the link's receive thread: the next chunk reads the disk
                 if (!reply.Ok)
                 {

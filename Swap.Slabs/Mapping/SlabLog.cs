@@ -22,4 +22,16 @@ internal static partial class SlabLog
 
     [LoggerMessage(355, LogLevel.Warning, "Slab {Slab}: fill from the backup disk failed: {Message}")]
     public static partial void FillFailed(ILogger logger, int slab, string message);
+
+    [LoggerMessage(356, LogLevel.Warning, "Daemon {Daemon} returned page {Page} of slab {Slab} (daemon slab id {SlabId}) that fails to open: not what this server sealed there; read from the backup disk instead")]
+    public static partial void PageOpenFailed(ILogger logger, string daemon, long page, int slab, uint slabId);
+
+    [LoggerMessage(357, LogLevel.Error, "Daemon {Daemon} failed: {Slabs} of its slabs returned pages that fail to open within {Window}; its slabs go elsewhere")]
+    public static partial void DaemonUntrusted(ILogger logger, string daemon, int slabs, TimeSpan window);
+
+    [LoggerMessage(358, LogLevel.Information, "Pages leave this server sealed: {Algorithm} under a key drawn at start and held only in this process; {VersionBytes} bytes of page versions")]
+    public static partial void Sealing(ILogger logger, string algorithm, long versionBytes);
+
+    [LoggerMessage(359, LogLevel.Warning, "SealPages is off: every donor daemon can read and change the pages it holds. Use this only to measure what sealing costs")]
+    public static partial void NotSealing(ILogger logger);
 }

@@ -11,6 +11,7 @@ internal sealed class SlabMapping
 {
     private readonly Lock _bits = new();
     private int _state;
+    private int _openFailed;
 
     public SlabMapping(DaemonEndpoint daemon, DaemonLink link, SlabGrant grant, long pages)
     {
@@ -44,6 +45,9 @@ internal sealed class SlabMapping
 
     /// <summary>False if it was dead already.</summary>
     public bool Kill() => Interlocked.Exchange(ref _state, (int)SlabState.Dead) != (int)SlabState.Dead;
+
+    /// <summary>True for the first page of this mapping that fails to open: a slab counts once against its daemon.</summary>
+    public bool MarkOpenFailed() => Interlocked.Exchange(ref _openFailed, 1) == 0;
 
     /// <summary>Bumped before every fill write: a write whose reply arrives after a fill write was sent cannot tell which landed last.</summary>
     public long FillSequence;

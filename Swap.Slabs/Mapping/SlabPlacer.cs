@@ -67,7 +67,7 @@ internal sealed class SlabPlacer(SlabTable table, DaemonChooser chooser, SlabFil
                 DaemonReply reply;
                 try
                 {
-                    reply = await link.AllocSlabAsync(options.SlabSize, slab).ConfigureAwait(false);
+                    reply = await link.AllocSlabAsync(options.DonorSlabSize, slab).ConfigureAwait(false);
                     await Task.Yield(); // off the link's receive thread: filling reads the disk
                 }
                 catch (DaemonLinkException)

@@ -6,6 +6,7 @@ using Swap.BlockDevices;
 using Swap.Slabs.Backup;
 using Swap.Slabs.Placement;
 using Swap.Slabs.Remote;
+using Swap.Slabs.Sealing;
 
 namespace Swap.Slabs.Mapping;
 
@@ -19,6 +20,8 @@ namespace Swap.Slabs.Mapping;
 /// This type routes the block-device requests and composes the parts that do each job: <see cref="SlabTable"/>,
 /// <see cref="ReadPath"/>, <see cref="WritePath"/>, <see cref="DiscardPath"/>, <see cref="RemoteWrites"/>,
 /// <see cref="SlabPlacer"/>, <see cref="SlabFiller"/>, <see cref="DaemonPool"/> and <see cref="ReportedDisk"/>.
+/// With <see cref="SwapDeviceOptions.SealPages"/> (the default) every page leaves sealed by a <see cref="PageSealer"/>
+/// whose key only this object holds; <see cref="SealedReads"/> and <see cref="OpenFailures"/> handle what comes back.
 /// </summary>
 public sealed class SwapDevice : IBlockDevice
 {
@@ -36,6 +39,8 @@ public sealed class SwapDevice : IBlockDevice
     private readonly ReadPath _reads;
     private readonly WritePath _writes;
     private readonly DiscardPath _discards;
+    private readonly PageSealer? _sealer;
+    private readonly OpenFailures _openFailures;
     private readonly CancellationTokenSource _stop = new();
     private int _disposed;
 
@@ -67,12 +72,23 @@ public sealed class SwapDevice : IBlockDevice
         var random = new LockedRandom(options.Seed);
         var clientId = options.ClientId != 0 ? options.ClientId : (ulong)Random.Shared.NextInt64(1, long.MaxValue);
         var endpoints = DaemonPool.CreateEndpoints(daemons, clientId, options.Links, time, logger);
-        var filler = new SlabFiller(_table, _disk, options.ParallelFills, time, logger);
-        _placer = new SlabPlacer(_table, new DaemonChooser(endpoints, options.SlabSize, random), filler, options, random, time, logger, _stop.Token);
+        _sealer = options.SealPages ? PageSealer.Create(size >> PageShift) : null;
+        if (_sealer is not null)
+        {
+            SlabLog.Sealing(logger, _sealer.AlgorithmName, _sealer.Versions.Pages * sizeof(uint));
+        }
+        else
+        {
+            SlabLog.NotSealing(logger);
+        }
+
+        var filler = new SlabFiller(_table, _disk, options.ParallelFills, _sealer, time, logger);
+        _placer = new SlabPlacer(_table, new DaemonChooser(endpoints, options.DonorSlabSize, random), filler, options, random, time, logger, _stop.Token);
         _daemons = new DaemonPool(endpoints, _table, _placer);
-        _reads = new ReadPath(_table, _disk, _placer);
-        _writes = new WritePath(_table, _disk, new RemoteWrites(_placer), _placer);
-        _discards = new DiscardPath(_table, _disk);
+        _openFailures = new OpenFailures(_placer, time, logger);
+        _reads = new ReadPath(_table, _disk, _placer, _sealer is null ? null : new SealedReads(_table, _sealer, _openFailures, _placer));
+        _writes = new WritePath(_table, _disk, new RemoteWrites(_placer), _placer, _sealer);
+        _discards = new DiscardPath(_table, _disk, _sealer is not null);
     }
 
     public long Size { get; }
@@ -86,6 +102,9 @@ public sealed class SwapDevice : IBlockDevice
     public long SlabSize => _options.SlabSize;
 
     public IReadOnlyList<DaemonEndpoint> Daemons => _daemons.Daemons;
+
+    /// <summary>The AEAD pages are sealed with ("AES-256-GCM", "ChaCha20-Poly1305"), or null when sealing is off.</summary>
+    public string? Sealing => _sealer?.AlgorithmName;
 
     /// <summary>Starts connecting to the daemons; the device serves from the disk until they answer.</summary>
     public void Start() => _daemons.Start();
@@ -204,10 +223,10 @@ public sealed class SwapDevice : IBlockDevice
         var usage = new DaemonUsage[daemons.Count];
         for (var i = 0; i < usage.Length; i++)
         {
-            usage[i] = new DaemonUsage(daemons[i].Name, daemons[i].Link?.IsAlive == true, slabs[i], remote[i]);
+            usage[i] = new DaemonUsage(daemons[i].Name, daemons[i].Link?.IsAlive == true, slabs[i], remote[i], _openFailures.CountOf(daemons[i]));
         }
 
-        return new SwapDeviceStats(_table.Count, mapped, active, _table.OnDisk.Count(), remote.Sum(), usage);
+        return new SwapDeviceStats(_table.Count, mapped, active, _table.OnDisk.Count(), remote.Sum(), usage, _openFailures.Count);
     }
 
     /// <summary>Stops placement, closes every daemon link and the backup disk.</summary>
@@ -222,6 +241,7 @@ public sealed class SwapDevice : IBlockDevice
         await _stop.CancelAsync().ConfigureAwait(false);
         await _daemons.StopAsync().ConfigureAwait(false);
         _disk.Dispose();
+        _sealer?.Dispose();
     }
 
     public void Dispose() => StopAsync().AsTask().GetAwaiter().GetResult();

@@ -1,4 +1,5 @@
 using Swap.Slabs.Remote;
+using Swap.Slabs.Sealing;
 
 namespace Swap.Slabs.Mapping;
 
@@ -26,6 +27,15 @@ public sealed record SwapDeviceOptions
 
     /// <summary>Identifies this server to daemons (HELLO); random when 0.</summary>
     public ulong ClientId { get; init; }
+
+    /// <summary>
+    /// Seal every page before it leaves the server (AEAD under a key only this process holds; docs/security.md).
+    /// Off is for measuring what sealing costs, never for use: a donor then reads and can change every page.
+    /// </summary>
+    public bool SealPages { get; init; } = true;
+
+    /// <summary>Bytes of one slab on its donor: the slab size, or 257/256 of it when pages are sealed (a 16-byte tag a page).</summary>
+    public long DonorSlabSize => SealPages ? SealedPage.DonorSlabSize(SlabSize) : SlabSize;
 
     /// <summary>Every problem, each starting with its key; empty when valid.</summary>
     public IReadOnlyList<string> Validate()

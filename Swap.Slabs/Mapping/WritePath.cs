@@ -1,5 +1,6 @@
 using Swap.BlockDevices;
 using Swap.Common.Buffers;
+using Swap.Slabs.Sealing;
 
 namespace Swap.Slabs.Mapping;
 
@@ -7,14 +8,20 @@ namespace Swap.Slabs.Mapping;
 /// Writes a request piece by piece (one a slab): each piece is sent to its slab's daemon when the slab is active
 /// (deferred, so small writes leave with the link's next request) and written to the disk, on the caller's thread.
 /// The daemon's answer is settled later by <see cref="RemoteWrites"/>; a slab without a mapping is placed.
+/// With a <paramref name="sealer"/>, the daemon gets the pages sealed (<see cref="SealedPage"/> format, sealed into a
+/// pooled pinned buffer that goes back as soon as the link has sent or copied it), and pieces are at most
+/// <see cref="SealedReads.ChunkPages"/> pages so one sealed piece is one frame.
 /// </summary>
-internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites remoteWrites, SlabPlacer placer)
+internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites remoteWrites, SlabPlacer placer, PageSealer? sealer)
 {
     private const int PageShift = SlabTable.PageShift;
     private const int PageSize = SlabTable.PageSize;
 
     /// <summary>Part-page writes up to this size are completed from the disk and sent whole; larger ones leave their edge pages disk-only.</summary>
     private const int EdgeLimit = 1 << 20;
+
+    /// <summary>Sealed pieces end at multiples of this many bytes of the device.</summary>
+    private const long SealedPieceSize = (long)SealedReads.ChunkPages << PageShift;
 
     private readonly PageBitmap _onDisk = table.OnDisk;
     private readonly SlabWriters _writers = table.Writers;
@@ -26,6 +33,11 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
         while (!source.IsEmpty)
         {
             var n = table.PieceLength(offset, source.Length);
+            if (sealer is not null)
+            {
+                n = (int)Math.Min(n, SealedPieceSize - (offset & (SealedPieceSize - 1)));
+            }
+
             var piece = BeginPiece(offset, source[..n]);
             if (piece.Sent)
             {
@@ -76,10 +88,7 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
                 if (coverStart == offset && coverEnd == offset + source.Length)
                 {
                     // The swap case: whole pages, sent to the daemon first so its round trip overlaps the disk write.
-#pragma warning disable CA2012 // consumed exactly once, by the RemoteWrite that RemoteWrites.Track hands it to
-                    piece.Remote = mapping.Link.WriteAsync(mapping.Grant, offset - slabBase, source, defer: true);
-#pragma warning restore CA2012
-                    piece.Sent = true;
+                    piece.Sent = Send(ref piece, mapping, source);
                     disk.Write(offset, source);
                 }
                 else if (coverEnd - coverStart <= EdgeLimit)
@@ -87,15 +96,20 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
                     // Part pages: the daemon gets whole pages read back from the disk. Serialized, so two part-page
                     // writes to one page reach the daemon in the order their disk writes happened.
                     var length = (int)(coverEnd - coverStart);
-                    piece.Edge = PinnedBufferPool.Shared.Rent(length);
+                    var edge = PinnedBufferPool.Shared.Rent(length);
+                    piece.Edge = edge;
                     lock (_edgeLock)
                     {
                         disk.Write(offset, source);
-                        disk.Read(coverStart, piece.Edge.AsSpan(0, length));
-#pragma warning disable CA2012 // consumed exactly once, by the RemoteWrite that RemoteWrites.Track hands it to
-                        piece.Remote = mapping.Link.WriteAsync(mapping.Grant, coverStart - slabBase, piece.Edge.AsSpan(0, length), defer: true);
-#pragma warning restore CA2012
-                        piece.Sent = true;
+                        disk.Read(coverStart, edge.AsSpan(0, length));
+                        piece.Sent = Send(ref piece, mapping, edge.AsSpan(0, length));
+                    }
+
+                    if (sealer is not null)
+                    {
+                        // Sealed into a buffer of its own, which the link is done with: the plain pages are not needed.
+                        piece.Edge = null;
+                        PinnedBufferPool.Shared.Return(edge);
                     }
                 }
                 else
@@ -122,5 +136,41 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
         }
 
         return piece;
+    }
+
+    /// <summary>
+    /// Sends whole pages (the piece's) to the slab's daemon, sealed when sealing is on; false when they cannot leave
+    /// the server (a page has used its last version), so they stay on the disk only.
+    /// </summary>
+    private bool Send(ref PendingPiece piece, SlabMapping mapping, ReadOnlySpan<byte> pages)
+    {
+        if (sealer is null)
+        {
+#pragma warning disable CA2012 // consumed exactly once, by the RemoteWrite that RemoteWrites.Track hands it to
+            piece.Remote = mapping.Link.WriteAsync(mapping.Grant, piece.FirstPage << PageShift, pages, defer: true);
+#pragma warning restore CA2012
+            return true;
+        }
+
+        var sealedLength = (int)piece.Pages * SealedPage.Stride;
+        var buffer = PinnedBufferPool.Shared.Rent(sealedLength);
+        try
+        {
+            var firstPage = (piece.Slab * table.PagesPerSlab) + piece.FirstPage;
+            if (!sealer.TrySeal(firstPage, pages, buffer.AsSpan(0, sealedLength)))
+            {
+                return false;
+            }
+
+            // The link has sent or copied the frame when WriteAsync returns: the buffer can go back at once.
+#pragma warning disable CA2012 // consumed exactly once, by the RemoteWrite that RemoteWrites.Track hands it to
+            piece.Remote = mapping.Link.WriteAsync(mapping.Grant, SealedPage.DonorOffset(piece.FirstPage), buffer.AsSpan(0, sealedLength), defer: true);
+#pragma warning restore CA2012
+            return true;
+        }
+        finally
+        {
+            PinnedBufferPool.Shared.Return(buffer);
+        }
     }
 }

@@ -45,13 +45,16 @@ internal sealed class DonorFaultLayer
         }
     }
 
+    /// <summary>A malicious donor's lies about the pages it holds (<see cref="TamperingDonorTransport"/>, under the faults above).</summary>
+    public DonorLies Lies { get; } = new();
+
     /// <summary>Bytes the daemon has sent over every connection so far (garbled or not).</summary>
     public long BytesSent => Interlocked.Read(ref _bytesSent);
 
     /// <summary>The daemon's transport layer: wraps one accepted connection.</summary>
     public IDonorTransport Wrap(IDonorTransport inner)
     {
-        var transport = new FaultyDonorTransport(inner, this);
+        var transport = new FaultyDonorTransport(new TamperingDonorTransport(inner, Lies), this);
         _open[transport] = 0;
         // Checked after registering, so a DropConnections set meanwhile closes it either here or in the setter.
         if ((Active & DonorFaults.DropConnections) != 0)

@@ -47,4 +47,10 @@ internal static class EventIds
 
     /// <summary>DaemonLinkLog.Insecure: the server connects to a daemon without the key.</summary>
     public const int LinkInsecure = 305;
+
+    /// <summary>SlabLog.PageOpenFailed: a page a daemon returned failed to open and was read from the disk.</summary>
+    public const int PageOpenFailed = 356;
+
+    /// <summary>SlabLog.DaemonUntrusted: a daemon whose slabs returned pages that fail to open was failed.</summary>
+    public const int DaemonUntrusted = 357;
 }

@@ -87,15 +87,35 @@ public sealed class ReferenceWorkload(int size, int seed, bool cache = true)
         }
     }
 
+    /// <summary>Writes every byte of the export with random data (64 KiB a write, 64 in flight) and records it in the model.</summary>
+    public async Task FillAsync(NbdClientPool pool, CancellationToken ct)
+    {
+        _rng.NextBytes(_model);
+        Array.Fill(_known, true);
+        for (var offset = 0; offset < size; offset += 64 * SlotSize)
+        {
+            var tasks = new List<Task>();
+            for (var slot = offset; slot < Math.Min(size, offset + (64 * SlotSize)); slot += SlotSize)
+            {
+                tasks.Add(pool.WriteAsync(slot, _model.AsMemory(slot, Math.Min(SlotSize, size - slot)), fua: false, ct).AsTask());
+            }
+
+            await Task.WhenAll(tasks);
+        }
+    }
+
     /// <summary>Reads the whole export back in 1 MiB pieces and compares it with the model.</summary>
     public async Task VerifyAllAsync(NbdClientPool pool, CancellationToken ct)
     {
         for (var offset = 0; offset < size; offset += 1 << 20)
         {
-            var length = Math.Min(1 << 20, size - offset);
-            await ReadAndCheckAsync(pool, offset, new byte[length], _model.AsSpan(offset, length).ToArray(), _known.AsSpan(offset, length).ToArray(), ct);
+            await VerifyAsync(pool, offset, Math.Min(1 << 20, size - offset), ct);
         }
     }
+
+    /// <summary>Reads one range back and compares it with the model.</summary>
+    public Task VerifyAsync(NbdClientPool pool, int offset, int length, CancellationToken ct) =>
+        ReadAndCheckAsync(pool, offset, new byte[length], _model.AsSpan(offset, length).ToArray(), _known.AsSpan(offset, length).ToArray(), ct);
 
     private async Task ReadAndCheckAsync(NbdClientPool pool, long offset, byte[] buffer, byte[] expected, bool[] known, CancellationToken ct)
     {

@@ -33,6 +33,7 @@ internal sealed class SlabCluster : IAsyncDisposable
     public RecordingLoggerProvider Log { get; }
 
     private StatusFileWriter? _status;
+    private bool _ownsDaemons;
 
     public NbdUri Uri => NbdUri.Parse($"nbd://127.0.0.1:{((IPEndPoint)Server.EndPoints.First(e => e is IPEndPoint)).Port}");
 
@@ -55,11 +56,15 @@ internal sealed class SlabCluster : IAsyncDisposable
         },
     };
 
+    /// <param name="sharedDaemons">Serve from these daemons (another cluster's, left running at dispose) instead of starting <paramref name="daemons"/> new ones.</param>
+    /// <param name="sealPages">SwapDeviceOptions.SealPages: false only to show what an unsealed server leaves on its donors.</param>
     public static async Task<SlabCluster> StartAsync(int daemons, long size, long slabSize = 1L << 20, bool processes = false,
-        Action<DonorOptions>? configureDonor = null, IReadOnlyList<(string, EndPoint)>? extraDaemons = null, string? statusFile = null)
+        Action<DonorOptions>? configureDonor = null, IReadOnlyList<(string, EndPoint)>? extraDaemons = null, string? statusFile = null,
+        TestDaemon[]? sharedDaemons = null, bool sealPages = true)
     {
-        var started = new TestDaemon[daemons];
-        for (var i = 0; i < daemons; i++)
+        var started = sharedDaemons ?? new TestDaemon[daemons];
+        daemons = started.Length;
+        for (var i = 0; sharedDaemons is null && i < daemons; i++)
         {
             started[i] = await TestDaemon.StartAsync(processes, configureDonor);
         }
@@ -70,12 +75,12 @@ internal sealed class SlabCluster : IAsyncDisposable
         var log = new RecordingLoggerProvider();
         var loggerFactory = LoggerFactory.Create(b => b.AddProvider(log).SetMinimumLevel(LogLevel.Information));
         var endpoints = started.Select(d => (d.Name, (EndPoint)new IPEndPoint(IPAddress.Loopback, d.Port))).Concat(extraDaemons ?? []).ToList();
-        var device = new SwapDevice(size, disk, endpoints, FastOptions(slabSize), loggerFactory: loggerFactory);
+        var device = new SwapDevice(size, disk, endpoints, FastOptions(slabSize) with { SealPages = sealPages }, loggerFactory: loggerFactory);
         device.Start();
         var serverOptions = new NbdServerOptions { Listen = "127.0.0.1:0", ShutdownTimeout = TimeSpan.FromSeconds(2) };
         var server = new NbdServer(serverOptions, device, loggerFactory);
         server.Start();
-        var cluster = new SlabCluster(started, directory, disk, device, server, log);
+        var cluster = new SlabCluster(started, directory, disk, device, server, log) { _ownsDaemons = sharedDaemons is null };
         if (statusFile is not null)
         {
             cluster._status = new StatusFileWriter(statusFile, state => ServerStatus.Capture(device, server.Export.Name, disk.Path, server.ConnectionCount, state, TimeProvider.System.GetUtcNow()),
@@ -129,7 +134,7 @@ internal sealed class SlabCluster : IAsyncDisposable
     {
         await StopServerAsync();
         await Device.StopAsync();
-        foreach (var daemon in Daemons)
+        foreach (var daemon in _ownsDaemons ? Daemons : [])
         {
             await daemon.DisposeAsync();
         }

@@ -1,0 +1,95 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Swap.Common.Buffers;
+using Swap.Slabs.Remote;
+using Swap.Slabs.Sealing;
+
+namespace Swap.Slabs.Mapping;
+
+/// <summary>
+/// Reads a run of pages valid on a daemon when pages are sealed: the whole pages' stride range goes into a pooled
+/// pinned buffer (one READ per <see cref="ChunkPages"/> pages), then each page is opened into the caller's buffer as
+/// the version this server last sealed there. A page that fails to open makes the run read from the disk; unless
+/// the page was sealed again meanwhile (a write raced the read, the donor is not to blame), it goes to
+/// <see cref="OpenFailures"/>.
+/// </summary>
+internal sealed class SealedReads(SlabTable table, PageSealer sealer, OpenFailures failures, SlabPlacer placer)
+{
+    /// <summary>Pages per READ: 1 MiB of plaintext, 1 MiB + 4 KiB on the wire, well under the frame limit.</summary>
+    public const int ChunkPages = 256;
+
+    private const int PageShift = SlabTable.PageShift;
+    private const int PageSize = SlabTable.PageSize;
+
+    /// <summary>True when all of <paramref name="destination"/> came from the daemon and opened; false: read it from the disk.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<bool> TryReadAsync(int slab, SlabMapping mapping, long slabOffset, Memory<byte> destination)
+    {
+        while (!destination.IsEmpty)
+        {
+            var skip = (int)(slabOffset & (PageSize - 1));
+            var pages = (int)Math.Min(ChunkPages, ((long)skip + destination.Length + PageSize - 1) >> PageShift);
+            var length = (int)Math.Min(destination.Length, ((long)pages << PageShift) - skip);
+            if (!await TryReadChunkAsync(slab, mapping, slabOffset >> PageShift, pages, skip, destination[..length]).ConfigureAwait(false))
+            {
+                return false;
+            }
+
+            slabOffset += length;
+            destination = destination[length..];
+        }
+
+        return true;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> TryReadChunkAsync(int slab, SlabMapping mapping, long pageInSlab, int pages, int skip, Memory<byte> destination)
+    {
+        var sealedLength = pages * SealedPage.Stride;
+        var firstPage = ((long)slab * table.PagesPerSlab) + pageInSlab;
+        // The sealed pages, then the versions they must open as.
+        var buffer = PinnedBufferPool.Shared.Rent(sealedLength + (pages * sizeof(uint)));
+        try
+        {
+            sealer.Versions.Snapshot(firstPage, Versions(buffer, sealedLength, pages));
+            // Checked after the snapshot: a write that took a newer version cleared these bits before it did.
+            if (!mapping.Valid.All(pageInSlab, pages))
+            {
+                return false;
+            }
+
+            var reply = await mapping.Link.ReadAsync(mapping.Grant, SealedPage.DonorOffset(pageInSlab), buffer.AsMemory(0, sealedLength)).ConfigureAwait(false);
+            if (!reply.Ok)
+            {
+                placer.Unmap(slab, mapping, $"daemon answered {reply.Status} to a read");
+                return false;
+            }
+
+            var versions = Versions(buffer, sealedLength, pages);
+            var failed = sealer.Open(firstPage, versions, buffer.AsSpan(0, sealedLength), destination.Span, skip);
+            if (failed < 0)
+            {
+                return true;
+            }
+
+            if (sealer.Versions.Current(firstPage + failed) == versions[failed])
+            {
+                failures.Report(slab, mapping, firstPage + failed);
+            }
+
+            return false;
+        }
+        catch (DaemonLinkException)
+        {
+            // The link is down; the daemon pool unmaps every slab on it.
+            return false;
+        }
+        finally
+        {
+            PinnedBufferPool.Shared.Return(buffer);
+        }
+    }
+
+    private static Span<uint> Versions(byte[] buffer, int sealedLength, int pages) =>
+        MemoryMarshal.Cast<byte, uint>(buffer.AsSpan(sealedLength, pages * sizeof(uint)));
+}
