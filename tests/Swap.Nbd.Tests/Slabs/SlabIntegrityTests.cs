@@ -138,6 +138,15 @@ public sealed class SlabIntegrityTests
             await pool.WriteAsync(offset, data.AsMemory(offset, 64 << 10), fua: false, ct);
         }
 
+        // Pages written while their slab was being filled may stay disk-only until written again (the write's answer
+        // cannot tell whether the fill's older copy landed after it): once every slab is placed and filled, write the
+        // same data again, so the loss and re-placement below start from a complete remote copy.
+        await cluster.WaitForAsync(s => s.ActiveSlabs == s.Slabs, "every slab placed and filled", ct);
+        for (var offset = 0; offset < Size; offset += 64 << 10)
+        {
+            await pool.WriteAsync(offset, data.AsMemory(offset, 64 << 10), fua: false, ct);
+        }
+
         await cluster.WaitForAsync(s => s.PagesRemote == Size / 4096, "every page on a daemon", ct);
         var victim = await cluster.VictimAsync(ct);
         await cluster.Daemons[victim].KillAsync();
