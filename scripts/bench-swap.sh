@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One swap workload through five setups in one run, one table of times and ratios:
 #   swapnbd       SwapNbd's full system: three donor daemons + swapnbd-server (slab mode, backup file) on loopback
+#   swapnbd-unsealed  the same with --seal-pages false (not in the default list: for measuring what sealing costs,
+#                 e.g. --only swapnbd,swapnbd-unsealed,nbdkit-chain)
 #   nbdkit        nbdkit's memory plugin on a Unix socket, attached the same way (scripts/swap-attach.sh)
 #   nbdkit-chain  nbdkit's nbd plugin on a Unix socket in front of nbdkit's memory plugin on loopback TCP: the same
 #                 client -> server -> memory-holder hop as SwapNbd's server -> daemon (design.md's two-hop peer)
@@ -21,7 +23,8 @@ usage: scripts/bench-swap.sh [--size SIZE] [--factor F] [--touches N] [--only LI
   --size SIZE    the workload's memory (default 1GiB)
   --factor F     working set / cgroup limit (default 4)
   --touches N    random page touches after the fill (default: one per page)
-  --only LIST    comma-separated subset of swapnbd,nbdkit,nbdkit-chain,file,nolimit (default: all five)
+  --only LIST    comma-separated subset of swapnbd,swapnbd-unsealed,nbdkit,nbdkit-chain,file,nolimit
+                 (default: swapnbd,nbdkit,nbdkit-chain,file,nolimit)
   --out FILE     also write the table (markdown) to FILE
   --no-build     skip scripts/setup.sh; out/ must be built already
 EOF
@@ -48,7 +51,7 @@ size_bytes=$(parse_bytes "$size") || size_bytes=0
 touches=${touches:-$((size_bytes / 4096))}
 IFS=, read -r -a setups <<<"$only"
 for setup in "${setups[@]}"; do
-  [[ $setup =~ ^(swapnbd|nbdkit|nbdkit-chain|file|nolimit)$ ]] || die_with 2 "unknown setup '$setup' in --only"
+  [[ $setup =~ ^(swapnbd|swapnbd-unsealed|nbdkit|nbdkit-chain|file|nolimit)$ ]] || die_with 2 "unknown setup '$setup' in --only"
 done
 limit=$((size_bytes / factor / 4096 * 4096))
 export_size=$(( (size_bytes + (512 << 20)) / (64 << 20) * (64 << 20) ))
@@ -107,12 +110,14 @@ attach_swap() { # SOCKET: waits up to 10 s for the server's socket, attaches it 
 
 for setup in "${setups[@]}"; do
   case $setup in
-    swapnbd)
+    swapnbd | swapnbd-unsealed)
+      swapenv_server_args=()
+      [[ $setup == swapnbd ]] || swapenv_server_args=(--seal-pages false)
       swapenv_start_system "$export_size" 64MiB
       swapenv_wait_system
       attach_swap "$work/nbd.sock"
-      run_workload swapnbd "$limit"
-      summary[swapnbd]+=" rss_server=$(($(ps -o rss= -p "$server_pid") >> 10))MiB"
+      run_workload "$setup" "$limit"
+      summary[$setup]+=" rss_server=$(($(ps -o rss= -p "$server_pid") >> 10))MiB"
       ;;
     nbdkit)
       setsid nbdkit -f -U "$work/nbdkit.sock" memory "$export_size" >"$work/nbdkit.log" 2>&1 </dev/null &
@@ -152,12 +157,12 @@ ratio() { # SECONDS BASE: SECONDS/BASE to two places, or a dash without a base
   if [[ -n $2 ]]; then python3 -c 'import sys; print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}")' "$1" "$2"; else echo "–"; fi
 }
 table() {
-  local base=${seconds[nbdkit]:-} chain=${seconds[nbdkit-chain]:-}
-  echo "| setup | seconds | vs nbdkit | vs nbdkit-chain | memtest summary |"
-  echo "|---|--:|--:|--:|---|"
+  local base=${seconds[nbdkit]:-} chain=${seconds[nbdkit-chain]:-} unsealed=${seconds[swapnbd-unsealed]:-}
+  echo "| setup | seconds | vs nbdkit | vs nbdkit-chain |${unsealed:+ vs swapnbd-unsealed |} memtest summary |"
+  echo "|---|--:|--:|--:|${unsealed:+--:|}---|"
   for setup in "${setups[@]}"; do
     echo "| $setup | ${seconds[$setup]} | $(ratio "${seconds[$setup]}" "$base") | $(ratio "${seconds[$setup]}" "$chain")" \
-      "| \`${summary[$setup]#swapnbd-memtest: }\` |"
+      "|${unsealed:+ $(ratio "${seconds[$setup]}" "$unsealed") |} \`${summary[$setup]#swapnbd-memtest: }\` |"
   done
   echo
   echo "$size working set at 1/$factor of it as the cgroup limit ($((limit >> 20)) MiB), $touches random touches, seed 42;" \

@@ -55,7 +55,8 @@ swapenv_remove_cgroup() {
 # for this run with swapnbd-daemon keygen, mode 0600, gone with $work). Each donor listens on a port of its own
 # choosing (127.0.0.1:0), read back once it listens, so no other process can take it in between. setsid: a Ctrl-C
 # in the terminal reaches only the caller, which stops these itself after swapoff. Sets: daemon_pids, daemon_ports,
-# server_pid; returns 1 (the donors' logs on stderr) if a donor does not listen.
+# server_pid; returns 1 (the donors' logs on stderr) if a donor does not listen. The array swapenv_server_args (if
+# set) is added to the server's command line, e.g. (--seal-pages false).
 swapenv_start_system() {
   local export_size=$1 slab_size=$2 i port key=$work/cluster.key
   daemon_pids=() daemon_ports=()
@@ -73,7 +74,7 @@ swapenv_start_system() {
   { echo "# three donors on this machine"; echo 3; for port in "${daemon_ports[@]}"; do echo "127.0.0.1:$port"; done; } >"$work/portal.list"
   setsid "$root/out/swapnbd-server" --portal "$work/portal.list" --backup-disk "$work/backup.img" --auth-key-file "$key" --size "$export_size" \
     --slab-size "$slab_size" --socket "$work/nbd.sock" --listen "" --status-file "$work/status.json" --log-level Warning \
-    >"$work/server.log" 2>&1 </dev/null &
+    ${swapenv_server_args[@]+"${swapenv_server_args[@]}"} >"$work/server.log" 2>&1 </dev/null &
   server_pid=$!
 }
 
