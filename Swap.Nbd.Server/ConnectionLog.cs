@@ -30,6 +30,9 @@ internal static partial class ConnectionLog
     [LoggerMessage(15, LogLevel.Error, "Connection {Id}: unexpected failure")]
     public static partial void Unexpected(ILogger logger, Exception exception, long id);
 
+    [LoggerMessage(26, LogLevel.Error, "Connection {Id}: {Command} at {Offset}+{Length} failed unexpectedly (answered EIO; a bug below the device interface)")]
+    public static partial void RequestFailed(ILogger logger, Exception exception, long id, string command, ulong offset, uint length);
+
     [LoggerMessage(17, LogLevel.Debug, "Connection {Id}: waiting for its requests in flight before starting one of {Bytes} bytes (buffer budget)")]
     public static partial void WaitingForBudget(ILogger logger, long id, uint bytes);
 }

@@ -176,6 +176,10 @@ internal sealed class RequestDispatcher(
         {
             error = MapError(request, ex);
         }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            error = Unexpected(request, ex);
+        }
 
         await replies.ReplyAsync(request, error, ct).ConfigureAwait(false);
     }
@@ -200,6 +204,10 @@ internal sealed class RequestDispatcher(
         catch (OperationCanceledException)
         {
             error = NbdError.Shutdown;
+        }
+        catch (Exception ex)
+        {
+            error = Unexpected(request, ex);
         }
 
         try
@@ -237,6 +245,16 @@ internal sealed class RequestDispatcher(
 
             budget.End(request.Length);
         }
+    }
+
+    /// <summary>
+    /// Anything but a <see cref="BlockDeviceException"/> from the device is a bug below it; the request is still
+    /// answered (EIO) and its buffer and budget released, rather than left waiting forever with the kernel behind it.
+    /// </summary>
+    private NbdError Unexpected(in NbdRequest request, Exception ex)
+    {
+        ConnectionLog.RequestFailed(logger, ex, connectionId, request.Command.ToString(), request.Offset, request.Length);
+        return NbdError.Io;
     }
 
     private NbdError MapError(in NbdRequest request, BlockDeviceException ex)

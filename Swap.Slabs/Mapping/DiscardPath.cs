@@ -64,11 +64,27 @@ internal sealed class DiscardPath(SlabTable table, ReportedDisk disk, bool seale
                     try
                     {
                         var fillSequence = Interlocked.Read(ref mapping.FillSequence);
-                        var reply = await TrimAsync(mapping, (wholeStart - slabBase) >> PageShift, (wholeEnd - wholeStart) >> PageShift).ConfigureAwait(false);
+                        var trimFirst = (wholeStart - slabBase) >> PageShift;
+                        var trimPages = (wholeEnd - wholeStart) >> PageShift;
+                        var trimmed = TrimAsync(mapping, trimFirst, trimPages);
+                        if (sealedPages)
+                        {
+                            // A fill that copied these pages from the disk after the invalidations above may have sent
+                            // its frame before the TRIM's, which then wipes the sealed copy: it must not make them valid
+                            // (Touched), nor stay valid if it did already. Once when the TRIM has left, once when it is done.
+                            mapping.Invalidate(trimFirst, trimPages);
+                        }
+
+                        var reply = await trimmed.ConfigureAwait(false);
                         await Task.Yield(); // off the link's receive thread: the next piece punches the disk
+                        if (sealedPages)
+                        {
+                            mapping.Invalidate(trimFirst, trimPages);
+                        }
+
                         if (writeZeroes && !sealedPages && reply.Ok && mapping.Active && Interlocked.Read(ref mapping.FillSequence) == fillSequence)
                         {
-                            mapping.Valid.Set((wholeStart - slabBase) >> PageShift, (wholeEnd - wholeStart) >> PageShift);
+                            mapping.Valid.Set(trimFirst, trimPages);
                         }
                     }
                     catch (DaemonLinkException)

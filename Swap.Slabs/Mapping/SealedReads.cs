@@ -10,8 +10,8 @@ namespace Swap.Slabs.Mapping;
 /// Reads a run of pages valid on a daemon when pages are sealed: the whole pages' stride range goes into a pooled
 /// pinned buffer (one READ per <see cref="ChunkPages"/> pages), then each page is opened into the caller's buffer as
 /// the version this server last sealed there. A page that fails to open makes the run read from the disk; unless
-/// the page was sealed again meanwhile (a write raced the read, the donor is not to blame), it goes to
-/// <see cref="OpenFailures"/>.
+/// the page was sealed again or stopped being valid on the daemon meanwhile (a write or TRIM raced the read, the
+/// donor is not to blame), it goes to <see cref="OpenFailures"/>.
 /// </summary>
 internal sealed class SealedReads(SlabTable table, PageSealer sealer, OpenFailures failures, SlabPlacer placer)
 {
@@ -72,7 +72,9 @@ internal sealed class SealedReads(SlabTable table, PageSealer sealer, OpenFailur
                 return true;
             }
 
-            if (sealer.Versions.Current(firstPage + failed) == versions[failed])
+            // Not the donor's fault if the page changed meanwhile: sealed again (a write raced the read), or made
+            // invalid on the daemon (a write or a TRIM whose frame went before this READ's).
+            if (sealer.Versions.Current(firstPage + failed) == versions[failed] && mapping.Valid.Get(pageInSlab + failed))
             {
                 failures.Report(slab, mapping, firstPage + failed);
             }

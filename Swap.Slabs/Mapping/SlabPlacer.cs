@@ -10,10 +10,18 @@ namespace Swap.Slabs.Mapping;
 /// exponential back-off; an unmapped slab drops to the disk at once and is placed again.
 /// </summary>
 /// <param name="stopping">Cancelled when the device stops: placements, fills and retries waiting on it end.</param>
+#pragma warning disable CA1001 // the semaphore holds no handle (nobody waits on its AvailableWaitHandle); the placer lives as long as its device
 internal sealed class SlabPlacer(SlabTable table, DaemonChooser chooser, SlabFiller filler, SwapDeviceOptions options,
     LockedRandom random, TimeProvider time, ILogger logger, CancellationToken stopping)
 {
     private readonly int[] _retries = new int[table.Count];
+
+    /// <summary>
+    /// One placement chooses and allocates at a time: daemons answer how many slabs they can take, and two placements
+    /// asking at once would both hear the same count and could both take the same daemon (ties are broken at random),
+    /// piling slabs written together onto one donor. Two round trips each; the fills still run in parallel.
+    /// </summary>
+    private readonly SemaphoreSlim _choosing = new(1, 1);
     private int _stopped;
 
     /// <summary>Places the slab in the background unless it is placed, being placed, or waiting to retry.</summary>
@@ -60,26 +68,38 @@ internal sealed class SlabPlacer(SlabTable table, DaemonChooser chooser, SlabFil
         string reason;
         try
         {
-            var candidates = chooser.HealthyLinks();
-            reason = candidates.Count == 0 ? "no daemon is up" : "every daemon is full";
-            foreach (var (daemon, link) in await chooser.ChooseAsync(candidates).ConfigureAwait(false))
+            await _choosing.WaitAsync(stopping).ConfigureAwait(false);
+            (DaemonEndpoint Daemon, DaemonLink Link, DaemonReply Reply)? granted = null;
+            try
             {
-                DaemonReply reply;
-                try
+                var candidates = chooser.HealthyLinks();
+                reason = candidates.Count == 0 ? "no daemon is up" : "every daemon is full";
+                foreach (var (daemon, link) in await chooser.ChooseAsync(candidates).ConfigureAwait(false))
                 {
-                    reply = await link.AllocSlabAsync(options.DonorSlabSize, slab).ConfigureAwait(false);
-                    await Task.Yield(); // off the link's receive thread: filling reads the disk
+                    try
+                    {
+                        var reply = await link.AllocSlabAsync(options.DonorSlabSize, slab).ConfigureAwait(false);
+                        if (reply.Ok)
+                        {
+                            granted = (daemon, link, reply);
+                            break;
+                        }
+                    }
+                    catch (DaemonLinkException)
+                    {
+                        // Try the next one.
+                    }
                 }
-                catch (DaemonLinkException)
-                {
-                    continue;
-                }
+            }
+            finally
+            {
+                _choosing.Release();
+            }
 
-                if (!reply.Ok)
-                {
-                    continue;
-                }
-
+            if (granted is { } grant)
+            {
+                await Task.Yield(); // off the link's receive thread: filling reads the disk
+                var (daemon, link, reply) = grant;
                 var mapping = new SlabMapping(daemon, link, reply.Grant, table.PagesIn(slab));
                 table.Publish(slab, mapping);
                 Volatile.Write(ref _retries[slab], 0);
@@ -145,3 +165,4 @@ internal sealed class SlabPlacer(SlabTable table, DaemonChooser chooser, SlabFil
         }
     }
 }
+#pragma warning restore CA1001

@@ -27,6 +27,9 @@ internal static class EventIds
     /// <summary>ServerLog.Unexpected: an exception the connection code did not anticipate.</summary>
     public const int Unexpected = 15;
 
+    /// <summary>Server: a request failed with an exception that is no device error (a bug; answered EIO).</summary>
+    public const int RequestFailed = 26;
+
     /// <summary>DaemonLinkLog.LinkDown: a daemon link failed (timeout, protocol violation, closed).</summary>
     public const int LinkDown = 300;
 
