@@ -70,6 +70,7 @@ internal sealed class ReplyReceiver
         var header = new byte[DaemonFrameHeader.Size];
         var body = new byte[DaemonStats.Size];
         byte[]? scratch = null;
+        DaemonRequest? claimed = null;
         try
         {
             while (true)
@@ -99,6 +100,9 @@ internal sealed class ReplyReceiver
                     continue;
                 }
 
+                // Ours to complete from here: if the socket fails before the reply is read whole, the catch below
+                // fails it (nobody else may, and its caller would wait forever).
+                claimed = slot;
                 var reply = new DaemonReply(frame.Status, 0, default, default);
                 if (frame.Status == DaemonStatus.Ok)
                 {
@@ -124,12 +128,13 @@ internal sealed class ReplyReceiver
                     }
                 }
 
+                claimed = null;
                 Volatile.Write(ref me.CompletingSince, _time.GetTimestamp());
                 slot.Complete(reply);
-                Volatile.Write(ref me.CompletingSince, 0);
-                if (Volatile.Read(ref _current) != me)
+                if (Interlocked.Exchange(ref me.CompletingSince, 0) == 0)
                 {
-                    // Replaced while the continuation was blocked; the new receiver owns the socket now.
+                    // The watchdog took the socket from this thread while the continuation was blocked (its CAS to 0
+                    // came first): a new receiver owns it, or is about to, so this one must not read another byte.
                     me.Replaced = true;
                     return;
                 }
@@ -138,6 +143,7 @@ internal sealed class ReplyReceiver
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or DaemonLinkException or DaemonProtocolException)
         {
             _link.Kill(ex is DaemonProtocolException ? $"protocol violation: {ex.Message}" : ex.Message);
+            claimed?.Fail(new DaemonLinkException($"link to {_link.EndPoint} failed while its reply was read: {ex.Message}"));
         }
         finally
         {
