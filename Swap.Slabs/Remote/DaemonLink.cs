@@ -180,6 +180,8 @@ public sealed class DaemonLink : IDisposable
     /// <summary>Called by the last receive thread as it leaves: fails what is pending, closes the socket, completes.</summary>
     internal void Ended()
     {
+        // Dead before the slots are swept: a send that starts after the sweep must see it and fail its own slot.
+        Kill("the receive thread ended");
         _watchdog.Dispose();
         _slots.FailPending(Dead());
         _socket.Dispose();
@@ -230,8 +232,13 @@ public sealed class DaemonLink : IDisposable
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
-            // The receive thread fails every pending slot, this one included, once the socket is down.
+            // The receive thread fails every pending slot once the socket is down; but it may have done so already
+            // (a disposed socket means it has), so this one is failed here unless the receive thread claimed it.
             Kill($"send failed: {ex.Message}");
+            if (slot.TryClaim())
+            {
+                slot.Fail(Dead());
+            }
         }
 
         return task;

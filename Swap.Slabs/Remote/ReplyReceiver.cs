@@ -140,9 +140,16 @@ internal sealed class ReplyReceiver
                 }
             }
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or DaemonLinkException or DaemonProtocolException)
+        catch (Exception ex)
         {
-            _link.Kill(ex is DaemonProtocolException ? $"protocol violation: {ex.Message}" : ex.Message);
+            // Socket and protocol failures are expected; anything else is a bug, but it must not leave the link half
+            // alive (its requests unanswered, with nobody left to fail them): the link dies the same way.
+            _link.Kill(ex switch
+            {
+                DaemonProtocolException => $"protocol violation: {ex.Message}",
+                SocketException or ObjectDisposedException or DaemonLinkException => ex.Message,
+                _ => $"receive thread failed: {ex}",
+            });
             claimed?.Fail(new DaemonLinkException($"link to {_link.EndPoint} failed while its reply was read: {ex.Message}"));
         }
         finally
