@@ -7,9 +7,10 @@
 #     request in the loopback run (/proc/PID/stat);
 #   - the round trip of a ping on loopback and on a lab link (the kernel's share of a round trip, no process wakes);
 #   - 4K random reads at QD1 of a file in the backup file's directory, O_DIRECT (the disk) and cached (page cache);
-#   - a small swap run (swapnbd-memtest in a memory cgroup, swapping through the loopback system as bench-swap.sh
-#     does): seconds, pages swapped in and out (/proc/vmstat), read requests and sectors that reached the swap
-#     device (/sys/block/DEV/stat), i.e. how many round trips the swap-ins took.
+#   - small swap runs (swapnbd-memtest in a memory cgroup, as bench-swap.sh runs it) through the loopback system,
+#     on a swap file on the local disk, and without a limit: seconds, pages swapped in and out (/proc/vmstat), read
+#     and write requests that reached the swap device (/sys/block/DEV/stat), i.e. how many round trips the
+#     swap-ins took.
 #
 #   scripts/bench-costs.sh [--seconds N] [--swap-size SIZE] [--factor F] [--out FILE]
 #
@@ -30,7 +31,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=10 swap_size=256MiB factor=4 out=""
 while (($#)); do
   case $1 in
-    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --seconds) seconds=${2:?--seconds needs a value}; shift 2 ;;
     --swap-size) swap_size=${2:?--swap-size needs a value}; shift 2 ;;
     --factor) factor=${2:?--factor needs a value}; shift 2 ;;
@@ -50,7 +51,7 @@ done
 
 work=$(mktemp -d /tmp/swapnbd-costs.XXXXXX)
 name=costs-$$
-daemon_pids=() server_pid="" mem_pid="" cgroup="" attached=""
+daemon_pids=() server_pid="" mem_pid="" cgroup="" attached="" swapfile=""
 stop_system() {
   stop_pids "$server_pid" "$mem_pid"
   stop_pids "${daemon_pids[@]}"
@@ -63,6 +64,7 @@ cleanup() {
   trap '' INT TERM HUP
   swapenv_remove_cgroup
   if [[ -n $attached ]]; then "$root/scripts/swap-detach.sh" --name "$attached" >&2 || log "detach failed; see $work"; fi
+  if [[ -n $swapfile ]]; then swapoff "$swapfile" 2>/dev/null; rm -f "$swapfile"; fi
   stop_system
   labenv_down
   [[ -n $attached ]] || rm -rf "$work"
@@ -153,35 +155,70 @@ disk_direct=$(disk_json 1)
 disk_cached=$(disk_json 0)
 rm -f "$work/disk.img"
 
-# --- a small swap run through the loopback system ----------------------------------------------------------------
-swap='null'
-if ((swap_bytes > 0)); then
-  limit=$((swap_bytes / factor / 4096 * 4096))
-  export_size=$(((swap_bytes + (512 << 20)) / (64 << 20) * (64 << 20)))
-  swapenv_start_system "$export_size" 64MiB
-  swapenv_wait_system
-  dev=$("$root/scripts/swap-attach.sh" --socket "$work/nbd.sock" --name "$name" --priority 32767)
-  attached=$name
+# --- small swap runs: through the loopback system, on a swap file, without a limit ------------------------------
+# swap_run KIND: swapnbd | file | nolimit; leaves JSON in swap_result: the run's seconds, pages swapped in and out
+# (/proc/vmstat: the whole machine, so keep it quiet) and the read and write requests that reached the swap device.
+# Not in a subshell: what it attaches and starts must stay known to the cleanup.
+swap_run() {
+  local kind=$1 limit=$((swap_bytes / factor / 4096 * 4096)) dev="" line in0 in1 out0 out1 r0=0 r1=0 rs0=0 rs1=0 w0=0 w1=0 ws0=0 ws1=0
+  local export_size=$(((swap_bytes + (512 << 20)) / (64 << 20) * (64 << 20)))
+  case $kind in
+    swapnbd)
+      swapenv_start_system "$export_size" 64MiB
+      swapenv_wait_system
+      dev=$("$root/scripts/swap-attach.sh" --socket "$work/nbd.sock" --name "$name" --priority 32767)
+      attached=$name
+      ;;
+    file)
+      dev=$work/swapfile
+      fallocate -l "$export_size" "$dev"
+      chmod 600 "$dev"
+      mkswap "$dev" >/dev/null
+      swapon -p 32767 "$dev"
+      swapfile=$dev
+      ;;
+    nolimit) limit=max ;;
+  esac
+  # The block device that the swap requests reach: the loop or nbd device, or the one under the swap file.
+  local blk=""
+  if [[ $kind == swapnbd ]]; then
+    blk=${dev#/dev/}
+  elif [[ $kind == file ]]; then
+    blk=$(lsblk -no PKNAME "$(df --output=source "$work" | tail -1)" 2>/dev/null | head -n 1)
+    [[ -n $blk ]] || blk=$(basename "$(df --output=source "$work" | tail -1)")
+    [[ -f /sys/block/$blk/stat ]] || { log "no block device found under $work: the file run counts no requests"; blk=""; }
+  fi
   vmstat() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
-  devstat() { cat "/sys/block/${dev#/dev/}/stat"; }
   in0=$(vmstat pswpin) out0=$(vmstat pswpout)
-  read -r r0 _ rs0 _ w0 _ ws0 _ < <(devstat)
-  swapenv_make_cgroup "$name" "$limit"
-  log "swap run: swapnbd-memtest --size $swap_size in $cgroup ($cgroup_kind = $limit) through $dev"
+  [[ -z $blk ]] || read -r r0 _ rs0 _ w0 _ ws0 _ <"/sys/block/$blk/stat"
+  swapenv_make_cgroup "$name-$kind" "$limit"
+  log "swap run ($kind): swapnbd-memtest --size $swap_size in $cgroup ($cgroup_kind = $limit)${dev:+ through $dev}"
   line=$(swapenv_run_in_cgroup "$root/out/swapnbd-memtest" --size "$swap_bytes" --seed 42) || die "the swap workload failed: $line"
   in1=$(vmstat pswpin) out1=$(vmstat pswpout)
-  read -r r1 _ rs1 _ w1 _ ws1 _ < <(devstat)
+  [[ -z $blk ]] || read -r r1 _ rs1 _ w1 _ ws1 _ <"/sys/block/$blk/stat"
   swapenv_remove_cgroup
-  "$root/scripts/swap-detach.sh" --name "$name" >&2
-  attached=""
-  stop_system
-  swap=$(jq -nc --arg line "$line" --arg dev "$dev" --argjson size "$swap_bytes" --argjson limit "$limit" \
+  case $kind in
+    swapnbd) "$root/scripts/swap-detach.sh" --name "$name" >&2; attached=""; stop_system ;;
+    file) swapoff "$dev"; rm -f "$dev"; swapfile="" ;;
+  esac
+  swap_result=$(jq -nc --arg line "$line" --arg dev "${blk:+/sys/block/$blk}" --argjson limit "${limit/max/0}" \
     --argjson pin $((in1 - in0)) --argjson pout $((out1 - out0)) --argjson r $((r1 - r0)) --argjson rs $((rs1 - rs0)) \
     --argjson w $((w1 - w0)) --argjson ws $((ws1 - ws0)) \
-    '{ size_bytes: $size, limit_bytes: $limit, device: $dev, memtest: $line,
+    '{ limit_bytes: $limit, device: $dev, memtest: $line,
        seconds: ($line | capture("seconds=(?<s>[0-9.]+)").s | tonumber),
        pages_swapped_in: $pin, pages_swapped_out: $pout, device_reads: $r, device_read_sectors: $rs,
        device_writes: $w, device_write_sectors: $ws }')
+}
+swap='null'
+if ((swap_bytes > 0)); then
+  swap_run swapnbd
+  swap_nbd=$swap_result
+  swap_run file
+  swap_file=$swap_result
+  swap_run nolimit
+  swap_nolimit=$swap_result
+  swap=$(jq -nc --argjson size "$swap_bytes" --argjson factor "$factor" --argjson a "$swap_nbd" --argjson b "$swap_file" \
+    --argjson c "$swap_nolimit" '{ size_bytes: $size, factor: $factor, swapnbd_loopback: $a, file: $b, nolimit: $c }')
 fi
 
 result=$(jq -n --argjson memory "$memory" --argjson slab_lo "$slab_lo" --argjson slab_lab "$slab_lab" --argjson cpu "$cpu" \

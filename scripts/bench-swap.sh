@@ -121,81 +121,82 @@ attach_swap() { # SOCKET: waits up to 10 s for the server's socket, attaches it 
   attached=$name
 }
 
-# Setups with a donor link: with --loss they run once per loss value, behind the lab's links.
+# Setups with a donor link (has_link): with --loss they run once per loss value, behind the lab's links; the others
+# run once, in the first pass. runs: "LOSS|SETUP" in order ("|SETUP" without --loss).
 has_link() { [[ $1 =~ ^(swapnbd|swapnbd-unsealed|nbdkit-chain)$ ]]; }
-passes=("")
+passes=("") runs=() loss_now=""
 if ((${#labenv_losses[@]})); then
   passes=("${labenv_losses[@]}")
   # Lab nodes 1-3: swapnbd's donors (swap-env.sh); node 4: the chain's back end.
   labenv_up 4
 fi
 chain_back_node=4 chain_back_port=10809
-
 for loss in "${passes[@]}"; do
-  [[ -z $loss ]] || labenv_set_loss "$loss"
-  for setup in "${setups[@]}"; do
-    key=$setup
-    if [[ -n $loss ]]; then
-      if has_link "$setup"; then key="$loss|$setup"; elif [[ $loss != "${passes[0]}" ]]; then continue; fi
-    fi
-    case $setup in
-      swapnbd | swapnbd-unsealed)
-        swapenv_server_args=()
-        [[ $setup == swapnbd ]] || swapenv_server_args=(--seal-pages false)
-        swapenv_start_system "$export_size" 64MiB
-        swapenv_wait_system
-        attach_swap "$work/nbd.sock"
-        run_workload "$key" "$limit"
-        summary[$key]+=" rss_server=$(($(ps -o rss= -p "$server_pid") >> 10))MiB"
-        # Behind lossy links: were the donors still serving at the end (a failed one sends its slabs to disk)?
-        [[ -z $loss ]] || summary[$key]+=" daemons_up=$(swapenv_daemons_up)/3 warnings=$(grep -c . "$work/server.log" || true)"
-        ;;
-      nbdkit)
-        setsid nbdkit -f -U "$work/nbdkit.sock" memory "$export_size" >"$work/nbdkit.log" 2>&1 </dev/null &
-        nbdkit_pid=$!
-        attach_swap "$work/nbdkit.sock"
-        run_workload "$key" "$limit"
-        ;;
-      nbdkit-chain)
-        rm -f "$work/nbdkit-chain.sock"
-        if [[ -n $loss ]]; then
-          # The back end behind its own lossy link, the front in the server namespace: the same network as our donors.
-          back_host=$(labenv_addr "$chain_back_node") back_port=$chain_back_port
-          setsid ip netns exec "$(labenv_ns "$chain_back_node")" nbdkit -f -p "$back_port" -i "$back_host" memory "$export_size" \
-            >"$work/nbdkit-back.log" 2>&1 </dev/null &
-          nbdkit_back_pid=$!
-          labenv_wait_listen "$chain_back_node" "$back_port" 10 "$nbdkit_back_pid" ||
-            die "nbdkit memory did not listen on $back_host:$back_port: $(cat "$work/nbdkit-back.log")"
-          front=(ip netns exec "$(labenv_ns srv)")
-        else
-          back_host=127.0.0.1
-          read -r back_port < <(free_ports 1)
-          setsid nbdkit -f -p "$back_port" -i 127.0.0.1 memory "$export_size" >"$work/nbdkit-back.log" 2>&1 </dev/null &
-          nbdkit_back_pid=$!
-          wait_for_port "$back_port" 10 "$nbdkit_back_pid" || die "nbdkit memory did not listen on 127.0.0.1:$back_port: $(cat "$work/nbdkit-back.log")"
-          front=()
-        fi
-        # shared=false: each client connection gets its own back connection, as each server link is its own socket.
-        setsid "${front[@]}" nbdkit -f -U "$work/nbdkit-chain.sock" nbd hostname="$back_host" port="$back_port" shared=false \
-          >"$work/nbdkit-chain.log" 2>&1 </dev/null &
-        nbdkit_pid=$!
-        attach_swap "$work/nbdkit-chain.sock"
-        run_workload "$key" "$limit"
-        ;;
-      file)
-        swapfile=$work/swapfile
-        fallocate -l "$export_size" "$swapfile"
-        chmod 600 "$swapfile"
-        mkswap "$swapfile" >/dev/null
-        swapon -p 32767 "$swapfile"
-        run_workload "$key" "$limit"
-        ;;
-      nolimit)
-        run_workload "$key" max
-        ;;
-    esac
-    teardown
-  done
+  for setup in "${setups[@]}"; do runs+=("$loss|$setup"); done
+done
+
+for run in "${runs[@]}"; do
+  loss=${run%%|*} setup=${run#*|}
+  key=$setup
+  if [[ -n $loss ]]; then
+    if has_link "$setup"; then key=$run; elif [[ $loss == "${passes[0]}" ]]; then loss=""; else continue; fi
+    [[ -z $loss || $loss == "$loss_now" ]] || { labenv_set_loss "$loss"; loss_now=$loss; }
+  fi
+  case $setup in
+    swapnbd | swapnbd-unsealed)
+      swapenv_server_args=()
+      [[ $setup == swapnbd ]] || swapenv_server_args=(--seal-pages false)
+      swapenv_start_system "$export_size" 64MiB
+      swapenv_wait_system
+      attach_swap "$work/nbd.sock"
+      run_workload "$key" "$limit"
+      summary[$key]+=" rss_server=$(($(ps -o rss= -p "$server_pid") >> 10))MiB"
+      # Behind lossy links: were the donors still serving at the end (a failed one sends its slabs to disk)?
+      [[ -z $loss ]] || summary[$key]+=" daemons_up=$(swapenv_daemons_up)/3 warnings=$(grep -c . "$work/server.log" || true)"
+      ;;
+    nbdkit)
+      setsid nbdkit -f -U "$work/nbdkit.sock" memory "$export_size" >"$work/nbdkit.log" 2>&1 </dev/null &
+      nbdkit_pid=$!
+      attach_swap "$work/nbdkit.sock"
+      run_workload "$key" "$limit"
+      ;;
+    nbdkit-chain)
+      back_host=127.0.0.1 front=()
+      if [[ -n $loss ]]; then
+        # The back end behind its own lossy link, the front in the server namespace: the same network as our donors.
+        back_host=$(labenv_addr "$chain_back_node") back_port=$chain_back_port front=(ip netns exec "$(labenv_ns srv)")
+        setsid ip netns exec "$(labenv_ns "$chain_back_node")" nbdkit -f -p "$back_port" -i "$back_host" memory "$export_size" \
+          >"$work/nbdkit-back.log" 2>&1 </dev/null &
+        nbdkit_back_pid=$!
+        labenv_wait_listen "$chain_back_node" "$back_port" 10 "$nbdkit_back_pid" ||
+          die "nbdkit memory did not listen on $back_host:$back_port: $(cat "$work/nbdkit-back.log")"
+      else
+        read -r back_port < <(free_ports 1)
+        setsid nbdkit -f -p "$back_port" -i 127.0.0.1 memory "$export_size" >"$work/nbdkit-back.log" 2>&1 </dev/null &
+        nbdkit_back_pid=$!
+        wait_for_port "$back_port" 10 "$nbdkit_back_pid" || die "nbdkit memory did not listen on 127.0.0.1:$back_port: $(cat "$work/nbdkit-back.log")"
+      fi
+      # shared=false: each client connection gets its own back connection, as each server link is its own socket.
+      rm -f "$work/nbdkit-chain.sock"
+      setsid "${front[@]}" nbdkit -f -U "$work/nbdkit-chain.sock" nbd hostname="$back_host" port="$back_port" shared=false \
+        >"$work/nbdkit-chain.log" 2>&1 </dev/null &
+      nbdkit_pid=$!
+      attach_swap "$work/nbdkit-chain.sock"
+      run_workload "$key" "$limit"
+      ;;
+    file)
+      swapfile=$work/swapfile
+      fallocate -l "$export_size" "$swapfile"
+      chmod 600 "$swapfile"
+      mkswap "$swapfile" >/dev/null
+      swapon -p 32767 "$swapfile"
+      run_workload "$key" "$limit"
+      ;;
+    nolimit)
+      run_workload "$key" max
+      ;;
+  esac
+  teardown
 done
 
 ratio() { # SECONDS BASE: SECONDS/BASE to two places, or a dash without a base

@@ -203,8 +203,7 @@ fmt_ratio() {
 }
 
 # Transports of the matrix: both, or only the Unix socket when the servers run in the lab (their TCP would be
-# inside its namespace). Loss passes: one pass at the network as it is (""), or one per --loss value, each after
-# labenv_set_loss, as rows of one table with a "Loss %" column first.
+# inside its namespace). Loss passes: one pass at the network as it is (""), or one per --loss value.
 transports=(tcp unix)
 loss_passes=("")
 if ((${#labenv_losses[@]})); then
@@ -214,60 +213,56 @@ fi
 
 # Runs the whole matrix against two servers, or three with a baseline (names in tcp_uri/unix_uri); leaves the
 # markdown table in $table. The baseline's columns come last, so the table without one is unchanged; with a baseline,
-# $baseline_summary names the row with the lowest "vs baseline". With --loss, pass_hook (if set) runs after each
-# loss pass, and $loss_notes collects what it prints.
-run_matrix() { # ours peer ours_label peer_label [baseline]
-  local ours=$1 peer=$2 ours_label=$3 peer_label=$4 base=${5:-}
-  local rows=$(( ${#workloads[@]} * ${#transports[@]} * 2 * ${#loss_passes[@]} )) row=0 w label rw bs qd dir transport conns server name line ratio
-  local lowest="" lowest_row="" loss loss_col="" loss_sep=""
+# $baseline_summary names the row with the lowest "vs baseline". With a LOSS (one of loss_passes, the loss already
+# set on the links), the rows start with a "Loss %" column and are added to the table of the passes before.
+run_matrix() { # ours peer ours_label peer_label loss [baseline]
+  local ours=$1 peer=$2 ours_label=$3 peer_label=$4 loss=$5 base=${6:-}
+  local rows=$(( ${#workloads[@]} * ${#transports[@]} * 2 )) row=0 w label rw bs qd dir transport conns server name line ratio
   local -a order
   local -A r_iops r_bw r_p99
-  log "$rows rows x $((${base:+1} + 2)) servers ($ours_label vs ${base:+baseline and }$peer_label), ${seconds}s + ${ramp}s warm-up per cell"
-  [[ -z ${loss_passes[0]} ]] || loss_col="| Loss % " loss_sep="|--:"
-  table="$loss_col| Workload | Transport | Conns | $ours_label IOPS | $peer_label IOPS | Ratio | $ours_label MB/s | $ours_label p99 µs | $peer_label p99 µs |"
-  [[ -z $base ]] || table+=" baseline IOPS | vs baseline |"
-  table+=$'\n'"$loss_sep|---|---|--:|--:|--:|--:|--:|--:|--:|"
-  [[ -z $base ]] || table+='--:|--:|'
-  table+=$'\n'
-  loss_notes=""
-  for loss in "${loss_passes[@]}"; do
-    [[ -z $loss ]] || labenv_set_loss "$loss"
-    for w in "${workloads[@]}"; do
-      IFS='|' read -r label rw bs qd dir <<<"$w"
-      for transport in "${transports[@]}"; do
-        for conns in 1 4; do
-          name=TCP; [[ $transport == unix ]] && name=Unix
-          [[ -z ${BENCH_ROWS:-} || "$label|$name|$conns" =~ $BENCH_ROWS ]] || continue
-          # Alternate which server goes first so none always inherits another's cache and CPU state. The two builds
-          # always run back to back, so they see the same machine conditions, and over four rows each takes every
-          # place as often as the other (new, baseline, peer / peer, baseline, new / baseline, new, peer / peer,
-          # new, baseline); without a baseline this is the old alternation (ours, peer / peer, ours).
-          case $((row % 4)) in
-            0) order=("$ours" ${base:+"$base"} "$peer") ;;
-            1) order=("$peer" ${base:+"$base"} "$ours") ;;
-            2) order=(${base:+"$base"} "$ours" "$peer") ;;
-            3) order=("$peer" "$ours" ${base:+"$base"}) ;;
-          esac
-          for server in "${order[@]}"; do
-            read -r iops bw p99 < <(run_cell "$(uri_of "$server" "$transport")" "$rw" "$bs" "$qd" "$conns" "$dir")
-            [[ $iops == fail ]] && failures=$((failures + 1))
-            r_iops[$server]=$iops r_bw[$server]=$bw r_p99[$server]=$p99
-          done
-          line="${loss:+| $loss }| $label | $name | $conns | $(fmt_iops "${r_iops[$ours]}") | $(fmt_iops "${r_iops[$peer]}") | $(fmt_ratio "${r_iops[$ours]}" "${r_iops[$peer]}") | $(fmt_mbs "${r_bw[$ours]}") | $(fmt_us "${r_p99[$ours]}") | $(fmt_us "${r_p99[$peer]}") |"
-          if [[ -n $base ]]; then
-            ratio=$(fmt_ratio "${r_iops[$ours]}" "${r_iops[$base]}")
-            line+=" $(fmt_iops "${r_iops[$base]}") | $ratio |"
-            if [[ $ratio != - ]] && { [[ -z $lowest ]] || awk -v a="$ratio" -v b="$lowest" 'BEGIN { exit !(a < b) }'; }; then
-              lowest=$ratio lowest_row="${loss:+$loss % loss, }$label, $name, $conns conn."
-            fi
-          fi
-          table+="$line"$'\n'
-          row=$((row + 1))
-          log "[$row/$rows] $line"
+  log "$rows rows x $((${base:+1} + 2)) servers ($ours_label vs ${base:+baseline and }$peer_label)${loss:+ at $loss % loss}, ${seconds}s + ${ramp}s warm-up per cell"
+  if [[ -z $loss || $loss == "${loss_passes[0]}" ]]; then
+    lowest="" lowest_row=""
+    table="${loss:+| Loss % }| Workload | Transport | Conns | $ours_label IOPS | $peer_label IOPS | Ratio | $ours_label MB/s | $ours_label p99 µs | $peer_label p99 µs |"
+    [[ -z $base ]] || table+=" baseline IOPS | vs baseline |"
+    table+=$'\n'"${loss:+|--:}|---|---|--:|--:|--:|--:|--:|--:|--:|"
+    [[ -z $base ]] || table+='--:|--:|'
+    table+=$'\n'
+  fi
+  for w in "${workloads[@]}"; do
+    IFS='|' read -r label rw bs qd dir <<<"$w"
+    for transport in "${transports[@]}"; do
+      for conns in 1 4; do
+        name=TCP; [[ $transport == unix ]] && name=Unix
+        [[ -z ${BENCH_ROWS:-} || "$label|$name|$conns" =~ $BENCH_ROWS ]] || continue
+        # Alternate which server goes first so none always inherits another's cache and CPU state. The two builds
+        # always run back to back, so they see the same machine conditions, and over four rows each takes every
+        # place as often as the other (new, baseline, peer / peer, baseline, new / baseline, new, peer / peer,
+        # new, baseline); without a baseline this is the old alternation (ours, peer / peer, ours).
+        case $((row % 4)) in
+          0) order=("$ours" ${base:+"$base"} "$peer") ;;
+          1) order=("$peer" ${base:+"$base"} "$ours") ;;
+          2) order=(${base:+"$base"} "$ours" "$peer") ;;
+          3) order=("$peer" "$ours" ${base:+"$base"}) ;;
+        esac
+        for server in "${order[@]}"; do
+          read -r iops bw p99 < <(run_cell "$(uri_of "$server" "$transport")" "$rw" "$bs" "$qd" "$conns" "$dir")
+          [[ $iops == fail ]] && failures=$((failures + 1))
+          r_iops[$server]=$iops r_bw[$server]=$bw r_p99[$server]=$p99
         done
+        line="${loss:+| $loss }| $label | $name | $conns | $(fmt_iops "${r_iops[$ours]}") | $(fmt_iops "${r_iops[$peer]}") | $(fmt_ratio "${r_iops[$ours]}" "${r_iops[$peer]}") | $(fmt_mbs "${r_bw[$ours]}") | $(fmt_us "${r_p99[$ours]}") | $(fmt_us "${r_p99[$peer]}") |"
+        if [[ -n $base ]]; then
+          ratio=$(fmt_ratio "${r_iops[$ours]}" "${r_iops[$base]}")
+          line+=" $(fmt_iops "${r_iops[$base]}") | $ratio |"
+          if [[ $ratio != - ]] && { [[ -z $lowest ]] || awk -v a="$ratio" -v b="$lowest" 'BEGIN { exit !(a < b) }'; }; then
+            lowest=$ratio lowest_row="${loss:+$loss % loss, }$label, $name, $conns conn."
+          fi
+        fi
+        table+="$line"$'\n'
+        row=$((row + 1))
+        log "[$row/$rows] $line"
       done
     done
-    if [[ -n $loss && -n ${pass_hook:-} ]]; then loss_notes+="$("$pass_hook" "$loss")"$'\n'; fi
   done
   baseline_summary=""
   [[ -z $base ]] || baseline_summary="Lowest vs baseline: ${lowest:--} (${lowest_row:-no row measured on both builds})."
@@ -336,7 +331,7 @@ section_memory() {
 
   # Other work on the machine skews everything; the load before and after goes into the report.
   load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-  run_matrix swapnbd nbdkit SwapNbd nbdkit ${baseline_dir:+baseline}
+  run_matrix swapnbd nbdkit SwapNbd nbdkit "" ${baseline_dir:+baseline}
   alive_or_die "${server_pid[swapnbd]}" swapnbd-server "$work/swapnbd.log"
   [[ -z $baseline_dir ]] || alive_or_die "${server_pid[baseline]}" "swapnbd-server (baseline)" "$work/baseline.log"
 
@@ -527,8 +522,12 @@ section_full() {
   for s in slab ${baseline_dir:+baseline}; do wait_daemons_hold "$s" "${base1[$s]}" "${base2[$s]}"; done
 
   load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-  pass_hook=${back_k:+slab_pass_note}
-  run_matrix slab chain "SwapNbd slab" "nbdkit chain" ${baseline_dir:+baseline}
+  local loss loss_notes=""
+  for loss in "${loss_passes[@]}"; do
+    [[ -z $loss ]] || labenv_set_loss "$loss"
+    run_matrix slab chain "SwapNbd slab" "nbdkit chain" "$loss" ${baseline_dir:+baseline}
+    [[ -z $loss ]] || loss_notes+="$(slab_pass_note "$loss")"$'\n'
+  done
   for s in slab ${baseline_dir:+baseline}; do
     alive_or_die "${server_pid[$s]}" "swapnbd-server ($s, slab mode)" "$work/$s.log"
     alive_or_die "${d1_pid[$s]}" "swapnbd-daemon 1 ($s)" "$work/$s-daemon1.log"

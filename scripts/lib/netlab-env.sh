@@ -22,10 +22,13 @@ labenv_parse_losses() {
   labenv_losses=()
   IFS=, read -r -a labenv_losses <<<"$1"
   ((${#labenv_losses[@]})) || die_with 2 "--loss needs one or more percentages, e.g. 0,0.5,2"
+  local -A seen=()
   for value in "${labenv_losses[@]}"; do
     if ! [[ $value =~ ^[0-9]+(\.[0-9]{1,3})?$ ]] || ! awk -v p="$value" 'BEGIN { exit !(p <= 100) }'; then
       die_with 2 "--loss: '$value' is not a percentage from 0 to 100 (up to three decimals), e.g. 0,0.5,2"
     fi
+    [[ -z ${seen[$value]:-} ]] || die_with 2 "--loss: '$value' is given twice"
+    seen[$value]=1
   done
 }
 

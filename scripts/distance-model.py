@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""The distance model of docs/distance-model.md: SwapNbd's read and swap-in latency, and bench-swap.sh's time, at
+network round trips this machine cannot make (its kernel has no netem), from per-request costs measured here on
+loopback (scripts/bench-costs.sh), beside a local NVMe SSD.
+
+    scripts/distance-model.py [COSTS.json] [--rtt 100,200,300,500] [--link-gbit 10] [--ssd-us 85]
+                              [--bench-swap-seconds 137.5] [--bench-swap-file-seconds 62.1] [--bench-swap-size 1GiB]
+
+Without COSTS.json it uses the costs measured for docs/distance-model.md (MEASURED below). Prints markdown.
+
+The model: a request that a donor serves costs what it costs on loopback, minus loopback's round trip, plus the
+network's round trip and the time the reply takes on the wire. Every swap-in read that reaches the server is one
+such request on the faulting process's critical path (the workload is one thread); writes are acknowledged once the
+backup file has them and the frame is sent, so distance adds nothing to them until the link's bandwidth runs out.
+"""
+
+import argparse
+import json
+import sys
+
+# scripts/bench-costs.sh on the lead's 2-CPU VM (see docs/distance-model.md for the run and its conditions).
+MEASURED = json.loads("""
+{"machine": "not measured yet"}
+""")
+
+# Bytes on the wire for one 4 KiB page read from a donor: a sealed page (4096 + 16 B tag), the daemon's reply header
+# (16 B, docs/daemon-protocol.md), and per TCP segment (MSS 1448 with timestamps: three segments) 52 B of TCP/IP headers,
+# 18 B of Ethernet header and FCS, 20 B of preamble and inter-frame gap.
+REPLY_PAYLOAD_BYTES = 4096 + 16 + 16
+SEGMENT_OVERHEAD_BYTES = 52 + 18 + 20
+MSS = 1448
+
+
+def wire_us(pages: float, gbit: float) -> float:
+    """Time one reply of `pages` pages takes to leave the sender at `gbit` Gbit/s."""
+    payload = REPLY_PAYLOAD_BYTES * pages
+    segments = -(-payload // MSS)
+    return (payload + segments * SEGMENT_OVERHEAD_BYTES) * 8 / (gbit * 1000)
+
+
+def parse_size(text: str) -> int:
+    units = {"": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
+    digits = text.rstrip("kKmMgGiIbB")
+    return int(digits) * units[text[len(digits):].lower()]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("costs", nargs="?", help="JSON from scripts/bench-costs.sh (default: the measured one)")
+    parser.add_argument("--rtt", default="100,200,300,500", help="round trips to predict, µs (default 100,200,300,500)")
+    parser.add_argument("--link-gbit", type=float, default=10.0, help="the donor link's rate, Gbit/s (default 10)")
+    parser.add_argument("--ssd-us", type=float, default=85.0,
+                        help="a local NVMe SSD's 4K random read latency, µs (default 85: cited in the doc)")
+    parser.add_argument("--bench-swap-seconds", type=float, default=137.5,
+                        help="bench-swap.sh's swapnbd time on loopback for the size below (default 137.5, README)")
+    parser.add_argument("--bench-swap-file-seconds", type=float, default=62.1,
+                        help="bench-swap.sh's swap-file time for the size below (default 62.1, README)")
+    parser.add_argument("--bench-swap-size", default="1GiB", help="bench-swap.sh's --size (default 1GiB)")
+    args = parser.parse_args()
+
+    costs = MEASURED
+    if args.costs:
+        with open(args.costs, encoding="utf-8") as f:
+            costs = json.load(f)
+    if "fio_4k_randread_qd1_unix" not in costs:
+        print("distance-model.py: no measured costs; run scripts/bench-costs.sh --out costs.json and pass the file",
+              file=sys.stderr)
+        return 2
+    rtts = [float(r) for r in args.rtt.split(",")]
+
+    fio = costs["fio_4k_randread_qd1_unix"]
+    l_mem = fio["memory_backend"]["mean_us"]
+    l_lo = fio["slab_loopback"]["mean_us"]
+    l_lab = fio["slab_lab_link"]["mean_us"]
+    rtt_lo = costs["ping_rtt_us"]["loopback"]
+    rtt_lab = costs["ping_rtt_us"]["lab_link"]
+    cpu = costs["slab_loopback_cpu"]
+    disk = costs["disk_4k_randread_qd1"]["direct"]["mean_us"]
+    cached = costs["disk_4k_randread_qd1"]["cached"]["mean_us"]
+    swap = costs["swap_run"]
+    nbd, file, nolimit = swap["swapnbd_loopback"], swap["file"], swap["nolimit"]
+
+    # Per read that reached the swap device: the run's time over the run without a limit, per read. This charges
+    # each read with its share of everything swapping costs (swap-outs, reclaim), as a faulting process feels it.
+    c_nbd = (nbd["seconds"] - nolimit["seconds"]) * 1e6 / nbd["device_reads"]
+    c_file = (file["seconds"] - nolimit["seconds"]) * 1e6 / file["device_reads"] if file["device_reads"] else float("nan")
+    pages_per_read = nbd["device_read_sectors"] * 512 / 4096 / nbd["device_reads"]
+    file_pages_per_read = file["device_read_sectors"] * 512 / 4096 / file["device_reads"] if file["device_reads"] else float("nan")
+    # The kernel's own swap-in path (fault, swap cache, block layer) without the device: the file run's cost per
+    # read less the disk's read latency.
+    kernel = c_file - disk
+    scale = parse_size(args.bench_swap_size) / swap["size_bytes"]
+    reads_bs = nbd["device_reads"] * scale
+    file_reads_bs = file["device_reads"] * scale
+
+    out = []
+    w = out.append
+    w(f"Measured ({costs.get('machine', '?')}; build {costs.get('build', '?')}):\n")
+    w("| constant | value |")
+    w("|---|--:|")
+    w(f"| fio 4K randread QD1, memory backend (client → server → memory) | {l_mem:.1f} µs |")
+    w(f"| the same, slab mode, donors on loopback | {l_lo:.1f} µs |")
+    w(f"| the same, donors behind lab links (veth) | {l_lab:.1f} µs |")
+    w(f"| → one daemon hop on loopback (slab − memory) | {l_lo - l_mem:.1f} µs |")
+    w(f"| ping round trip: loopback / lab link | {rtt_lo:.1f} / {rtt_lab:.1f} µs |")
+    w(f"| CPU per read: server / donors (upper bounds, polling included) | {cpu['server_us_per_request']:.1f} / {cpu['donors_us_per_request']:.1f} µs |")
+    w(f"| disk 4K randread QD1: O_DIRECT / page cache | {disk:.1f} / {cached:.1f} µs |")
+    w(f"| swap run {swap['size_bytes'] >> 20} MiB at 1/{swap['factor']}: swapnbd / file / no limit | "
+      f"{nbd['seconds']:.1f} / {file['seconds']:.1f} / {nolimit['seconds']:.1f} s |")
+    w(f"| reads that reached the device: swapnbd / file | {nbd['device_reads']} ({pages_per_read:.2f} pages each) / "
+      f"{file['device_reads']} ({file_pages_per_read:.2f} pages each) |")
+    w(f"| pages swapped in / out (swapnbd run) | {nbd['pages_swapped_in']} / {nbd['pages_swapped_out']} |")
+    w(f"| → cost per swap-in read over no limit: swapnbd / file | {c_nbd:.1f} / {c_file:.1f} µs |")
+    w(f"| → the kernel's swap-in path without the device (file − disk) | {kernel:.1f} µs |")
+    w("")
+
+    w(f"Predicted at {args.link_gbit:g} Gbit/s donor links (wire time of a 4K reply {wire_us(1, args.link_gbit):.1f} µs, "
+      f"of an average swap-in read {wire_us(pages_per_read, args.link_gbit):.1f} µs); local NVMe SSD read {args.ssd_us:g} µs (cited):\n")
+    w("| round trip | 4K read QD1 (fio) | vs NVMe SSD read | swap-in read (this host's path) | swap-in from a local NVMe SSD "
+      f"| bench-swap {args.bench_swap_size} (s) | swap file on that SSD (s) |")
+    w("|--:|--:|--:|--:|--:|--:|--:|")
+    ssd_swapin = kernel + args.ssd_us
+    ssd_bench = args.bench_swap_file_seconds + file_reads_bs * (args.ssd_us - disk) / 1e6
+    rows = [("loopback (measured)", rtt_lo)] + [(f"{r:g} µs", r) for r in rtts]
+    for label, r in rows:
+        extra = r - rtt_lo
+        wire1 = 0.0 if r == rtt_lo else wire_us(1, args.link_gbit)
+        wire_read = 0.0 if r == rtt_lo else wire_us(pages_per_read, args.link_gbit)
+        read = l_lo + extra + wire1
+        swapin = c_nbd + extra + wire_read
+        bench = args.bench_swap_seconds + reads_bs * (extra + wire_read) / 1e6
+        w(f"| {label} | {read:.0f} µs | {read / args.ssd_us:.1f}× | {swapin:.0f} µs | {ssd_swapin:.0f} µs | {bench:.0f} | {ssd_bench:.0f} |")
+    w("")
+    breakeven = args.ssd_us + rtt_lo - l_lo
+    w(f"Break-even round trip for a 4K read against the SSD: {breakeven:.0f} µs "
+      f"(SSD {args.ssd_us:g} µs = loopback read {l_lo:.0f} µs − loopback round trip {rtt_lo:.0f} µs + round trip).")
+    w(f"bench-swap {args.bench_swap_size}: {reads_bs:.0f} swap-in reads (the swap run's {nbd['device_reads']} × {scale:g}) on the "
+      f"critical path; each µs of round trip adds {reads_bs / 1e6:.2f} s. Swap-outs: "
+      f"{nbd['pages_swapped_out'] * scale * 4112 * 8 / (args.link_gbit * 1e9):.1f} s of link time at {args.link_gbit:g} Gbit/s, "
+      "overlapped with the run (writes do not wait for the donor).")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
