@@ -388,19 +388,21 @@ lab_back_port=10809  # the nbdkit chain's back end, likewise
 start_slab() { # NAME DIR [K]: with K (--loss), the donors are lab nodes K and K+1 and the server is in the lab
   local name=$1 dir=$2 k=${3:-} port_d1 port_d2 port sock=$work/$1.sock auth
   local -a in_d1=() in_d2=() in_srv=() listen=(--listen 127.0.0.1:0)
+  local listen_d1=127.0.0.1:0 listen_d2=127.0.0.1:0
   read -r -a auth <<<"$(auth_args "$dir")"
   if [[ -n $k ]]; then
     # Inside a fresh namespace every port is free, so the donors take a fixed one and the portal list knows it.
     in_d1=(ip netns exec "$(labenv_ns "$k")") in_d2=(ip netns exec "$(labenv_ns $((k + 1)))") in_srv=(ip netns exec "$(labenv_ns srv)")
     port_d1=$lab_daemon_port port_d2=$lab_daemon_port
+    listen_d1=$(labenv_addr "$k"):$port_d1 listen_d2=$(labenv_addr $((k + 1))):$port_d2
     # The status file tells after each loss pass whether the daemons still hold the working set.
     listen=(--listen "" --status-file "$work/$name-status.json")
   fi
-  "${in_d1[@]}" "$dir/swapnbd-daemon" --listen "${k:+$(labenv_addr "$k"):$lab_daemon_port}${k:-127.0.0.1:0}" "${auth[@]}" \
+  "${in_d1[@]}" "$dir/swapnbd-daemon" --listen "$listen_d1" "${auth[@]}" \
     --max-memory 4GiB --headroom 512MiB --log-level Warning >"$work/$name-daemon1.log" 2>&1 &
   d1_pid[$name]=$!
   pids+=("$!")
-  "${in_d2[@]}" "$dir/swapnbd-daemon" --listen "${k:+$(labenv_addr $((k + 1))):$lab_daemon_port}${k:-127.0.0.1:0}" "${auth[@]}" \
+  "${in_d2[@]}" "$dir/swapnbd-daemon" --listen "$listen_d2" "${auth[@]}" \
     --max-memory 4GiB --headroom 512MiB --log-level Warning >"$work/$name-daemon2.log" 2>&1 &
   d2_pid[$name]=$!
   pids+=("$!")
@@ -431,11 +433,12 @@ start_slab() { # NAME DIR [K]: with K (--loss), the donors are lab nodes K and K
 # written pages they hold (a daemon failed by the loss sends its slabs to disk until they are placed again, so the
 # rows after it measured partly the backup disk), and the warnings its server logged so far.
 slab_pass_note() {
-  local s note="After the $1 % pass:"
+  local s held note="After the $1 % pass:"
   for s in slab ${baseline_dir:+baseline}; do
-    note+=" ${s/slab/build under test}: $(jq -r '.slabs | "\([.daemons[] | select(.up)] | length) of \(.daemons | length) daemons up," +
-      " \(.bytesRemote / 1048576 | floor) of \(.bytesWritten / 1048576 | floor) MiB held by them"' "$work/$s-status.json" 2>/dev/null ||
-      echo "no status file")," "$(grep -c . "$work/$s.log" || true) server log lines at Warning or above;"
+    held=$(jq -r '.slabs | "\([.daemons[] | select(.up)] | length) of \(.daemons | length) daemons up, " +
+      "\(.bytesRemote / 1048576 | floor) of \(.bytesWritten / 1048576 | floor) MiB written held by them"' "$work/$s-status.json" 2>/dev/null) ||
+      held="no status file"
+    note+=" ${s/slab/build under test}: $held, $(grep -c . "$work/$s.log" || true) lines in its server log (Warning and above);"
   done
   echo "${note%;}."
 }
