@@ -152,7 +152,7 @@ for run in "${runs[@]}"; do
       run_workload "$key" "$limit"
       summary[$key]+=" rss_server=$(($(ps -o rss= -p "$server_pid") >> 10))MiB"
       # Behind lossy links: were the donors still serving at the end (a failed one sends its slabs to disk)?
-      [[ -z $loss ]] || summary[$key]+=" daemons_up=$(swapenv_daemons_up)/3 warnings=$(grep -c . "$work/server.log" || true)"
+      [[ -z $loss ]] || summary[$key]+=" daemons_up=$(swapenv_daemons_up)/3, $(labenv_link_events "$work/server.log")"
       ;;
     nbdkit)
       setsid nbdkit -f -U "$work/nbdkit.sock" memory "$export_size" >"$work/nbdkit.log" 2>&1 </dev/null &

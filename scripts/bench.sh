@@ -431,14 +431,14 @@ start_slab() { # NAME DIR [K]: with K (--loss), the donors are lab nodes K and K
 
 # slab_pass_note LOSS: one line after a loss pass, from each build's status file: its daemons up and the share of the
 # written pages they hold (a daemon failed by the loss sends its slabs to disk until they are placed again, so the
-# rows after it measured partly the backup disk), and the warnings its server logged so far.
+# rows after it measured partly the backup disk), and the links its server saw go down so far.
 slab_pass_note() {
   local s held note="After the $1 % pass:"
   for s in slab ${baseline_dir:+baseline}; do
     held=$(jq -r '.slabs | "\([.daemons[] | select(.up)] | length) of \(.daemons | length) daemons up, " +
       "\(.bytesRemote / 1048576 | floor) of \(.bytesWritten / 1048576 | floor) MiB written held by them"' "$work/$s-status.json" 2>/dev/null) ||
       held="no status file"
-    note+=" ${s/slab/build under test}: $held, $(grep -c . "$work/$s.log" || true) lines in its server log (Warning and above);"
+    note+=" ${s/slab/build under test}: $held, since the start $(labenv_link_events "$work/$s.log");"
   done
   echo "${note%;}."
 }

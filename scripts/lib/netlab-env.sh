@@ -84,6 +84,15 @@ labenv_wait_listen() {
   return 1
 }
 
+# labenv_link_events SERVER_LOG: what a lossy network did to swapnbd-server so far, from its log (Warning level):
+# "N links down, M slabs unmapped" (a link that times out fails its daemon, whose slabs go to the backup disk).
+labenv_link_events() {
+  local down unmapped
+  down=$(grep -c 'link down' "$1" 2>/dev/null || true)
+  unmapped=$(grep -c 'unmapped from' "$1" 2>/dev/null || true)
+  echo "${down:-0} links down, ${unmapped:-0} slabs unmapped"
+}
+
 # labenv_describe: one line for a report, what the lab is.
 labenv_describe() {
   echo "Network lab (scripts/netlab.sh): every donor daemon and the nbdkit chain's back end in a network namespace of" \
