@@ -5,6 +5,7 @@ loopback (scripts/bench-costs.sh), beside a local NVMe SSD.
 
     scripts/distance-model.py [COSTS.json] [--rtt 100,200,300,500] [--link-gbit 10] [--ssd-us 85]
                               [--bench-swap-seconds 137.5] [--bench-swap-file-seconds 62.1] [--bench-swap-size 1GiB]
+                              [--loss 0.01,0.1,0.5,2] [--rto-ms 200]
 
 Without COSTS.json it uses the costs measured for docs/distance-model.md (MEASURED below). Prints markdown.
 
@@ -12,6 +13,12 @@ The model: a request that a donor serves costs what it costs on loopback, minus 
 network's round trip and the time the reply takes on the wire. Every swap-in read that reaches the server is one
 such request on the faulting process's critical path (the workload is one thread); writes are acknowledged once the
 backup file has them and the frame is sent, so distance adds nothing to them until the link's bandwidth runs out.
+
+Loss: a read waits for a retransmission timer when its request (one segment) or the last segment of its reply is
+lost; with one segment in flight Linux's tail loss probe fires only after 2 SRTT + the minimum RTO (200 ms), so
+either costs about 200 ms. A lost earlier segment of the reply is repaired within about a round trip (RACK, once a
+later segment is acknowledged), and a lost ACK is covered by the next. So a read stalls with probability
+1 - (1 - p)^2 for a loss p each way, for about the minimum RTO.
 """
 
 import argparse
@@ -56,6 +63,8 @@ def main() -> int:
     parser.add_argument("--bench-swap-file-seconds", type=float, default=62.1,
                         help="bench-swap.sh's swap-file time for the size below (default 62.1, README)")
     parser.add_argument("--bench-swap-size", default="1GiB", help="bench-swap.sh's --size (default 1GiB)")
+    parser.add_argument("--loss", default="0.01,0.1,0.5,2", help="loss rates to predict, %% each way (default 0.01,0.1,0.5,2)")
+    parser.add_argument("--rto-ms", type=float, default=200.0, help="the stall of one lost segment, ms (default 200: Linux's minimum RTO)")
     args = parser.parse_args()
 
     costs = MEASURED
@@ -138,6 +147,27 @@ def main() -> int:
       f"critical path; each µs of round trip adds {reads_bs / 1e6:.2f} s. Swap-outs: "
       f"{nbd['pages_swapped_out'] * scale * 4112 * 8 / (args.link_gbit * 1e9):.1f} s of link time at {args.link_gbit:g} Gbit/s, "
       "overlapped with the run (writes do not wait for the donor).")
+    w("")
+
+    w(f"Loss (each way on the donor links), QD1 reads and the {args.bench_swap_size} bench-swap, at the loopback round trip "
+      f"and at {rtts[0]:g} µs; a stall costs {args.rto_ms:g} ms:\n")
+    w(f"| loss % | reads that stall | mean 4K read QD1 | at {rtts[0]:g} µs | p99 | p99.9 | bench-swap {args.bench_swap_size} adds |")
+    w("|--:|--:|--:|--:|--:|--:|--:|")
+    far = l_lo + rtts[0] - rtt_lo + wire_us(1, args.link_gbit)
+    for p in [float(x) / 100 for x in args.loss.split(",")]:
+        stall = 1 - (1 - p) ** 2
+        mean = l_lo + stall * args.rto_ms * 1000
+        mean_far = far + stall * args.rto_ms * 1000
+        def percentile(tail: float) -> str:
+            # The percentile that leaves `tail` of the reads above it is a stall once stalls are more than `tail`.
+            if stall >= tail:
+                return f"≈ {args.rto_ms:g} ms"
+            if stall >= tail / 2:
+                return f"{l_lo:.0f} µs or {args.rto_ms:g} ms (edge)"
+            return f"≈ {l_lo:.0f} µs"
+        p99, p999 = percentile(0.01), percentile(0.001)
+        w(f"| {p * 100:g} | {stall * 100:.2f} % | {mean:.0f} µs | {mean_far:.0f} µs | {p99} | {p999} | "
+          f"{reads_bs * stall * args.rto_ms / 1000:.0f} s |")
     print("\n".join(out))
     return 0
 
