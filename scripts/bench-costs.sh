@@ -152,6 +152,7 @@ disk_json() { # DIRECT
 }
 fio --name=mk --filename="$work/disk.img" --size=256M --rw=write --bs=1M --direct=1 >"$work/fio.log" 2>&1
 disk_direct=$(disk_json 1)
+cat "$work/disk.img" >/dev/null # every page in the page cache before the cached run
 disk_cached=$(disk_json 0)
 rm -f "$work/disk.img"
 

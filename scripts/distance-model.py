@@ -3,8 +3,9 @@
 network round trips this machine cannot make (its kernel has no netem), from per-request costs measured here on
 loopback (scripts/bench-costs.sh), beside a local NVMe SSD.
 
-    scripts/distance-model.py [COSTS.json] [--rtt 100,200,300,500] [--link-gbit 10] [--ssd-us 85]
-                              [--bench-swap-seconds 137.5] [--bench-swap-file-seconds 62.1] [--bench-swap-size 1GiB]
+    scripts/distance-model.py [COSTS.json] [--stat p50|mean] [--rtt 100,200,300,500] [--link-gbit 10] [--ssd-us 85]
+                              [--bench-swap-seconds 137.5] [--bench-swap-file-seconds 62.1]
+                              [--bench-swap-nolimit-seconds 5.2] [--bench-swap-size 1GiB]
                               [--loss 0.01,0.1,0.5,2] [--rto-ms 200]
 
 Without COSTS.json it uses the costs measured for docs/distance-model.md (MEASURED below). Prints markdown.
@@ -13,6 +14,10 @@ The model: a request that a donor serves costs what it costs on loopback, minus 
 network's round trip and the time the reply takes on the wire. Every swap-in read that reaches the server is one
 such request on the faulting process's critical path (the workload is one thread); writes are acknowledged once the
 backup file has them and the frame is sent, so distance adds nothing to them until the link's bandwidth runs out.
+bench-swap's time at a round trip is its time on loopback plus its swap-in reads times the extra round trip; the
+reads are counted by bench-costs.sh's small swap run (how many reads a swapped-in page takes is a property of the
+kernel's readahead and the workload, not of the machine's load) and scaled to bench-swap's size; the times on
+loopback are bench-swap.sh's (README, a quiet machine).
 
 Loss: a read waits for a retransmission timer when its request (one segment) or the last segment of its reply is
 lost; with one segment in flight Linux's tail loss probe fires only after 2 SRTT + the minimum RTO (200 ms), so
@@ -25,14 +30,14 @@ import argparse
 import json
 import sys
 
-# scripts/bench-costs.sh on the lead's 2-CPU VM (see docs/distance-model.md for the run and its conditions).
+# scripts/bench-costs.sh on the 2-CPU VM (see docs/distance-model.md for the run and its conditions).
 MEASURED = json.loads("""
 {"machine": "not measured yet"}
 """)
 
-# Bytes on the wire for one 4 KiB page read from a donor: a sealed page (4096 + 16 B tag), the daemon's reply header
-# (16 B, docs/daemon-protocol.md), and per TCP segment (MSS 1448 with timestamps: three segments) 52 B of TCP/IP headers,
-# 18 B of Ethernet header and FCS, 20 B of preamble and inter-frame gap.
+# Bytes on the wire for one 4 KiB page read from a donor: a sealed page (4096 + 16 B tag), the daemon's frame header
+# (16 B, docs/daemon-protocol.md), and per TCP segment (MSS 1448 with timestamps: three segments) 52 B of TCP/IP
+# headers, 18 B of Ethernet header and FCS, 20 B of preamble and inter-frame gap.
 REPLY_PAYLOAD_BYTES = 4096 + 16 + 16
 SEGMENT_OVERHEAD_BYTES = 52 + 18 + 20
 MSS = 1448
@@ -54,15 +59,19 @@ def parse_size(text: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("costs", nargs="?", help="JSON from scripts/bench-costs.sh (default: the measured one)")
+    parser.add_argument("--stat", choices=["p50", "mean"], default="p50",
+                        help="which latency of the fio runs (default p50: on a loaded machine the mean measures the load)")
     parser.add_argument("--rtt", default="100,200,300,500", help="round trips to predict, µs (default 100,200,300,500)")
     parser.add_argument("--link-gbit", type=float, default=10.0, help="the donor link's rate, Gbit/s (default 10)")
     parser.add_argument("--ssd-us", type=float, default=85.0,
                         help="a local NVMe SSD's 4K random read latency, µs (default 85: cited in the doc)")
     parser.add_argument("--bench-swap-seconds", type=float, default=137.5,
-                        help="bench-swap.sh's swapnbd time on loopback for the size below (default 137.5, README)")
+                        help="bench-swap.sh's swapnbd time, donors on loopback (default 137.5, README)")
     parser.add_argument("--bench-swap-file-seconds", type=float, default=62.1,
-                        help="bench-swap.sh's swap-file time for the size below (default 62.1, README)")
-    parser.add_argument("--bench-swap-size", default="1GiB", help="bench-swap.sh's --size (default 1GiB)")
+                        help="bench-swap.sh's swap-file time (default 62.1, README)")
+    parser.add_argument("--bench-swap-nolimit-seconds", type=float, default=5.2,
+                        help="bench-swap.sh's time without a limit (default 5.2, README)")
+    parser.add_argument("--bench-swap-size", default="1GiB", help="bench-swap.sh's --size for those times (default 1GiB)")
     parser.add_argument("--loss", default="0.01,0.1,0.5,2", help="loss rates to predict, %% each way (default 0.01,0.1,0.5,2)")
     parser.add_argument("--rto-ms", type=float, default=200.0, help="the stall of one lost segment, ms (default 200: Linux's minimum RTO)")
     args = parser.parse_args()
@@ -76,61 +85,67 @@ def main() -> int:
               file=sys.stderr)
         return 2
     rtts = [float(r) for r in args.rtt.split(",")]
+    key = "p50_us" if args.stat == "p50" else "mean_us"
 
     fio = costs["fio_4k_randread_qd1_unix"]
-    l_mem = fio["memory_backend"]["mean_us"]
-    l_lo = fio["slab_loopback"]["mean_us"]
-    l_lab = fio["slab_lab_link"]["mean_us"]
+    l_mem = fio["memory_backend"][key]
+    l_lo = fio["slab_loopback"][key]
+    l_lab = fio["slab_lab_link"][key]
     rtt_lo = costs["ping_rtt_us"]["loopback"]
     rtt_lab = costs["ping_rtt_us"]["lab_link"]
     cpu = costs["slab_loopback_cpu"]
-    disk = costs["disk_4k_randread_qd1"]["direct"]["mean_us"]
-    cached = costs["disk_4k_randread_qd1"]["cached"]["mean_us"]
+    disk = costs["disk_4k_randread_qd1"]["direct"][key]
+    cached = costs["disk_4k_randread_qd1"]["cached"][key]
     swap = costs["swap_run"]
     nbd, file, nolimit = swap["swapnbd_loopback"], swap["file"], swap["nolimit"]
 
-    # Per read that reached the swap device: the run's time over the run without a limit, per read. This charges
-    # each read with its share of everything swapping costs (swap-outs, reclaim), as a faulting process feels it.
-    c_nbd = (nbd["seconds"] - nolimit["seconds"]) * 1e6 / nbd["device_reads"]
-    c_file = (file["seconds"] - nolimit["seconds"]) * 1e6 / file["device_reads"] if file["device_reads"] else float("nan")
     pages_per_read = nbd["device_read_sectors"] * 512 / 4096 / nbd["device_reads"]
-    file_pages_per_read = file["device_read_sectors"] * 512 / 4096 / file["device_reads"] if file["device_reads"] else float("nan")
-    # The kernel's own swap-in path (fault, swap cache, block layer) without the device: the file run's cost per
-    # read less the disk's read latency.
-    kernel = c_file - disk
+    file_pages_per_read = file["device_read_sectors"] * 512 / 4096 / file["device_reads"]
     scale = parse_size(args.bench_swap_size) / swap["size_bytes"]
     reads_bs = nbd["device_reads"] * scale
     file_reads_bs = file["device_reads"] * scale
+    # Per swap-in read: bench-swap's time over the time without a limit, per read. This charges each read with its
+    # share of everything swapping costs (swap-outs, reclaim), as a faulting process feels it.
+    c_nbd = (args.bench_swap_seconds - args.bench_swap_nolimit_seconds) * 1e6 / reads_bs
+    c_file = (args.bench_swap_file_seconds - args.bench_swap_nolimit_seconds) * 1e6 / file_reads_bs
+    # The same from the small swap run itself (its machine's load in it).
+    small_nbd = (nbd["seconds"] - nolimit["seconds"]) * 1e6 / nbd["device_reads"]
+    small_file = (file["seconds"] - nolimit["seconds"]) * 1e6 / file["device_reads"]
+    # The kernel's swap-in path with a local disk, without the disk's own read time.
+    kernel = c_file - disk
 
     out = []
     w = out.append
-    w(f"Measured ({costs.get('machine', '?')}; build {costs.get('build', '?')}):\n")
+    w(f"Measured by scripts/bench-costs.sh ({costs.get('machine', '?')}; build {costs.get('build', '?')}); fio figures are {args.stat}:\n")
     w("| constant | value |")
     w("|---|--:|")
-    w(f"| fio 4K randread QD1, memory backend (client → server → memory) | {l_mem:.1f} µs |")
-    w(f"| the same, slab mode, donors on loopback | {l_lo:.1f} µs |")
-    w(f"| the same, donors behind lab links (veth) | {l_lab:.1f} µs |")
-    w(f"| → one daemon hop on loopback (slab − memory) | {l_lo - l_mem:.1f} µs |")
-    w(f"| ping round trip: loopback / lab link | {rtt_lo:.1f} / {rtt_lab:.1f} µs |")
-    w(f"| CPU per read: server / donors (upper bounds, polling included) | {cpu['server_us_per_request']:.1f} / {cpu['donors_us_per_request']:.1f} µs |")
-    w(f"| disk 4K randread QD1: O_DIRECT / page cache | {disk:.1f} / {cached:.1f} µs |")
-    w(f"| swap run {swap['size_bytes'] >> 20} MiB at 1/{swap['factor']}: swapnbd / file / no limit | "
+    w(f"| fio 4K randread QD1 over the Unix socket, memory backend (client → server → memory) | {l_mem:.0f} µs |")
+    w(f"| the same, slab mode, 3 donors on loopback (sealed pages) | {l_lo:.0f} µs |")
+    w(f"| the same, donors behind lab links (veth, no loss) | {l_lab:.0f} µs |")
+    w(f"| → the daemon hop on loopback (slab − memory) | {l_lo - l_mem:.0f} µs |")
+    w(f"| ping round trip: loopback / lab link | {rtt_lo:.0f} / {rtt_lab:.0f} µs |")
+    w(f"| CPU per read, loopback slab run: server / donors (upper bounds: polling, timers) | {cpu['server_us_per_request']:.0f} / {cpu['donors_us_per_request']:.0f} µs |")
+    w(f"| local disk 4K randread QD1: O_DIRECT / page cache | {disk:.0f} / {cached:.0f} µs |")
+    w(f"| small swap run, {swap['size_bytes'] >> 20} MiB at 1/{swap['factor']}: swapnbd / file / no limit | "
       f"{nbd['seconds']:.1f} / {file['seconds']:.1f} / {nolimit['seconds']:.1f} s |")
-    w(f"| reads that reached the device: swapnbd / file | {nbd['device_reads']} ({pages_per_read:.2f} pages each) / "
+    w(f"| swap-in reads that reached the device: swapnbd / file | {nbd['device_reads']} ({pages_per_read:.2f} pages each) / "
       f"{file['device_reads']} ({file_pages_per_read:.2f} pages each) |")
     w(f"| pages swapped in / out (swapnbd run) | {nbd['pages_swapped_in']} / {nbd['pages_swapped_out']} |")
-    w(f"| → cost per swap-in read over no limit: swapnbd / file | {c_nbd:.1f} / {c_file:.1f} µs |")
-    w(f"| → the kernel's swap-in path without the device (file − disk) | {kernel:.1f} µs |")
+    w(f"| → per swap-in read in that run: swapnbd / file | {small_nbd:.0f} / {small_file:.0f} µs |")
     w("")
+    w(f"From bench-swap.sh's times ({args.bench_swap_size}: swapnbd {args.bench_swap_seconds:g} s, file {args.bench_swap_file_seconds:g} s, "
+      f"no limit {args.bench_swap_nolimit_seconds:g} s) and the reads scaled ×{scale:g} ({reads_bs:.0f} swapnbd, {file_reads_bs:.0f} file):"
+      f" per swap-in read {c_nbd:.0f} µs through SwapNbd, {c_file:.0f} µs from the local disk, of which the kernel's path"
+      f" without the disk {kernel:.0f} µs.\n")
 
     w(f"Predicted at {args.link_gbit:g} Gbit/s donor links (wire time of a 4K reply {wire_us(1, args.link_gbit):.1f} µs, "
       f"of an average swap-in read {wire_us(pages_per_read, args.link_gbit):.1f} µs); local NVMe SSD read {args.ssd_us:g} µs (cited):\n")
-    w("| round trip | 4K read QD1 (fio) | vs NVMe SSD read | swap-in read (this host's path) | swap-in from a local NVMe SSD "
-      f"| bench-swap {args.bench_swap_size} (s) | swap file on that SSD (s) |")
+    w("| round trip | 4K read QD1 (fio) | ÷ NVMe SSD read | swap-in read | swap-in read from a local NVMe SSD "
+      f"| bench-swap {args.bench_swap_size} | swap file on that SSD |")
     w("|--:|--:|--:|--:|--:|--:|--:|")
     ssd_swapin = kernel + args.ssd_us
     ssd_bench = args.bench_swap_file_seconds + file_reads_bs * (args.ssd_us - disk) / 1e6
-    rows = [("loopback (measured)", rtt_lo)] + [(f"{r:g} µs", r) for r in rtts]
+    rows = [(f"loopback ({rtt_lo:.0f} µs, measured)", rtt_lo)] + [(f"{r:g} µs", r) for r in rtts]
     for label, r in rows:
         extra = r - rtt_lo
         wire1 = 0.0 if r == rtt_lo else wire_us(1, args.link_gbit)
@@ -138,26 +153,23 @@ def main() -> int:
         read = l_lo + extra + wire1
         swapin = c_nbd + extra + wire_read
         bench = args.bench_swap_seconds + reads_bs * (extra + wire_read) / 1e6
-        w(f"| {label} | {read:.0f} µs | {read / args.ssd_us:.1f}× | {swapin:.0f} µs | {ssd_swapin:.0f} µs | {bench:.0f} | {ssd_bench:.0f} |")
+        w(f"| {label} | {read:.0f} µs | {read / args.ssd_us:.1f}× | {swapin:.0f} µs | {ssd_swapin:.0f} µs | {bench:.0f} s | {ssd_bench:.0f} s |")
     w("")
-    breakeven = args.ssd_us + rtt_lo - l_lo
-    w(f"Break-even round trip for a 4K read against the SSD: {breakeven:.0f} µs "
-      f"(SSD {args.ssd_us:g} µs = loopback read {l_lo:.0f} µs − loopback round trip {rtt_lo:.0f} µs + round trip).")
-    w(f"bench-swap {args.bench_swap_size}: {reads_bs:.0f} swap-in reads (the swap run's {nbd['device_reads']} × {scale:g}) on the "
-      f"critical path; each µs of round trip adds {reads_bs / 1e6:.2f} s. Swap-outs: "
-      f"{nbd['pages_swapped_out'] * scale * 4112 * 8 / (args.link_gbit * 1e9):.1f} s of link time at {args.link_gbit:g} Gbit/s, "
-      "overlapped with the run (writes do not wait for the donor).")
+    w(f"Break-even round trip of a 4K read against the SSD's {args.ssd_us:g} µs: {args.ssd_us + rtt_lo - l_lo:.0f} µs "
+      f"(= SSD − loopback read {l_lo:.0f} µs + loopback round trip {rtt_lo:.0f} µs). "
+      f"bench-swap {args.bench_swap_size}: each µs of round trip adds {reads_bs / 1e6:.2f} s. Its swap-outs "
+      f"({nbd['pages_swapped_out'] * scale:.0f} pages) need {nbd['pages_swapped_out'] * scale * 4112 * 8 / (args.link_gbit * 1e9):.1f} s "
+      f"of link time at {args.link_gbit:g} Gbit/s, overlapped with the run (writes do not wait for the donor).")
     w("")
 
-    w(f"Loss (each way on the donor links), QD1 reads and the {args.bench_swap_size} bench-swap, at the loopback round trip "
-      f"and at {rtts[0]:g} µs; a stall costs {args.rto_ms:g} ms:\n")
-    w(f"| loss % | reads that stall | mean 4K read QD1 | at {rtts[0]:g} µs | p99 | p99.9 | bench-swap {args.bench_swap_size} adds |")
+    w(f"Loss (each way on the donor links): QD1 reads and bench-swap {args.bench_swap_size}, on loopback and at "
+      f"{rtts[0]:g} µs; a stall costs {args.rto_ms:g} ms:\n")
+    w(f"| loss % | reads that stall | mean 4K read QD1 | the same at {rtts[0]:g} µs | p99 | p99.9 | bench-swap {args.bench_swap_size} adds |")
     w("|--:|--:|--:|--:|--:|--:|--:|")
     far = l_lo + rtts[0] - rtt_lo + wire_us(1, args.link_gbit)
     for p in [float(x) / 100 for x in args.loss.split(",")]:
         stall = 1 - (1 - p) ** 2
-        mean = l_lo + stall * args.rto_ms * 1000
-        mean_far = far + stall * args.rto_ms * 1000
+
         def percentile(tail: float) -> str:
             # The percentile that leaves `tail` of the reads above it is a stall once stalls are more than `tail`.
             if stall >= tail:
@@ -165,8 +177,9 @@ def main() -> int:
             if stall >= tail / 2:
                 return f"{l_lo:.0f} µs or {args.rto_ms:g} ms (edge)"
             return f"≈ {l_lo:.0f} µs"
-        p99, p999 = percentile(0.01), percentile(0.001)
-        w(f"| {p * 100:g} | {stall * 100:.2f} % | {mean:.0f} µs | {mean_far:.0f} µs | {p99} | {p999} | "
+
+        w(f"| {p * 100:g} | {stall * 100:.2f} % | {l_lo + stall * args.rto_ms * 1000:.0f} µs | "
+          f"{far + stall * args.rto_ms * 1000:.0f} µs | {percentile(0.01)} | {percentile(0.001)} | "
           f"{reads_bs * stall * args.rto_ms / 1000:.0f} s |")
     print("\n".join(out))
     return 0
