@@ -145,14 +145,14 @@ labenv_down
 log "disk: 4K randread QD1 on a file in $work, O_DIRECT and cached"
 disk_json() { # DIRECT
   fio --name=disk --filename="$work/disk.img" --size=256M --rw=randread --bs=4k --iodepth=1 --ioengine=psync \
-    --direct="$1" --time_based --runtime="$seconds" --ramp_time=1 --output-format=json --output="$work/disk.json" >"$work/fio.log" 2>&1 ||
+    --direct="$1" --invalidate=0 --time_based --runtime="$seconds" --ramp_time=1 --output-format=json --output="$work/disk.json" >"$work/fio.log" 2>&1 ||
     { log "fio on $work/disk.img failed: $(tail -n 5 "$work/fio.log")"; return 1; }
   jq -c '.jobs[0].read | { mean_us: (.clat_ns.mean / 1000), p50_us: (.clat_ns.percentile["50.000000"] / 1000),
     p99_us: (.clat_ns.percentile["99.000000"] / 1000) }' "$work/disk.json"
 }
 fio --name=mk --filename="$work/disk.img" --size=256M --rw=write --bs=1M --direct=1 >"$work/fio.log" 2>&1
 disk_direct=$(disk_json 1)
-cat "$work/disk.img" >/dev/null # every page in the page cache before the cached run
+cat "$work/disk.img" >/dev/null # every page in the page cache before the cached run (--invalidate=0 keeps them)
 disk_cached=$(disk_json 0)
 rm -f "$work/disk.img"
 

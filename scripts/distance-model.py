@@ -130,7 +130,8 @@ def main() -> int:
       f"{nbd['seconds']:.1f} / {file['seconds']:.1f} / {nolimit['seconds']:.1f} s |")
     w(f"| swap-in reads that reached the device: swapnbd / file | {nbd['device_reads']} ({pages_per_read:.2f} pages each) / "
       f"{file['device_reads']} ({file_pages_per_read:.2f} pages each) |")
-    w(f"| pages swapped in / out (swapnbd run) | {nbd['pages_swapped_in']} / {nbd['pages_swapped_out']} |")
+    w(f"| swap-out writes that reached the device (swapnbd run) | {nbd['device_writes']} ({nbd['device_write_sectors'] >> 3} pages) |")
+    w(f"| pages swapped in / out during the swapnbd run (/proc/vmstat: the whole machine) | {nbd['pages_swapped_in']} / {nbd['pages_swapped_out']} |")
     w(f"| → per swap-in read in that run: swapnbd / file | {small_nbd:.0f} / {small_file:.0f} µs |")
     w("")
     w(f"From bench-swap.sh's times ({args.bench_swap_size}: swapnbd {args.bench_swap_seconds:g} s, file {args.bench_swap_file_seconds:g} s, "
@@ -155,10 +156,13 @@ def main() -> int:
         bench = args.bench_swap_seconds + reads_bs * (extra + wire_read) / 1e6
         w(f"| {label} | {read:.0f} µs | {read / args.ssd_us:.1f}× | {swapin:.0f} µs | {ssd_swapin:.0f} µs | {bench:.0f} s | {ssd_bench:.0f} s |")
     w("")
-    w(f"Break-even round trip of a 4K read against the SSD's {args.ssd_us:g} µs: {args.ssd_us + rtt_lo - l_lo:.0f} µs "
-      f"(= SSD − loopback read {l_lo:.0f} µs + loopback round trip {rtt_lo:.0f} µs). "
+    breakeven = args.ssd_us + rtt_lo - l_lo
+    w(f"Break-even round trip of a 4K read against the SSD's {args.ssd_us:g} µs: "
+      + (f"{breakeven:.0f} µs" if breakeven > 0 else "none (loopback's read alone costs more)")
+      + f" (= SSD − loopback read {l_lo:.0f} µs + loopback round trip {rtt_lo:.0f} µs). "
       f"bench-swap {args.bench_swap_size}: each µs of round trip adds {reads_bs / 1e6:.2f} s. Its swap-outs "
-      f"({nbd['pages_swapped_out'] * scale:.0f} pages) need {nbd['pages_swapped_out'] * scale * 4112 * 8 / (args.link_gbit * 1e9):.1f} s "
+      f"({(nbd['device_write_sectors'] >> 3) * scale:.0f} pages) need "
+      f"{(nbd['device_write_sectors'] >> 3) * scale * 4112 * 8 / (args.link_gbit * 1e9):.1f} s "
       f"of link time at {args.link_gbit:g} Gbit/s, overlapped with the run (writes do not wait for the donor).")
     w("")
 
