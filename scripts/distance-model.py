@@ -5,7 +5,8 @@ loopback (scripts/bench-costs.sh), beside a local NVMe SSD.
 
     scripts/distance-model.py [COSTS.json] [--stat p50|mean] [--rtt 100,200,300,500] [--link-gbit 10] [--ssd-us 85]
                               [--bench-swap-seconds 137.5] [--bench-swap-file-seconds 62.1]
-                              [--bench-swap-nolimit-seconds 5.2] [--bench-swap-size 1GiB]
+                              [--bench-swap-nbdkit-seconds 111.4] [--bench-swap-nolimit-seconds 5.2]
+                              [--bench-swap-size 1GiB]
                               [--loss 0.01,0.1,0.5,2] [--rto-ms 200]
 
 Without COSTS.json it uses the costs measured for docs/distance-model.md (MEASURED below). Prints markdown.
@@ -32,7 +33,96 @@ import sys
 
 # scripts/bench-costs.sh on the 2-CPU VM (see docs/distance-model.md for the run and its conditions).
 MEASURED = json.loads("""
-{"machine": "not measured yet"}
+{
+ "machine": "2 CPUs, kernel 6.18.44-fc-v1045, load 11.93 9.01 9.55",
+ "build": "7a391d7",
+ "fio_4k_randread_qd1_unix": {
+  "memory_backend": {
+   "mean_us": 39.328058924,
+   "p50_us": 27.264,
+   "p99_us": 138.24,
+   "ios": 231707
+  },
+  "slab_loopback": {
+   "mean_us": 152.646073523,
+   "p50_us": 91.648,
+   "p99_us": 1892.352,
+   "ios": 58444
+  },
+  "slab_lab_link": {
+   "mean_us": 448.83214274600005,
+   "p50_us": 95.744,
+   "p99_us": 6324.224,
+   "ios": 20603
+  }
+ },
+ "slab_loopback_cpu": {
+  "server_us_per_request": 61.255218670864416,
+  "donors_us_per_request": 47.053589761138866,
+  "requests": 58444
+ },
+ "slab_loopback_status": {
+  "bytes_written": 268435456,
+  "bytes_remote": 268435456
+ },
+ "ping_rtt_us": {
+  "loopback": 10,
+  "lab_link": 15
+ },
+ "disk_4k_randread_qd1": {
+  "device": "/dev/vda",
+  "direct": {
+   "mean_us": 216.384942346,
+   "p50_us": 119.296,
+   "p99_us": 3588.096
+  },
+  "cached": {
+   "mean_us": 5.225284345,
+   "p50_us": 2.192,
+   "p99_us": 3.6
+  }
+ },
+ "swap_run": {
+  "size_bytes": 268435456,
+  "factor": 4,
+  "swapnbd_loopback": {
+   "limit_bytes": 67108864,
+   "device": "/sys/block/loop0",
+   "memtest": "swapnbd-memtest: PASS pages=65536 size=256MiB touches=65536 mismatches=0 seconds=102.8 fill=7.9 touch=80.4 verify=14.5 swap_peak=199MiB cgroup=/process_api/af51fabb42a3fe151aa34aa91ae515d3/swapnbd-costs-13209-swapnbd limit=64MiB",
+   "seconds": 102.8,
+   "pages_swapped_in": 114177,
+   "pages_swapped_out": 116245,
+   "device_reads": 62907,
+   "device_read_sectors": 913416,
+   "device_writes": 52138,
+   "device_write_sectors": 929960
+  },
+  "file": {
+   "limit_bytes": 67108864,
+   "device": "/sys/block/vda",
+   "memtest": "swapnbd-memtest: PASS pages=65536 size=256MiB touches=65536 mismatches=0 seconds=41.5 fill=5.5 touch=26.3 verify=9.7 swap_peak=199MiB cgroup=/process_api/af51fabb42a3fe151aa34aa91ae515d3/swapnbd-costs-13209-file limit=64MiB",
+   "seconds": 41.5,
+   "pages_swapped_in": 112927,
+   "pages_swapped_out": 114393,
+   "device_reads": 60669,
+   "device_read_sectors": 922560,
+   "device_writes": 51682,
+   "device_write_sectors": 954248
+  },
+  "nolimit": {
+   "limit_bytes": 0,
+   "device": "",
+   "memtest": "swapnbd-memtest: PASS pages=65536 size=256MiB touches=65536 mismatches=0 seconds=4.2 fill=3.6 touch=0.5 verify=0.1 swap_peak=0MiB cgroup=/process_api/af51fabb42a3fe151aa34aa91ae515d3/swapnbd-costs-13209-nolimit limit=none",
+   "seconds": 4.2,
+   "pages_swapped_in": 0,
+   "pages_swapped_out": 0,
+   "device_reads": 0,
+   "device_read_sectors": 0,
+   "device_writes": 0,
+   "device_write_sectors": 0
+  }
+ }
+}
 """)
 
 # Bytes on the wire for one 4 KiB page read from a donor: a sealed page (4096 + 16 B tag), the daemon's frame header
@@ -69,6 +159,8 @@ def main() -> int:
                         help="bench-swap.sh's swapnbd time, donors on loopback (default 137.5, README)")
     parser.add_argument("--bench-swap-file-seconds", type=float, default=62.1,
                         help="bench-swap.sh's swap-file time (default 62.1, README)")
+    parser.add_argument("--bench-swap-nbdkit-seconds", type=float, default=111.4,
+                        help="bench-swap.sh's nbdkit memory time: the same attach path, no hop (default 111.4, README)")
     parser.add_argument("--bench-swap-nolimit-seconds", type=float, default=5.2,
                         help="bench-swap.sh's time without a limit (default 5.2, README)")
     parser.add_argument("--bench-swap-size", default="1GiB", help="bench-swap.sh's --size for those times (default 1GiB)")
@@ -107,6 +199,7 @@ def main() -> int:
     # Per swap-in read: bench-swap's time over the time without a limit, per read. This charges each read with its
     # share of everything swapping costs (swap-outs, reclaim), as a faulting process feels it.
     c_nbd = (args.bench_swap_seconds - args.bench_swap_nolimit_seconds) * 1e6 / reads_bs
+    c_attach = (args.bench_swap_nbdkit_seconds - args.bench_swap_nolimit_seconds) * 1e6 / reads_bs
     c_file = (args.bench_swap_file_seconds - args.bench_swap_nolimit_seconds) * 1e6 / file_reads_bs
     # The same from the small swap run itself (its machine's load in it).
     small_nbd = (nbd["seconds"] - nolimit["seconds"]) * 1e6 / nbd["device_reads"]
@@ -134,10 +227,12 @@ def main() -> int:
     w(f"| pages swapped in / out during the swapnbd run (/proc/vmstat: the whole machine) | {nbd['pages_swapped_in']} / {nbd['pages_swapped_out']} |")
     w(f"| → per swap-in read in that run: swapnbd / file | {small_nbd:.0f} / {small_file:.0f} µs |")
     w("")
-    w(f"From bench-swap.sh's times ({args.bench_swap_size}: swapnbd {args.bench_swap_seconds:g} s, file {args.bench_swap_file_seconds:g} s, "
-      f"no limit {args.bench_swap_nolimit_seconds:g} s) and the reads scaled ×{scale:g} ({reads_bs:.0f} swapnbd, {file_reads_bs:.0f} file):"
-      f" per swap-in read {c_nbd:.0f} µs through SwapNbd, {c_file:.0f} µs from the local disk, of which the kernel's path"
-      f" without the disk {kernel:.0f} µs.\n")
+    w(f"From bench-swap.sh's times ({args.bench_swap_size}: swapnbd {args.bench_swap_seconds:g} s, nbdkit memory "
+      f"{args.bench_swap_nbdkit_seconds:g} s, file {args.bench_swap_file_seconds:g} s, no limit {args.bench_swap_nolimit_seconds:g} s)"
+      f" and the reads scaled ×{scale:g} ({reads_bs:.0f} swapnbd, {file_reads_bs:.0f} file): per swap-in read {c_nbd:.0f} µs"
+      f" through SwapNbd, of which {c_attach:.0f} µs the attach path that nbdkit memory pays as well (kernel, nbdfuse,"
+      f" loop device; no hop to a donor); {c_file:.0f} µs from the local disk, of which the kernel's path without the"
+      f" disk {kernel:.0f} µs.\n")
 
     w(f"Predicted at {args.link_gbit:g} Gbit/s donor links (wire time of a 4K reply {wire_us(1, args.link_gbit):.1f} µs, "
       f"of an average swap-in read {wire_us(pages_per_read, args.link_gbit):.1f} µs); local NVMe SSD read {args.ssd_us:g} µs (cited):\n")
