@@ -20,16 +20,22 @@ internal sealed class ReplyReceiver
     private readonly DaemonLink _link;
     private readonly Socket _socket;
     private readonly RequestSlotPool _pool;
+    private readonly ReadLatency _readLatency;
+    private readonly long _timeoutTicks;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private ReceiveThread? _current;
     private long _lastActivity;
 
-    public ReplyReceiver(DaemonLink link, Socket socket, RequestSlotPool pool, TimeProvider time, ILogger logger)
+    /// <param name="readLatency">Where each OK READ's time from send to reply goes.</param>
+    /// <param name="timeoutTicks">The request timeout: a slot's deadline minus this is when it was sent.</param>
+    public ReplyReceiver(DaemonLink link, Socket socket, RequestSlotPool pool, ReadLatency readLatency, long timeoutTicks, TimeProvider time, ILogger logger)
     {
         _link = link;
         _socket = socket;
         _pool = pool;
+        _readLatency = readLatency;
+        _timeoutTicks = timeoutTicks;
         _time = time;
         _logger = logger;
         _lastActivity = time.GetTimestamp();
@@ -76,7 +82,8 @@ internal sealed class ReplyReceiver
             {
                 SocketReceive.Exact(_socket, header);
                 DaemonFrameHeader.TryRead(header, out var frame);
-                Volatile.Write(ref _lastActivity, _time.GetTimestamp());
+                var arrived = _time.GetTimestamp();
+                Volatile.Write(ref _lastActivity, arrived);
                 if (frame.Opcode == DaemonOpcode.Evicted)
                 {
                     if (frame.RequestId != 0 || frame.BodyLength != SlabRange.SlabOnlySize)
@@ -105,6 +112,8 @@ internal sealed class ReplyReceiver
                     switch (frame.Opcode)
                     {
                         case DaemonOpcode.Read:
+                            // Late replies to hedged reads count too: they are this link's real latency.
+                            _readLatency.Record(arrived - (Volatile.Read(ref slot.Deadline) - _timeoutTicks));
                             SocketReceive.Exact(_socket, slot.Destination.Span);
                             break;
                         case DaemonOpcode.QueryFree:
