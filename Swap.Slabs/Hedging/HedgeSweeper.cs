@@ -62,7 +62,7 @@ internal sealed class HedgeSweeper : IDisposable
 
     private void Run()
     {
-        HedgeNative.SetTimerSlack(TimerSlackNanoseconds);
+        _ = HedgeNative.SetTimerSlack(TimerSlackNanoseconds);
         var idleSince = Stopwatch.GetTimestamp();
         while (Volatile.Read(ref _stop) == 0)
         {

@@ -1,4 +1,4 @@
-using Swap.Slabs.Mapping;
+using Swap.Slabs.Backup;
 using Swap.Slabs.Remote;
 
 namespace Swap.Slabs.Hedging;
@@ -36,7 +36,7 @@ internal sealed class ReadHedger : IDisposable
     private long _daemonDropped;
 
     /// <param name="sweep">False for tests that call <see cref="Sweep"/> themselves.</param>
-    public ReadHedger(ReportedDisk disk, TimeSpan floor, TimeSpan cap, TimeProvider time, int entries = DefaultEntries, bool sweep = true)
+    public ReadHedger(IBackupStore disk, TimeSpan floor, TimeSpan cap, TimeProvider time, int entries = DefaultEntries, bool sweep = true)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(entries);
         Disk = disk;
@@ -60,7 +60,8 @@ internal sealed class ReadHedger : IDisposable
         }
     }
 
-    public ReportedDisk Disk { get; }
+    /// <summary>What the disk side reads (the device's disk, which logs its errors).</summary>
+    public IBackupStore Disk { get; }
 
     /// <summary>Reads whose daemon missed the bound, so the disk was asked too.</summary>
     public long Started => Interlocked.Read(ref _started);

@@ -264,7 +264,7 @@ public sealed class SwapDevice : IBlockDevice
         }
 
         var cap = TimeSpan.FromTicks(Math.Min(ReadHedger.DefaultCap.Ticks, options.Links.RequestTimeout.Ticks / 2));
-        HedgeLog.Hedging(logger, ReadHedger.Multiplier, options.HedgeFloor.TotalMicroseconds, Math.Max(cap, options.HedgeFloor).TotalMilliseconds);
+        HedgeLog.Hedging(logger, ReadHedger.Multiplier, options.HedgeFloor.TotalMicroseconds, (cap > options.HedgeFloor ? cap : options.HedgeFloor).TotalMilliseconds);
         return new ReadHedger(disk, options.HedgeFloor, cap, time);
     }
 }

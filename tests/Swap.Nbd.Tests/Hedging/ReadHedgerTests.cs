@@ -50,7 +50,9 @@ public sealed class ReadHedgerTests
     [TearDown]
     public void TearDown()
     {
+        // The same file under both (disposing a SafeHandle twice is harmless).
         _disk.Dispose();
+        _store.Dispose();
         Directory.Delete(_directory, recursive: true);
     }
 
