@@ -133,10 +133,12 @@ internal sealed class ReplyReceiver
                     }
                 }
 
-                Volatile.Write(ref me.CompletingSince, _time.GetTimestamp());
+                var completing = Math.Max(1, _time.GetTimestamp());
+                Volatile.Write(ref me.CompletingSince, completing);
                 slot.Complete(reply);
-                Volatile.Write(ref me.CompletingSince, 0);
-                if (Volatile.Read(ref _current) != me)
+                // Whoever clears CompletingSince first decides: this thread reads on, or the watchdog has taken it to
+                // start a replacement (which may not be _current yet), and this thread must not read the socket again.
+                if (Interlocked.CompareExchange(ref me.CompletingSince, 0, completing) != completing)
                 {
                     // Replaced while the continuation was blocked; the new receiver owns the socket now.
                     me.Replaced = true;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using NUnit.Framework;
+using Swap.Nbd.Client;
 using Swap.Nbd.Tests.Faults;
 using Swap.Nbd.Tests.Support;
 using Swap.Slabs.Hedging;
@@ -8,8 +9,8 @@ namespace Swap.Nbd.Tests.Hedging;
 
 /// <summary>
 /// Hedged reads against a real daemon that stalls: the reads of its slabs are answered from the backup disk long
-/// before the daemon timeout, the link stays up, and the daemon's late replies, which land after the reads were
-/// answered, change nothing: every byte read matches a reference model through several stalls and rewrites, and every
+/// before the daemon timeout, the link stays up, and the daemon's late replies, which land after the NBD replies went
+/// out (from the server's pooled buffers, reused at once), change nothing: every byte read matches a reference model through several stalls and rewrites, and every
 /// hedged read's buffer stays out of the pool until its late reply has landed. Sealed and unsealed.
 /// </summary>
 [Category(Tier.Integration)]
@@ -28,12 +29,14 @@ public sealed class HedgedReadTests
         await using var cluster = await StartAsync(sealPages, hedge: true);
         var device = cluster.Device;
         var hedger = device.Hedger!;
+        await using var pool = await NbdClientPool.ConnectAsync(cluster.Uri, 2, new NbdClientOptions(), ct);
+        Read read = pool.ReadAsync;
         var random = new Random(sealPages ? 21 : 22);
         var model = new byte[Size];
         random.NextBytes(model);
         await WriteAsync(cluster, model, 0, Size, ct);
         // Warm: every link has its READ latencies (the bound drops from the cap towards the floor).
-        await ReadAllAndCheckAsync(device, model, ct);
+        await ReadAllAndCheckAsync(read, model, ct);
         var victim = await cluster.VictimAsync(ct);
 
         for (var stall = 0; stall < 3; stall++)
@@ -41,7 +44,7 @@ public sealed class HedgedReadTests
             var startedBefore = hedger.Started;
             cluster.Daemons[victim].Faults.Active = DonorFaults.Stall;
             var watch = Stopwatch.StartNew();
-            await ReadAllAndCheckAsync(device, model, ct);
+            await ReadAllAndCheckAsync(read, model, ct);
             var stalledRead = watch.Elapsed;
             await cluster.Daemons[victim].Faults.WaitForHeldRequestAsync(ct);
 
@@ -54,7 +57,7 @@ public sealed class HedgedReadTests
                 Assert.That(device.TryWrite(offset, model.AsSpan(offset, length), fua: false), Is.True);
             }
 
-            await ReadAllAndCheckAsync(device, model, ct);
+            await ReadAllAndCheckAsync(read, model, ct);
             var stats = device.GetStats();
             Assert.Multiple(() =>
             {
@@ -70,11 +73,11 @@ public sealed class HedgedReadTests
             Assert.That(hedger.DaemonDropped, Is.GreaterThanOrEqualTo(device.GetStats().HedgeWonByDisk), "each read the disk won had its daemon reply dropped");
 
             // The buffers the late replies landed in are reused now, by reads the daemons answer again.
-            await ReadAllAndCheckAsync(device, model, ct);
+            await ReadAllAndCheckAsync(read, model, ct);
             await WriteAsync(cluster, model, random.Next(Size / Piece) * Piece, Piece, ct);
         }
 
-        await ReadAllAndCheckAsync(device, model, ct);
+        await ReadAllAndCheckAsync(read, model, ct);
         Assert.That(cluster.Log.Entries.Where(e => e.EventId.Id == EventIds.LinkDown).Select(e => e.Message), Is.Empty, "no daemon was failed");
         Assert.That(device.GetStats().Daemons.All(d => d.Up), Is.True);
     }
@@ -92,7 +95,7 @@ public sealed class HedgedReadTests
         var victim = await cluster.VictimAsync(ct);
 
         cluster.Daemons[victim].Faults.Active = DonorFaults.Stall;
-        var reading = ReadAllAndCheckAsync(device, model, ct);
+        var reading = ReadAllAndCheckAsync(device.ReadAsync, model, ct);
         await cluster.Daemons[victim].Faults.WaitForHeldRequestAsync(ct);
         Assert.That(reading.IsCompleted, Is.False, "a read of the stalled daemon's slab is still waiting");
 
@@ -122,23 +125,26 @@ public sealed class HedgedReadTests
         await cluster.WaitForAsync(s => s.PagesRemote == s.PagesWritten, "every written page valid on a daemon", ct);
     }
 
+    /// <summary>A read through the NBD server or straight from the device.</summary>
+    private delegate ValueTask Read(long offset, Memory<byte> destination, CancellationToken ct);
+
     /// <summary>Reads the whole device in 64 KiB pieces and some 4 KiB pages, all at once, each checked against the model.</summary>
-    private static async Task ReadAllAndCheckAsync(Swap.Slabs.Mapping.SwapDevice device, byte[] model, CancellationToken ct)
+    private static async Task ReadAllAndCheckAsync(Read read, byte[] model, CancellationToken ct)
     {
         var reads = new List<Task>();
         for (var offset = 0; offset < Size; offset += Piece)
         {
-            reads.Add(ReadAndCheckAsync(device, model, offset, Piece, ct));
-            reads.Add(ReadAndCheckAsync(device, model, offset + 4096, 4096, ct));
+            reads.Add(ReadAndCheckAsync(read, model, offset, Piece, ct));
+            reads.Add(ReadAndCheckAsync(read, model, offset + 4096, 4096, ct));
         }
 
         await Task.WhenAll(reads);
     }
 
-    private static async Task ReadAndCheckAsync(Swap.Slabs.Mapping.SwapDevice device, byte[] model, int offset, int length, CancellationToken ct)
+    private static async Task ReadAndCheckAsync(Read read, byte[] model, int offset, int length, CancellationToken ct)
     {
         var buffer = new byte[length];
-        await device.ReadAsync(offset, buffer, ct);
+        await read(offset, buffer, ct);
         if (!buffer.AsSpan().SequenceEqual(model.AsSpan(offset, length)))
         {
             Assert.Fail($"read at {offset} (+{length}) differs from what was written");
