@@ -4,9 +4,10 @@ namespace Swap.Slabs.Hedging;
 
 /// <summary>
 /// The thread that fires hedged reads past their bound. A bound is a few hundred microseconds and every .NET timer
-/// counts whole milliseconds, so this thread sleeps in slices of half the floor (clock_nanosleep, with the timer
-/// slack cut to 1 µs) while any read waits or one waited recently, and parks on an event after
-/// <see cref="Linger"/> without any, which the next read to arm wakes. Deadlines are timestamps of the device's
+/// counts whole milliseconds, so this thread sleeps (clock_nanosleep, with the timer slack cut to 1 µs) until the
+/// earliest deadline, in slices no longer than the floor while any read waits or one waited recently: a read armed
+/// during a slice is seen before its deadline, which is a floor or more away. After <see cref="Linger"/> without any
+/// it parks on an event, which the next read to arm sets. Deadlines are timestamps of the device's
 /// <see cref="TimeProvider"/>, so a fake clock drives the firing; only the slices are real time.
 /// </summary>
 internal sealed class HedgeSweeper : IDisposable
@@ -32,7 +33,7 @@ internal sealed class HedgeSweeper : IDisposable
     {
         _hedger = hedger;
         _time = time;
-        _sliceNanoseconds = Math.Clamp((long)floor.TotalNanoseconds / 2, MinimumSliceNanoseconds, MaximumSliceNanoseconds);
+        _sliceNanoseconds = Math.Clamp((long)floor.TotalNanoseconds, MinimumSliceNanoseconds, MaximumSliceNanoseconds);
         _nanosecondsPerTick = 1e9 / time.TimestampFrequency;
         _thread = new Thread(Run) { IsBackground = true, Name = "hedged reads" };
     }

@@ -94,10 +94,11 @@ internal sealed class HedgedRead : IValueTaskSource<HedgeOutcome>, IThreadPoolWo
     }
 
     /// <summary>
-    /// Called by the sweeper: starts the disk side if this read is still pending and its deadline has passed.
+    /// Called by the sweeper: starts the disk side if this read is still pending and its deadline has passed, on the
+    /// thread pool, or (when <paramref name="runHere"/> is still null) leaves it to the sweeper to run in place.
     /// Returns the deadline it still waits for, or <see cref="long.MaxValue"/> when it waits for none.
     /// </summary>
-    internal long Fire(long now)
+    internal long Fire(long now, ref HedgedRead? runHere)
     {
         var state = Volatile.Read(ref _state);
         if ((state & PhaseMask) != Pending)
@@ -122,12 +123,20 @@ internal sealed class HedgedRead : IValueTaskSource<HedgeOutcome>, IThreadPoolWo
         _owner.CountStarted();
         Interlocked.Increment(ref _parties);
         DiskBuffer = PinnedBufferPool.Shared.Rent(_length);
-        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        if (runHere is null)
+        {
+            runHere = this;
+        }
+        else
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        }
+
         return long.MaxValue;
     }
 
-    /// <summary>The disk side, on the thread pool.</summary>
-    void IThreadPoolWorkItem.Execute()
+    /// <summary>The disk side: on the sweeper's thread for the first read a sweep fires, on the thread pool for the rest.</summary>
+    public void Execute()
     {
         bool read;
         try

@@ -117,15 +117,21 @@ internal sealed class ReadHedger : IDisposable
     /// <summary>The deadline, as a timestamp of the device's clock, of a READ on that link sent now.</summary>
     public long DeadlineFor(ReadLatency latency) => _time.GetTimestamp() + (long)(BoundNanoseconds(latency) * _ticksPerNanosecond);
 
-    /// <summary>Fires every pending read whose deadline has passed; returns the earliest deadline still ahead (long.MaxValue: none).</summary>
+    /// <summary>
+    /// Fires every pending read whose deadline has passed; returns the earliest deadline still ahead (long.MaxValue:
+    /// none). The first one fired reads the disk right here, once the scan is done: a thread-pool hop costs a loaded
+    /// machine milliseconds, more than the bound. The others (many at once only when a link stalls) go to the pool.
+    /// </summary>
     public long Sweep(long now)
     {
         var next = long.MaxValue;
+        HedgedRead? runHere = null;
         foreach (var entry in _entries)
         {
-            next = Math.Min(next, entry.Fire(now));
+            next = Math.Min(next, entry.Fire(now, ref runHere));
         }
 
+        runHere?.Execute();
         return next;
     }
 
