@@ -42,7 +42,8 @@ public sealed class DaemonLink : IDisposable
         MaxSlabs = welcome.MaxSlabs;
         _timeoutTicks = (long)(settings.RequestTimeout.TotalSeconds * time.TimestampFrequency);
         _sender = new FrameSender(socket);
-        _receiver = new ReplyReceiver(this, socket, _slots, time, logger);
+        ReadLatency = new ReadLatency(time.TimestampFrequency);
+        _receiver = new ReplyReceiver(this, socket, _slots, ReadLatency, _timeoutTicks, time, logger);
         _watchdog = new LinkWatchdog(this, _slots, _sender, _receiver, settings, time);
     }
 
@@ -55,6 +56,9 @@ public sealed class DaemonLink : IDisposable
     public uint MaxSlabs { get; }
 
     public bool IsAlive => Volatile.Read(ref _dead) == 0;
+
+    /// <summary>How long this daemon's READs have taken lately: what the hedging bound of its reads is made of.</summary>
+    internal ReadLatency ReadLatency { get; }
 
     /// <summary>Bytes of deferred WRITE frames waiting in the send buffer: lets tests see a frame held back without sleeping.</summary>
     internal int DeferredBytes => _sender.DeferredBytes;

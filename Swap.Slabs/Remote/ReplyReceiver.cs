@@ -20,16 +20,22 @@ internal sealed class ReplyReceiver
     private readonly DaemonLink _link;
     private readonly Socket _socket;
     private readonly RequestSlotPool _pool;
+    private readonly ReadLatency _readLatency;
+    private readonly long _timeoutTicks;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private ReceiveThread? _current;
     private long _lastActivity;
 
-    public ReplyReceiver(DaemonLink link, Socket socket, RequestSlotPool pool, TimeProvider time, ILogger logger)
+    /// <param name="readLatency">Where each OK READ's time from send to reply goes.</param>
+    /// <param name="timeoutTicks">The request timeout: a slot's deadline minus this is when it was sent.</param>
+    public ReplyReceiver(DaemonLink link, Socket socket, RequestSlotPool pool, ReadLatency readLatency, long timeoutTicks, TimeProvider time, ILogger logger)
     {
         _link = link;
         _socket = socket;
         _pool = pool;
+        _readLatency = readLatency;
+        _timeoutTicks = timeoutTicks;
         _time = time;
         _logger = logger;
         _lastActivity = time.GetTimestamp();
@@ -77,7 +83,8 @@ internal sealed class ReplyReceiver
             {
                 SocketReceive.Exact(_socket, header);
                 DaemonFrameHeader.TryRead(header, out var frame);
-                Volatile.Write(ref _lastActivity, _time.GetTimestamp());
+                var arrived = _time.GetTimestamp();
+                Volatile.Write(ref _lastActivity, arrived);
                 if (frame.Opcode == DaemonOpcode.Evicted)
                 {
                     if (frame.RequestId != 0 || frame.BodyLength != SlabRange.SlabOnlySize)
@@ -109,6 +116,8 @@ internal sealed class ReplyReceiver
                     switch (frame.Opcode)
                     {
                         case DaemonOpcode.Read:
+                            // Late replies to hedged reads count too: they are this link's real latency.
+                            _readLatency.Record(arrived - (Volatile.Read(ref slot.Deadline) - _timeoutTicks));
                             SocketReceive.Exact(_socket, slot.Destination.Span);
                             break;
                         case DaemonOpcode.QueryFree:
@@ -129,9 +138,12 @@ internal sealed class ReplyReceiver
                 }
 
                 claimed = null;
-                Volatile.Write(ref me.CompletingSince, _time.GetTimestamp());
+                var completing = Math.Max(1, _time.GetTimestamp());
+                Volatile.Write(ref me.CompletingSince, completing);
                 slot.Complete(reply);
-                if (Interlocked.Exchange(ref me.CompletingSince, 0) == 0)
+                // Whoever clears CompletingSince first decides: this thread reads on, or the watchdog has taken it to
+                // start a replacement (which may not be _current yet), and this thread must not read the socket again.
+                if (Interlocked.CompareExchange(ref me.CompletingSince, 0, completing) != completing)
                 {
                     // The watchdog took the socket from this thread while the continuation was blocked (its CAS to 0
                     // came first): a new receiver owns it, or is about to, so this one must not read another byte.
