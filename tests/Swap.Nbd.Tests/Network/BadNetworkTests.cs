@@ -1,0 +1,247 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using NUnit.Framework;
+using Swap.Nbd.Client;
+using Swap.Nbd.Tests.Support;
+
+namespace Swap.Nbd.Tests.Network;
+
+/// <summary>
+/// The slab path on a bad network, checked byte for byte against the reference model: out/swapnbd-server in a network
+/// lab's server namespace (scripts/netlab.sh), three out/swapnbd-daemon processes each behind a link of its own, the
+/// client library on the export's Unix socket. One-way partitions, a flapping link, every donor cut off at once. The
+/// server runs with its default timeouts (daemon timeout 2 s, heartbeat 1 s, connect timeout 2 s); each test reports
+/// the longest request it saw, what a partition costs a client.
+/// </summary>
+[Category(Tier.Integration)]
+public sealed class BadNetworkTests
+{
+    private const int Size = 64 << 20;
+    private const long SlabSize = 4L << 20;
+    private const int Slabs = (int)(Size / SlabSize);
+
+    // 16 slabs, 7 a donor: three hold them all, two only 14, so while one donor is cut off some of its slabs wait on
+    // the disk, and it takes them when it is back.
+    private const int SlabsPerDonor = 7;
+
+    private static readonly TimeSpan DaemonTimeout = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(1);
+
+    // Detection: a request outlives the daemon timeout (the watchdog looks every quarter of the shorter of timeout
+    // and heartbeat); on an idle link the heartbeat is sent first. The workload keeps requests in flight.
+    private static readonly TimeSpan DetectionBound = DaemonTimeout + Heartbeat + TimeSpan.FromMilliseconds(500);
+
+    [TestCase(LinkDirection.ToDonor)]
+    [TestCase(LinkDirection.FromDonor)]
+    [CancelAfter(150_000)]
+    public async Task A_donor_cut_off_one_way_for_10_s_costs_no_byte_and_takes_slabs_again_after_the_heal(LinkDirection direction, CancellationToken ct)
+    {
+        await using var lab = await NetLab.UpAsync(3, ct);
+        await using var system = await SwapSystem.StartInLabAsync(lab, Size, SlabSize,
+            extraDaemonArgs: ["--max-slabs-per-client", SlabsPerDonor.ToString(CultureInfo.InvariantCulture)], ct: ct);
+        await using var pool = await NbdClientPool.ConnectAsync(NbdUri.Parse(system.UnixUri), 2, new NbdClientOptions(), ct);
+        var workload = new ReferenceWorkload(Size, seed: 14, cache: false);
+        await workload.FillAsync(pool, ct);
+        await system.WaitForStatusAsync(AllRemote, "every slab placed on a donor and filled", TimeSpan.FromSeconds(60), ct);
+
+        var victim = await BusiestAsync(system, ct);
+        var k = DonorNumber(victim.Name);
+        var cut = DateTime.Now;
+        await lab.PartitionAsync(k, direction, ct);
+        await RunForAsync(workload, pool, TimeSpan.FromSeconds(10), ct);
+        var during = await DaemonsAsync(system, ct);
+
+        var healed = DateTime.Now;
+        await lab.HealAsync(k, ct);
+        await RunUntilAsync(workload, pool, system, s => StatusDaemon.All(s).Single(d => d.Name == victim.Name) is { Up: true, Slabs: > 0 },
+            "the donor rejoined and took slabs", TimeSpan.FromSeconds(40), ct);
+        await system.WaitForStatusAsync(AllRemote, "every slab on a donor again", TimeSpan.FromSeconds(30), ct);
+        await workload.VerifyAllAsync(pool, ct);
+
+        var log = system.ParsedLog();
+        var down = log.FirstOrDefault(l => l.EventId == EventIds.LinkDown && l.Message.Contains(victim.Name, StringComparison.Ordinal) && l.After(cut) > TimeSpan.Zero);
+        var unmapped = log.Where(l => l.EventId == EventIds.SlabUnmapped && l.Message.Contains($"from {victim.Name}:", StringComparison.Ordinal)).ToList();
+        var placedElsewhere = log.Count(l => l.EventId == EventIds.SlabPlaced && l.After(cut) > TimeSpan.Zero && l.After(healed) < TimeSpan.Zero && !l.Message.Contains(victim.Name, StringComparison.Ordinal));
+        var rejoined = log.FirstOrDefault(l => l.EventId == EventIds.DaemonJoined && l.Message.Contains(victim.Name, StringComparison.Ordinal) && l.After(healed) > TimeSpan.Zero);
+        var placedOnVictim = log.Count(l => l.EventId == EventIds.SlabPlaced && l.Message.Contains($"placed on {victim.Name} ", StringComparison.Ordinal) && l.After(healed) > TimeSpan.Zero);
+        var report = $"{direction}: donor {victim.Name} held {victim.Slabs} slabs; link down {down?.After(cut).TotalSeconds:F2} s after the cut ({down?.Message}); " +
+            $"{unmapped.Count} slabs unmapped, {placedElsewhere} placed elsewhere while it was cut off; rejoined {rejoined?.After(healed).TotalSeconds:F2} s after the heal, " +
+            $"then took {placedOnVictim} slabs; longest request {workload.LongestRequest.TotalMilliseconds:F0} ms; {workload.Operations} requests";
+        TestContext.Out.WriteLine(report);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(workload.Mismatches, Is.Zero, "every byte read back as the model says");
+            Assert.That(down, Is.Not.Null, "the server failed the link it could not hear from\n" + report);
+            Assert.That(down?.After(cut), Is.LessThanOrEqualTo(DetectionBound), "found within the daemon timeout");
+            Assert.That(unmapped, Has.Count.EqualTo(victim.Slabs), "every slab it held went to the disk");
+            Assert.That(unmapped.Select(l => l.After(cut)), Has.All.LessThanOrEqualTo(DetectionBound + TimeSpan.FromMilliseconds(500)), "at once");
+            Assert.That(during.Single(d => d.Name == victim.Name), Is.EqualTo(victim with { Up = false, Slabs = 0, Bytes = 0 }), "cut off: down and holding nothing");
+
+            // The others had room for all but two of its slabs (7 each of 16): those were placed again elsewhere, the
+            // rest waited on the disk for a donor with room.
+            Assert.That(placedElsewhere, Is.EqualTo(victim.Slabs - (Slabs - (2 * SlabsPerDonor))), "placed again on the other donors, as far as they had room");
+            Assert.That(rejoined, Is.Not.Null, "the donor rejoined after the heal\n" + report);
+            Assert.That(placedOnVictim, Is.EqualTo(Slabs - (2 * SlabsPerDonor)), "and took the slabs that waited");
+            Assert.That(workload.LongestRequest, Is.LessThan(DetectionBound + TimeSpan.FromSeconds(1)), "no request waited much beyond the detection");
+        });
+    }
+
+    [Test]
+    [CancelAfter(180_000)]
+    public async Task A_link_down_1_s_in_every_5_s_for_a_minute_costs_no_byte_and_does_not_make_slabs_thrash(CancellationToken ct)
+    {
+        const int flaps = 12;
+        await using var lab = await NetLab.UpAsync(3, ct);
+        await using var system = await SwapSystem.StartInLabAsync(lab, Size, SlabSize,
+            extraDaemonArgs: ["--max-slabs-per-client", SlabsPerDonor.ToString(CultureInfo.InvariantCulture)], ct: ct);
+        await using var pool = await NbdClientPool.ConnectAsync(NbdUri.Parse(system.UnixUri), 2, new NbdClientOptions(), ct);
+        var workload = new ReferenceWorkload(Size, seed: 15, cache: false);
+        await workload.FillAsync(pool, ct);
+        await system.WaitForStatusAsync(AllRemote, "every slab placed on a donor and filled", TimeSpan.FromSeconds(60), ct);
+
+        var victim = await BusiestAsync(system, ct);
+        var k = DonorNumber(victim.Name);
+        var start = DateTime.Now;
+        var stop = 0;
+        var load = Task.Run(async () =>
+        {
+            while (Volatile.Read(ref stop) == 0)
+            {
+                await workload.RunAsync(pool, 1, ct);
+            }
+        }, ct);
+
+        for (var flap = 0; flap < flaps && !load.IsCompleted; flap++)
+        {
+            await lab.PartitionAsync(k, LinkDirection.Both, ct);
+            await Task.Delay(TimeSpan.FromSeconds(1), ct);
+            await lab.HealAsync(k, ct);
+            await Task.Delay(TimeSpan.FromSeconds(4), ct);
+        }
+
+        Volatile.Write(ref stop, 1);
+        await load;
+        await system.WaitForStatusAsync(AllRemote, "every slab on a donor at the end", TimeSpan.FromSeconds(40), ct);
+        await workload.VerifyAllAsync(pool, ct);
+
+        var log = system.ParsedLog().Where(l => l.After(start) > TimeSpan.Zero).ToList();
+        var downs = log.Count(l => l.EventId == EventIds.LinkDown);
+        var moves = log.Count(l => l.EventId == EventIds.SlabUnmapped);
+        var placements = log.Count(l => l.EventId == EventIds.SlabPlaced);
+        var report = $"{flaps} flaps of {victim.Name} (held {victim.Slabs} slabs): {downs} link downs, {moves} slabs unmapped, {placements} placed; " +
+            $"longest request {workload.LongestRequest.TotalMilliseconds:F0} ms; {workload.Operations} requests";
+        TestContext.Out.WriteLine(report);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(workload.Mismatches, Is.Zero, "every byte read back as the model says");
+            Assert.That(workload.Operations, Is.GreaterThan(1000), "the workload ran through the flapping");
+
+            // A 1 s outage is shorter than the daemon timeout: TCP retransmits (200, 400, 800 ms) and the link lives.
+            // Should it die, each slab may move off once and back once, never round and round.
+            Assert.That(downs, Is.LessThanOrEqualTo(flaps), report);
+            Assert.That(moves, Is.LessThanOrEqualTo(victim.Slabs), "no slab left the flapping donor twice: " + report);
+            Assert.That(placements, Is.LessThanOrEqualTo(2 * victim.Slabs), "no slab placed over and over: " + report);
+        });
+    }
+
+    [Test]
+    [CancelAfter(150_000)]
+    public async Task Every_donor_cut_off_the_device_runs_from_the_backup_disk_and_recovers_when_they_return(CancellationToken ct)
+    {
+        await using var lab = await NetLab.UpAsync(3, ct);
+        await using var system = await SwapSystem.StartInLabAsync(lab, Size, SlabSize, ct: ct);
+        await using var pool = await NbdClientPool.ConnectAsync(NbdUri.Parse(system.UnixUri), 2, new NbdClientOptions(), ct);
+        var workload = new ReferenceWorkload(Size, seed: 16, cache: false);
+        await workload.FillAsync(pool, ct);
+        await system.WaitForStatusAsync(AllRemote, "every slab placed on a donor and filled", TimeSpan.FromSeconds(60), ct);
+
+        var cut = DateTime.Now;
+        for (var k = 1; k <= lab.Donors; k++)
+        {
+            await lab.PartitionAsync(k, LinkDirection.Both, ct);
+        }
+
+        await RunUntilAsync(workload, pool, system, s => StatusDaemon.All(s).All(d => !d.Up) && Slab(s, "slabsMapped") == 0,
+            "every donor down, every slab on the disk", TimeSpan.FromSeconds(20), ct);
+        var allDown = DateTime.Now - cut;
+        await RunForAsync(workload, pool, TimeSpan.FromSeconds(3), ct);
+        await workload.VerifyAllAsync(pool, ct);
+        var onDisk = workload.Mismatches;
+
+        var healed = DateTime.Now;
+        for (var k = 1; k <= lab.Donors; k++)
+        {
+            await lab.HealAsync(k, ct);
+        }
+
+        await RunUntilAsync(workload, pool, system, s => StatusDaemon.All(s).All(d => d.Up), "every donor back", TimeSpan.FromSeconds(40), ct);
+        await system.WaitForStatusAsync(AllRemote, "every slab on a donor again", TimeSpan.FromSeconds(60), ct);
+        await RunForAsync(workload, pool, TimeSpan.FromSeconds(2), ct);
+        await workload.VerifyAllAsync(pool, ct);
+
+        var log = system.ParsedLog();
+        var rejoined = log.Where(l => l.EventId == EventIds.DaemonJoined && l.After(healed) > TimeSpan.Zero).Select(l => l.After(healed)).ToList();
+        var placedAgain = log.Count(l => l.EventId == EventIds.SlabPlaced && l.After(healed) > TimeSpan.Zero);
+        var waited = log.Count(l => l.EventId == EventIds.SlabNotPlaced && l.After(cut) > TimeSpan.Zero && l.Message.Contains("no daemon is up", StringComparison.Ordinal));
+        var report = $"every donor down {allDown.TotalSeconds:F2} s after the cut; rejoined {string.Join(", ", rejoined.Select(t => $"{t.TotalSeconds:F2}"))} s after the heal; " +
+            $"{placedAgain} slabs placed again; longest request {workload.LongestRequest.TotalMilliseconds:F0} ms; {workload.Operations} requests";
+        TestContext.Out.WriteLine(report);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(onDisk, Is.Zero, "from the backup disk alone, every byte as the model says");
+            Assert.That(workload.Mismatches, Is.Zero, "and after the recovery");
+            Assert.That(allDown, Is.LessThanOrEqualTo(DetectionBound + TimeSpan.FromSeconds(1.5)), "every link failed within the daemon timeout: " + report);
+            Assert.That(waited, Is.GreaterThan(0), "slabs waited on the disk while no donor was up");
+            Assert.That(rejoined, Has.Count.EqualTo(lab.Donors), "every donor rejoined: " + report);
+            Assert.That(placedAgain, Is.EqualTo(Slabs), "every slab placed on a donor again: " + report);
+            Assert.That(workload.LongestRequest, Is.LessThan(DetectionBound + TimeSpan.FromSeconds(1)), "no request waited much beyond the detection");
+        });
+    }
+
+    private static bool AllRemote(JsonElement status) =>
+        Slab(status, "slabsMapped") == Slab(status, "slabsTotal") && Slab(status, "bytesRemote") == Slab(status, "bytesWritten");
+
+    private static long Slab(JsonElement status, string key) => status.GetProperty("slabs").GetProperty(key).GetInt64();
+
+    private static async Task<List<StatusDaemon>> DaemonsAsync(SwapSystem system, CancellationToken ct)
+    {
+        using var status = await system.ReadStatusAsync(ct);
+        return StatusDaemon.All(status!.RootElement);
+    }
+
+    /// <summary>The donor holding the most slabs (ties: the first).</summary>
+    private static async Task<StatusDaemon> BusiestAsync(SwapSystem system, CancellationToken ct) => (await DaemonsAsync(system, ct)).MaxBy(d => d.Slabs)!;
+
+    /// <summary>K of a lab donor named 198.18.K.2:PORT.</summary>
+    private static int DonorNumber(string name) => int.Parse(name.Split('.')[2], CultureInfo.InvariantCulture);
+
+    private static async Task RunForAsync(ReferenceWorkload workload, NbdClientPool pool, TimeSpan duration, CancellationToken ct)
+    {
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < duration)
+        {
+            await workload.RunAsync(pool, 1, ct);
+        }
+    }
+
+    private static async Task RunUntilAsync(ReferenceWorkload workload, NbdClientPool pool, SwapSystem system, Func<JsonElement, bool> condition, string what,
+        TimeSpan timeout, CancellationToken ct)
+    {
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < timeout)
+        {
+            await workload.RunAsync(pool, 1, ct);
+            using var status = await system.ReadStatusAsync(ct);
+            if (status is not null && condition(status.RootElement))
+            {
+                return;
+            }
+        }
+
+        await system.WaitForStatusAsync(condition, what, TimeSpan.Zero, ct);
+    }
+}
