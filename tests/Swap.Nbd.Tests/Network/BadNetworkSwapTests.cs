@@ -69,6 +69,7 @@ public sealed partial class BadNetworkSwapTests
             await system.WaitForStatusAsync(s => StatusDaemon.All(s).Single(d => d.Name == victim.Name).Up, "the donor rejoined", TimeSpan.FromSeconds(30), token);
             var secondCut = DateTime.Now;
             await lab.PartitionAsync(DonorNumber(second.Name), LinkDirection.Both, token);
+            await system.WaitForStatusAsync(s => !StatusDaemon.All(s).Single(d => d.Name == second.Name).Up, "the second donor's link failed", TimeSpan.FromSeconds(30), token);
             await system.WaitForStatusAsync(s => StatusDaemon.All(s).Single(d => d.Name == victim.Name).Slabs > 0, "the donor that is back took slabs", TimeSpan.FromSeconds(30), token);
             await lab.HealAsync(DonorNumber(second.Name), token);
             await system.WaitForStatusAsync(s => StatusDaemon.All(s).All(d => d.Up), "every donor up at the end", TimeSpan.FromSeconds(30), token);

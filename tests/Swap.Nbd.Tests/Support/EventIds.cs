@@ -42,6 +42,9 @@ internal static class EventIds
     /// <summary>SlabLog.NotPlaced: no daemon took a slab; it stays on the backup disk and is retried with back-off.</summary>
     public const int SlabNotPlaced = 352;
 
+    /// <summary>SlabLog.Probation: a daemon whose link failed rejoined and takes no new slabs for a while.</summary>
+    public const int DaemonProbation = 360;
+
     /// <summary>SlabLog.Unmapped: a slab left its daemon and is served from the backup disk.</summary>
     public const int SlabUnmapped = 351;
 
