@@ -61,14 +61,14 @@ public sealed partial class BadNetworkSwapTests
             // given nothing while away: its slabs were placed elsewhere, and RELEASE_SLABS freed the old ones).
             var victim = daemons.MaxBy(d => d.Bytes)!;
             var second = daemons.Where(d => d != victim).MaxBy(d => d.Bytes)!;
-            var cut = DateTime.Now;
             await lab.PartitionAsync(DonorNumber(victim.Name), LinkDirection.Both, token);
+            var cut = DateTime.Now; // the rules are in place once the script returns
             await Task.Delay(TimeSpan.FromSeconds(10), token);
             var healed = DateTime.Now;
             await lab.HealAsync(DonorNumber(victim.Name), token);
             await system.WaitForStatusAsync(s => StatusDaemon.All(s).Single(d => d.Name == victim.Name).Up, "the donor rejoined", TimeSpan.FromSeconds(30), token);
-            var secondCut = DateTime.Now;
             await lab.PartitionAsync(DonorNumber(second.Name), LinkDirection.Both, token);
+            var secondCut = DateTime.Now;
             await system.WaitForStatusAsync(s => !StatusDaemon.All(s).Single(d => d.Name == second.Name).Up, "the second donor's link failed", TimeSpan.FromSeconds(30), token);
             await system.WaitForStatusAsync(s => StatusDaemon.All(s).Single(d => d.Name == victim.Name).Slabs > 0, "the donor that is back took slabs", TimeSpan.FromSeconds(30), token);
             await lab.HealAsync(DonorNumber(second.Name), token);

@@ -47,8 +47,8 @@ public sealed class BadNetworkTests
 
         var victim = await BusiestAsync(system, ct);
         var k = DonorNumber(victim.Name);
-        var cut = DateTime.Now;
         await lab.PartitionAsync(k, direction, ct);
+        var cut = DateTime.Now; // the rules are in place once the script returns
         await RunForAsync(workload, pool, TimeSpan.FromSeconds(10), ct);
         var during = await DaemonsAsync(system, ct);
 
@@ -88,11 +88,16 @@ public sealed class BadNetworkTests
         });
     }
 
-    [Test]
+    /// <summary>
+    /// A link down for a while in every 5 s: the issue's 1 s for a minute, which TCP rides out when its retransmission
+    /// at 1.4 s gets through (a cut that lasts longer fails the link: the next comes at 3.1 s, after the daemon
+    /// timeout), and 2.5 s for half a minute, which fails the link on every flap.
+    /// </summary>
+    [TestCase(1.0, 12)]
+    [TestCase(2.5, 6)]
     [CancelAfter(180_000)]
-    public async Task A_link_down_1_s_in_every_5_s_for_a_minute_costs_no_byte_and_does_not_make_slabs_thrash(CancellationToken ct)
+    public async Task A_flapping_link_costs_no_byte_and_does_not_make_slabs_thrash(double downSeconds, int flaps, CancellationToken ct)
     {
-        const int flaps = 12;
         await using var lab = await NetLab.UpAsync(3, ct);
         await using var system = await SwapSystem.StartInLabAsync(lab, Size, SlabSize,
             extraDaemonArgs: ["--max-slabs-per-client", SlabsPerDonor.ToString(CultureInfo.InvariantCulture)], ct: ct);
@@ -113,8 +118,8 @@ public sealed class BadNetworkTests
             }
         }, ct);
 
-        // Down 1 s in every 5 s: the link is cut from the moment netlab.sh partition returns until netlab.sh heal
-        // returns, so the heal starts as much before the second is up as the last one took.
+        // The link is cut from the moment netlab.sh partition returns until netlab.sh heal returns, so the heal starts
+        // as much before the time is up as the last one took.
         var healTook = TimeSpan.FromMilliseconds(300);
         var outages = new List<TimeSpan>();
         for (var flap = 0; flap < flaps && !load.IsCompleted; flap++)
@@ -122,7 +127,7 @@ public sealed class BadNetworkTests
             var period = Stopwatch.StartNew();
             await lab.PartitionAsync(k, LinkDirection.Both, ct);
             var down = Stopwatch.StartNew();
-            await Task.Delay(Later(TimeSpan.FromSeconds(1) - healTook), ct);
+            await Task.Delay(Later(TimeSpan.FromSeconds(downSeconds) - healTook), ct);
             var heal = Stopwatch.StartNew();
             await lab.HealAsync(k, ct);
             healTook = heal.Elapsed;
@@ -158,6 +163,10 @@ public sealed class BadNetworkTests
             Assert.That(moves, Is.LessThanOrEqualTo(bound), "slabs do not move back and forth: " + report);
             Assert.That(placements, Is.LessThanOrEqualTo(moves), "every placement re-placed a slab that had moved: " + report);
             Assert.That(downs <= 1 || probations.Count > 0, Is.True, "a link that failed again came back on probation: " + report);
+            if (downSeconds > 2)
+            {
+                Assert.That(downs, Is.GreaterThanOrEqualTo(flaps / 2), "cuts longer than the daemon timeout failed the link: " + report);
+            }
         });
     }
 
@@ -172,15 +181,18 @@ public sealed class BadNetworkTests
         await workload.FillAsync(pool, ct);
         await system.WaitForStatusAsync(AllRemote, "every slab placed on a donor and filled", TimeSpan.FromSeconds(60), ct);
 
-        var cut = DateTime.Now;
+        var cut = new DateTime[lab.Donors + 1];
         for (var k = 1; k <= lab.Donors; k++)
         {
             await lab.PartitionAsync(k, LinkDirection.Both, ct);
+            cut[k] = DateTime.Now;
         }
 
         await RunUntilAsync(workload, pool, system, s => StatusDaemon.All(s).All(d => !d.Up) && Slab(s, "slabsMapped") == 0,
             "every donor down, every slab on the disk", TimeSpan.FromSeconds(20), ct);
-        var allDown = DateTime.Now - cut;
+        var downs = system.ParsedLog().Where(l => l.EventId == EventIds.LinkDown)
+            .Select(l => (K: DonorNumber(l.Message.Split(' ')[1]), Line: l)).Where(d => d.Line.After(cut[d.K]) > TimeSpan.Zero)
+            .GroupBy(d => d.K).ToDictionary(g => g.Key, g => g.Min(d => d.Line.After(cut[d.K])));
         await RunForAsync(workload, pool, TimeSpan.FromSeconds(3), ct);
         await workload.VerifyAllAsync(pool, ct);
         var onDisk = workload.Mismatches;
@@ -199,8 +211,8 @@ public sealed class BadNetworkTests
         var log = system.ParsedLog();
         var rejoined = log.Where(l => l.EventId == EventIds.DaemonJoined && l.After(healed) > TimeSpan.Zero).Select(l => l.After(healed)).ToList();
         var placedAgain = log.Count(l => l.EventId == EventIds.SlabPlaced && l.After(healed) > TimeSpan.Zero);
-        var waited = log.Count(l => l.EventId == EventIds.SlabNotPlaced && l.After(cut) > TimeSpan.Zero && l.Message.Contains("no daemon is up", StringComparison.Ordinal));
-        var report = $"every donor down {allDown.TotalSeconds:F2} s after the cut; rejoined {string.Join(", ", rejoined.Select(t => $"{t.TotalSeconds:F2}"))} s after the heal; " +
+        var waited = log.Count(l => l.EventId == EventIds.SlabNotPlaced && l.After(cut[1]) > TimeSpan.Zero && l.Message.Contains("no daemon is up", StringComparison.Ordinal));
+        var report = $"links down {string.Join(", ", downs.OrderBy(d => d.Key).Select(d => $"{d.Value.TotalSeconds:F2}"))} s after each cut; rejoined {string.Join(", ", rejoined.Select(t => $"{t.TotalSeconds:F2}"))} s after the heal; " +
             $"{placedAgain} slabs placed again; longest request {workload.LongestRequest.TotalMilliseconds:F0} ms; {workload.Operations} requests";
         TestContext.Out.WriteLine(report);
 
@@ -208,7 +220,8 @@ public sealed class BadNetworkTests
         {
             Assert.That(onDisk, Is.Zero, "from the backup disk alone, every byte as the model says");
             Assert.That(workload.Mismatches, Is.Zero, "and after the recovery");
-            Assert.That(allDown, Is.LessThanOrEqualTo(DetectionBound + TimeSpan.FromSeconds(1.5)), "every link failed within the daemon timeout: " + report);
+            Assert.That(downs.Keys, Is.EquivalentTo(Enumerable.Range(1, lab.Donors)), "every link failed: " + report);
+            Assert.That(downs.Values, Has.All.LessThanOrEqualTo(DetectionBound), "each within the daemon timeout: " + report);
             Assert.That(waited, Is.GreaterThan(0), "slabs waited on the disk while no donor was up");
             Assert.That(rejoined, Has.Count.EqualTo(lab.Donors), "every donor rejoined: " + report);
             Assert.That(placedAgain, Is.EqualTo(Slabs), "every slab placed on a donor again: " + report);
