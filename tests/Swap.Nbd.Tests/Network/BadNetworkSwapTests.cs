@@ -16,11 +16,11 @@ namespace Swap.Nbd.Tests.Network;
 [Category(Tier.Swap)]
 public sealed partial class BadNetworkSwapTests
 {
-    private const long WorkingSet = 384L << 20;
+    private const long WorkingSet = 256L << 20;
     private const long Limit = WorkingSet / 4;
     private const long ExportSize = 1L << 30;
     private const long SlabSize = 32L << 20;
-    private const int Touches = 10_000;
+    private const int Touches = 8_000;
     private const int Priority = 32767; // the highest: no other swap area on the machine takes these pages
 
     private static readonly TimeSpan DaemonTimeout = TimeSpan.FromSeconds(2);
@@ -60,9 +60,9 @@ public sealed partial class BadNetworkSwapTests
         Partitions? partitions = null;
         var run = await RunAsync(lab, async (system, daemons, token) =>
         {
-            // Mid-run: the busiest donor is cut off for 10 s. When it is back and has rejoined, the next busiest is cut
-            // off until its slabs have left it: they go to the donor that is back, which has the most room (it was
-            // given nothing while away: its slabs were placed elsewhere, and RELEASE_SLABS freed the old ones).
+            // Mid-run: the busiest donor is cut off for 10 s. When it is back, has rejoined and served its probation,
+            // the next busiest is cut off until its slabs have left it: they go to the donor that is back, which has the
+            // most room (it was given nothing while away: its slabs were placed elsewhere, RELEASE_SLABS freed the old).
             var victim = daemons.MaxBy(d => d.Bytes)!;
             var second = daemons.Where(d => d != victim).MaxBy(d => d.Bytes)!;
             await lab.PartitionAsync(DonorNumber(victim.Name), LinkDirection.Both, token);
@@ -71,6 +71,16 @@ public sealed partial class BadNetworkSwapTests
             var healed = DateTime.Now;
             await lab.HealAsync(DonorNumber(victim.Name), token);
             await system.WaitForStatusAsync(s => StatusDaemon.All(s).Single(d => d.Name == victim.Name).Up, "the donor rejoined", TimeSpan.FromSeconds(30), token);
+
+            // It failed once, so it takes no new slabs for a while (probation, event 360): the second cut waits for that.
+            LogLine? probation = null;
+            for (var wait = Stopwatch.StartNew(); probation is null && wait.Elapsed < TimeSpan.FromSeconds(10); await Task.Delay(100, token))
+            {
+                probation = system.ParsedLog().LastOrDefault(l => l.EventId == EventIds.DaemonProbation && l.Message.Contains(victim.Name, StringComparison.Ordinal));
+            }
+
+            Assert.That(probation, Is.Not.Null, "the rejoined donor is on probation");
+            await Task.Delay(TimeSpan.Parse(ProbationLength().Match(probation!.Message).Groups[1].Value, CultureInfo.InvariantCulture) + TimeSpan.FromSeconds(1), token);
             await lab.PartitionAsync(DonorNumber(second.Name), LinkDirection.Both, token);
             var secondCut = DateTime.Now;
             await system.WaitForStatusAsync(s => !StatusDaemon.All(s).Single(d => d.Name == second.Name).Up, "the second donor's link failed", TimeSpan.FromSeconds(30), token);
@@ -211,6 +221,9 @@ public sealed partial class BadNetworkSwapTests
 
     [GeneratedRegex(@" max_page_ms=([0-9.]+)")]
     private static partial Regex MaxPage();
+
+    [GeneratedRegex(@" for (\d\d:\d\d:\d\d(?:\.\d+)?) ")]
+    private static partial Regex ProbationLength();
 
     [GeneratedRegex(@"^Slab (\d+) ")]
     private static partial Regex SlabNumber();
