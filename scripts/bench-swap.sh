@@ -11,26 +11,36 @@
 # The workload is swapnbd-memtest (a working set --factor times the cgroup's limit, random page touches, every page
 # verified) with the same seed everywhere. The swap device under test gets the top priority, so the host's other
 # swap (if any) is not used. Run as root on a quiet machine; takes about 10 minutes with the defaults on two cores.
+# --loss LIST puts the donors behind lossy links of a network lab (scripts/netlab.sh), and the chain's back end too.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=lib/swap-env.sh
 . "$root/scripts/lib/swap-env.sh"
+# shellcheck source=lib/netlab-env.sh  # sourced by swap-env.sh already; named here for --loss's own use
+. "$root/scripts/lib/netlab-env.sh"
 
 usage() {
   cat <<'EOF'
-usage: scripts/bench-swap.sh [--size SIZE] [--factor F] [--touches N] [--only LIST] [--out FILE] [--no-build]
+usage: scripts/bench-swap.sh [--size SIZE] [--factor F] [--touches N] [--only LIST] [--loss LIST] [--out FILE]
+                             [--no-build]
 
   --size SIZE    the workload's memory (default 1GiB)
   --factor F     working set / cgroup limit (default 4)
   --touches N    random page touches after the fill (default: one per page)
   --only LIST    comma-separated subset of swapnbd,swapnbd-unsealed,nbdkit,nbdkit-chain,file,nolimit
                  (default: swapnbd,nbdkit,nbdkit-chain,file,nolimit)
+  --loss LIST    the donors behind lossy links: swapnbd's three daemons and the chain's back end (nbdkit
+                 memory) each in a network namespace of their own behind a veth pair, swapnbd-server and the
+                 chain's front in the lab's server namespace, attached over their Unix sockets. LIST is
+                 percentages lost each way on every donor link, e.g. 0,0.5,2: the setups with a donor link
+                 (swapnbd, swapnbd-unsealed, nbdkit-chain) run once per value, the others once, all in one table
+                 with a "loss %" column ("–" for setups without a network)
   --out FILE     also write the table (markdown) to FILE
   --no-build     skip scripts/setup.sh; out/ must be built already
 EOF
 }
 
-size=1GiB factor=4 touches="" only=swapnbd,nbdkit,nbdkit-chain,file,nolimit out="" build=1
+size=1GiB factor=4 touches="" only=swapnbd,nbdkit,nbdkit-chain,file,nolimit out="" build=1 loss_list=""
 while (($#)); do
   case $1 in
     -h|--help) usage; exit 0 ;;
@@ -38,6 +48,7 @@ while (($#)); do
     --factor) factor=${2:?--factor needs a value}; shift 2 ;;
     --touches) touches=${2:?--touches needs a value}; shift 2 ;;
     --only) only=${2:?--only needs a value}; shift 2 ;;
+    --loss) loss_list=${2:?--loss needs percentages, e.g. 0,0.5,2}; shift 2 ;;
     --out) out=${2:?--out needs a value}; shift 2 ;;
     --no-build) build=""; shift ;;
     *) usage >&2; die_with 2 "unknown argument '$1'" ;;
@@ -53,6 +64,7 @@ IFS=, read -r -a setups <<<"$only"
 for setup in "${setups[@]}"; do
   [[ $setup =~ ^(swapnbd|swapnbd-unsealed|nbdkit|nbdkit-chain|file|nolimit)$ ]] || die_with 2 "unknown setup '$setup' in --only"
 done
+[[ -z $loss_list ]] || labenv_parse_losses "$loss_list"
 limit=$((size_bytes / factor / 4096 * 4096))
 export_size=$(( (size_bytes + (512 << 20)) / (64 << 20) * (64 << 20) ))
 
@@ -83,6 +95,7 @@ cleanup() {
   set +e
   trap '' INT TERM HUP
   teardown || die "detach failed; servers left running, see $work"
+  labenv_down
   rm -rf "$work"
   exit "$status"
 }
@@ -90,8 +103,8 @@ trap cleanup EXIT
 trap 'echo; log interrupted; exit 130' INT TERM HUP
 
 declare -A seconds summary
-run_workload() { # SETUP LIMIT
-  swapenv_make_cgroup "$name-$1" "$2"
+run_workload() { # KEY LIMIT: KEY is the setup, or with --loss "LOSS|SETUP" for a setup with a donor link
+  swapenv_make_cgroup "$name-$(tr -c 'a-z0-9-\n' _ <<<"$1")" "$2"
   log "$1: swapnbd-memtest --size $size --touches $touches in $cgroup ($cgroup_kind = $2)"
   local line
   line=$(swapenv_run_in_cgroup "$root/out/swapnbd-memtest" --size "$size_bytes" --touches "$touches" --seed 42) ||
@@ -108,7 +121,27 @@ attach_swap() { # SOCKET: waits up to 10 s for the server's socket, attaches it 
   attached=$name
 }
 
-for setup in "${setups[@]}"; do
+# Setups with a donor link (has_link): with --loss they run once per loss value, behind the lab's links; the others
+# run once, in the first pass. runs: "LOSS|SETUP" in order ("|SETUP" without --loss).
+has_link() { [[ $1 =~ ^(swapnbd|swapnbd-unsealed|nbdkit-chain)$ ]]; }
+passes=("") runs=() loss_now=""
+if ((${#labenv_losses[@]})); then
+  passes=("${labenv_losses[@]}")
+  # Lab nodes 1-3: swapnbd's donors (swap-env.sh); node 4: the chain's back end.
+  labenv_up 4
+fi
+chain_back_node=4 chain_back_port=10809
+for loss in "${passes[@]}"; do
+  for setup in "${setups[@]}"; do runs+=("$loss|$setup"); done
+done
+
+for run in "${runs[@]}"; do
+  loss=${run%%|*} setup=${run#*|}
+  key=$setup
+  if [[ -n $loss ]]; then
+    if has_link "$setup"; then key=$run; elif [[ $loss == "${passes[0]}" ]]; then loss=""; else continue; fi
+    [[ -z $loss || $loss == "$loss_now" ]] || { labenv_set_loss "$loss"; loss_now=$loss; }
+  fi
   case $setup in
     swapnbd | swapnbd-unsealed)
       swapenv_server_args=()
@@ -116,27 +149,40 @@ for setup in "${setups[@]}"; do
       swapenv_start_system "$export_size" 64MiB
       swapenv_wait_system
       attach_swap "$work/nbd.sock"
-      run_workload "$setup" "$limit"
-      summary[$setup]+=" rss_server=$(($(ps -o rss= -p "$server_pid") >> 10))MiB"
+      run_workload "$key" "$limit"
+      summary[$key]+=" rss_server=$(($(ps -o rss= -p "$server_pid") >> 10))MiB"
+      # Behind lossy links: were the donors still serving at the end (a failed one sends its slabs to disk)?
+      [[ -z $loss ]] || summary[$key]+=" daemons_up=$(swapenv_daemons_up)/3, $(labenv_link_events "$work/server.log")"
       ;;
     nbdkit)
       setsid nbdkit -f -U "$work/nbdkit.sock" memory "$export_size" >"$work/nbdkit.log" 2>&1 </dev/null &
       nbdkit_pid=$!
       attach_swap "$work/nbdkit.sock"
-      run_workload nbdkit "$limit"
+      run_workload "$key" "$limit"
       ;;
     nbdkit-chain)
-      read -r back_port < <(free_ports 1)
-      setsid nbdkit -f -p "$back_port" -i 127.0.0.1 memory "$export_size" >"$work/nbdkit-back.log" 2>&1 </dev/null &
-      nbdkit_back_pid=$!
-      wait_for_port "$back_port" 10 "$nbdkit_back_pid" || die "nbdkit memory did not listen on 127.0.0.1:$back_port: $(cat "$work/nbdkit-back.log")"
+      back_host=127.0.0.1 front=()
+      if [[ -n $loss ]]; then
+        # The back end behind its own lossy link, the front in the server namespace: the same network as our donors.
+        back_host=$(labenv_addr "$chain_back_node") back_port=$chain_back_port front=(ip netns exec "$(labenv_ns srv)")
+        setsid ip netns exec "$(labenv_ns "$chain_back_node")" nbdkit -f -p "$back_port" -i "$back_host" memory "$export_size" \
+          >"$work/nbdkit-back.log" 2>&1 </dev/null &
+        nbdkit_back_pid=$!
+        labenv_wait_listen "$chain_back_node" "$back_port" 10 "$nbdkit_back_pid" ||
+          die "nbdkit memory did not listen on $back_host:$back_port: $(cat "$work/nbdkit-back.log")"
+      else
+        read -r back_port < <(free_ports 1)
+        setsid nbdkit -f -p "$back_port" -i 127.0.0.1 memory "$export_size" >"$work/nbdkit-back.log" 2>&1 </dev/null &
+        nbdkit_back_pid=$!
+        wait_for_port "$back_port" 10 "$nbdkit_back_pid" || die "nbdkit memory did not listen on 127.0.0.1:$back_port: $(cat "$work/nbdkit-back.log")"
+      fi
       # shared=false: each client connection gets its own back connection, as each server link is its own socket.
       rm -f "$work/nbdkit-chain.sock"
-      setsid nbdkit -f -U "$work/nbdkit-chain.sock" nbd hostname=127.0.0.1 port="$back_port" shared=false \
+      setsid "${front[@]}" nbdkit -f -U "$work/nbdkit-chain.sock" nbd hostname="$back_host" port="$back_port" shared=false \
         >"$work/nbdkit-chain.log" 2>&1 </dev/null &
       nbdkit_pid=$!
       attach_swap "$work/nbdkit-chain.sock"
-      run_workload nbdkit-chain "$limit"
+      run_workload "$key" "$limit"
       ;;
     file)
       swapfile=$work/swapfile
@@ -144,10 +190,10 @@ for setup in "${setups[@]}"; do
       chmod 600 "$swapfile"
       mkswap "$swapfile" >/dev/null
       swapon -p 32767 "$swapfile"
-      run_workload file "$limit"
+      run_workload "$key" "$limit"
       ;;
     nolimit)
-      run_workload nolimit max
+      run_workload "$key" max
       ;;
   esac
   teardown
@@ -164,6 +210,27 @@ table() {
     echo "| $setup | ${seconds[$setup]} | $(ratio "${seconds[$setup]}" "$base") | $(ratio "${seconds[$setup]}" "$chain")" \
       "|${unsealed:+ $(ratio "${seconds[$setup]}" "$unsealed") |} \`${summary[$setup]#swapnbd-memtest: }\` |"
   done
+  footer
+}
+# With --loss: a "loss %" column; the setups with a donor link once per loss value (compared with the chain and the
+# unsealed server of the same loss), then the others once ("–": no network between them and their memory).
+loss_table() {
+  local base=${seconds[nbdkit]:-} has_unsealed="" loss setup key chain unsealed
+  [[ ,$only, != *,swapnbd-unsealed,* ]] || has_unsealed=1
+  echo "| loss % | setup | seconds | vs nbdkit | vs nbdkit-chain |${has_unsealed:+ vs swapnbd-unsealed |} memtest summary |"
+  echo "|--:|---|--:|--:|--:|${has_unsealed:+--:|}---|"
+  for loss in "${passes[@]}" ""; do
+    chain=${seconds[$loss|nbdkit-chain]:-} unsealed=${seconds[$loss|swapnbd-unsealed]:-}
+    for setup in "${setups[@]}"; do
+      if [[ -n $loss ]]; then has_link "$setup" || continue; key="$loss|$setup"; else ! has_link "$setup" || continue; key=$setup; fi
+      echo "| ${loss:-–} | $setup | ${seconds[$key]} | $(ratio "${seconds[$key]}" "$base") | $(ratio "${seconds[$key]}" "${loss:+$chain}")" \
+        "|${has_unsealed:+ $(ratio "${seconds[$key]}" "${loss:+$unsealed}") |} \`${summary[$key]#swapnbd-memtest: }\` |"
+    done
+  done
+  footer
+  labenv_describe
+}
+footer() {
   echo
   echo "$size working set at 1/$factor of it as the cgroup limit ($((limit >> 20)) MiB), $touches random touches, seed 42;" \
     "$(nproc) CPUs, kernel $(uname -r); swapnbd: 3 daemons, 64 MiB slabs, backup file in $(df --output=source "$work" | tail -1)."
@@ -171,4 +238,4 @@ table() {
     "$([[ -d /sys/module/nbd ]] && echo 'kernel nbd (nbd-client)' || echo 'nbdfuse + loop device (no nbd module)')."
 }
 echo
-table | tee ${out:+"$out"}
+if [[ -n ${passes[0]} ]]; then loss_table; else table; fi | tee ${out:+"$out"}

@@ -4,7 +4,7 @@
 # --full instead measures the full slab path (swapnbd-server in slab mode on 2 swapnbd-daemon donors + backup
 # file) against a two-hop nbdkit chain (nbdkit nbd plugin -> nbdkit memory plugin), same matrix.
 #
-#   scripts/bench.sh [--full | --all] [--quick] [--out FILE] [--swapnbd DIR] [--baseline DIR]
+#   scripts/bench.sh [--full | --all] [--quick] [--out FILE] [--swapnbd DIR] [--baseline DIR] [--loss LIST]
 #
 #   (default)       memory backend vs nbdkit memory plugin
 #   --full          only the full slab path vs the two-hop nbdkit chain
@@ -14,6 +14,11 @@
 #   --swapnbd DIR   the build under test: DIR/swapnbd-server and DIR/swapnbd-daemon (default out/)
 #   --baseline DIR  another build (scripts/build.sh --out DIR) run on the same cells, right next to the build under
 #                   test; adds the columns "baseline IOPS" and "vs baseline" (IOPS, build under test / baseline)
+#   --loss LIST     with --full, as root: the donors behind lossy links (scripts/netlab.sh): every swapnbd-daemon and
+#                   the chain's back end (nbdkit memory) in a network namespace of its own, the server and the
+#                   chain's front in the lab's server namespace, each serving a Unix socket (so Unix rows only).
+#                   LIST is percentages lost each way on every donor link, e.g. 0,0.5,2: the matrix runs once per
+#                   value, in that order, on the same pre-filled system, into one table with a "Loss %" column
 #   env BENCH_SECONDS   seconds measured per cell (default 5; 1 with --quick)
 #   env BENCH_RAMP      seconds of unmeasured warm-up per cell (default 1; 0 with --quick)
 #   env BENCH_SLAB_SIZE slab size for --full (default 256MiB, so both daemons get a slab)
@@ -23,7 +28,8 @@
 #   env BENCH_ROWS      only the rows whose "Workload|Transport|Conns" matches this extended regex,
 #                       e.g. BENCH_ROWS='^128K write.*\|Unix\|4$' (default: every row)
 #
-# All traffic stays on 127.0.0.1 and Unix sockets in a private temp dir.
+# All traffic stays on 127.0.0.1 and Unix sockets in a private temp dir (with --loss: on the lab's veth links, in
+# 198.18.0.0/15 inside namespaces this run makes and removes, also on Ctrl-C).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,6 +42,7 @@ quick=0
 out_file=""
 swapnbd_dir=$root/out
 baseline_dir=""
+loss_list=""
 sections=(memory)
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -45,10 +52,20 @@ while [[ $# -gt 0 ]]; do
     --out) out_file=${2:?--out needs a file}; shift 2 ;;
     --swapnbd) swapnbd_dir=${2:?--swapnbd needs a directory}; shift 2 ;;
     --baseline) baseline_dir=${2:?--baseline needs a directory}; shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --loss) loss_list=${2:?--loss needs percentages, e.g. 0,0.5,2}; shift 2 ;;
+    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die_with 2 "unknown argument $1 (see --help)" ;;
   esac
 done
+
+# The lab's helpers (lib/common.sh again, harmless); the lab itself only with --loss.
+# shellcheck source=lib/netlab-env.sh
+. "$root/scripts/lib/netlab-env.sh"
+if [[ -n $loss_list ]]; then
+  [[ ${sections[*]} == full ]] || die_with 2 "--loss measures the slab path against the nbdkit chain: use it with --full"
+  labenv_parse_losses "$loss_list"
+  is_root || die "--loss needs root (network namespaces, nftables)"
+fi
 
 for seal in "${BENCH_SEAL:-on}" "${BENCH_BASELINE_SEAL:-on}"; do
   [[ $seal == on || $seal == off ]] || die_with 2 "BENCH_SEAL / BENCH_BASELINE_SEAL: '$seal' is not on or off"
@@ -94,6 +111,7 @@ cleanup() {
   trap - EXIT INT TERM
   [[ ${#pids[@]} -gt 0 ]] && stop_pids "${pids[@]}"
   wait 2>/dev/null || true
+  labenv_down
   rm -rf "$work"
   exit "$rc"
 }
@@ -184,24 +202,36 @@ fmt_ratio() {
   if [[ $1 == fail || $2 == fail ]]; then echo "-"; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; fi
 }
 
+# Transports of the matrix: both, or only the Unix socket when the servers run in the lab (their TCP would be
+# inside its namespace). Loss passes: one pass at the network as it is (""), or one per --loss value.
+transports=(tcp unix)
+loss_passes=("")
+if ((${#labenv_losses[@]})); then
+  transports=(unix)
+  loss_passes=("${labenv_losses[@]}")
+fi
+
 # Runs the whole matrix against two servers, or three with a baseline (names in tcp_uri/unix_uri); leaves the
 # markdown table in $table. The baseline's columns come last, so the table without one is unchanged; with a baseline,
-# $baseline_summary names the row with the lowest "vs baseline".
-run_matrix() { # ours peer ours_label peer_label [baseline]
-  local ours=$1 peer=$2 ours_label=$3 peer_label=$4 base=${5:-}
-  local rows=$(( ${#workloads[@]} * 4 )) row=0 w label rw bs qd dir transport conns server name line ratio
-  local lowest="" lowest_row=""
+# $baseline_summary names the row with the lowest "vs baseline". With a LOSS (one of loss_passes, the loss already
+# set on the links), the rows start with a "Loss %" column and are added to the table of the passes before.
+run_matrix() { # ours peer ours_label peer_label loss [baseline]
+  local ours=$1 peer=$2 ours_label=$3 peer_label=$4 loss=$5 base=${6:-}
+  local rows=$(( ${#workloads[@]} * ${#transports[@]} * 2 )) row=0 w label rw bs qd dir transport conns server name line ratio
   local -a order
   local -A r_iops r_bw r_p99
-  log "$rows rows x $((${base:+1} + 2)) servers ($ours_label vs ${base:+baseline and }$peer_label), ${seconds}s + ${ramp}s warm-up per cell"
-  table="| Workload | Transport | Conns | $ours_label IOPS | $peer_label IOPS | Ratio | $ours_label MB/s | $ours_label p99 µs | $peer_label p99 µs |"
-  [[ -z $base ]] || table+=" baseline IOPS | vs baseline |"
-  table+=$'\n|---|---|--:|--:|--:|--:|--:|--:|--:|'
-  [[ -z $base ]] || table+='--:|--:|'
-  table+=$'\n'
+  log "$rows rows x $((${base:+1} + 2)) servers ($ours_label vs ${base:+baseline and }$peer_label)${loss:+ at $loss % loss}, ${seconds}s + ${ramp}s warm-up per cell"
+  if [[ -z $loss || $loss == "${loss_passes[0]}" ]]; then
+    lowest="" lowest_row=""
+    table="${loss:+| Loss % }| Workload | Transport | Conns | $ours_label IOPS | $peer_label IOPS | Ratio | $ours_label MB/s | $ours_label p99 µs | $peer_label p99 µs |"
+    [[ -z $base ]] || table+=" baseline IOPS | vs baseline |"
+    table+=$'\n'"${loss:+|--:}|---|---|--:|--:|--:|--:|--:|--:|--:|"
+    [[ -z $base ]] || table+='--:|--:|'
+    table+=$'\n'
+  fi
   for w in "${workloads[@]}"; do
     IFS='|' read -r label rw bs qd dir <<<"$w"
-    for transport in tcp unix; do
+    for transport in "${transports[@]}"; do
       for conns in 1 4; do
         name=TCP; [[ $transport == unix ]] && name=Unix
         [[ -z ${BENCH_ROWS:-} || "$label|$name|$conns" =~ $BENCH_ROWS ]] || continue
@@ -220,12 +250,12 @@ run_matrix() { # ours peer ours_label peer_label [baseline]
           [[ $iops == fail ]] && failures=$((failures + 1))
           r_iops[$server]=$iops r_bw[$server]=$bw r_p99[$server]=$p99
         done
-        line="| $label | $name | $conns | $(fmt_iops "${r_iops[$ours]}") | $(fmt_iops "${r_iops[$peer]}") | $(fmt_ratio "${r_iops[$ours]}" "${r_iops[$peer]}") | $(fmt_mbs "${r_bw[$ours]}") | $(fmt_us "${r_p99[$ours]}") | $(fmt_us "${r_p99[$peer]}") |"
+        line="${loss:+| $loss }| $label | $name | $conns | $(fmt_iops "${r_iops[$ours]}") | $(fmt_iops "${r_iops[$peer]}") | $(fmt_ratio "${r_iops[$ours]}" "${r_iops[$peer]}") | $(fmt_mbs "${r_bw[$ours]}") | $(fmt_us "${r_p99[$ours]}") | $(fmt_us "${r_p99[$peer]}") |"
         if [[ -n $base ]]; then
           ratio=$(fmt_ratio "${r_iops[$ours]}" "${r_iops[$base]}")
           line+=" $(fmt_iops "${r_iops[$base]}") | $ratio |"
           if [[ $ratio != - ]] && { [[ -z $lowest ]] || awk -v a="$ratio" -v b="$lowest" 'BEGIN { exit !(a < b) }'; }; then
-            lowest=$ratio lowest_row="$label, $name, $conns conn."
+            lowest=$ratio lowest_row="${loss:+$loss % loss, }$label, $name, $conns conn."
           fi
         fi
         table+="$line"$'\n'
@@ -301,7 +331,7 @@ section_memory() {
 
   # Other work on the machine skews everything; the load before and after goes into the report.
   load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-  run_matrix swapnbd nbdkit SwapNbd nbdkit ${baseline_dir:+baseline}
+  run_matrix swapnbd nbdkit SwapNbd nbdkit "" ${baseline_dir:+baseline}
   alive_or_die "${server_pid[swapnbd]}" swapnbd-server "$work/swapnbd.log"
   [[ -z $baseline_dir ]] || alive_or_die "${server_pid[baseline]}" "swapnbd-server (baseline)" "$work/baseline.log"
 
@@ -346,29 +376,71 @@ auth_args() { # DIR: the key arguments DIR's programs take
     echo "--auth-key-file $work/cluster.key"
   fi
 }
-start_slab() {
-  local name=$1 dir=$2 port_d1 port_d2 port sock=$work/$1.sock auth
+# lab_listening K PORT PID LOG: waits until PID listens on PORT in lab node K's namespace, or exits with its log.
+lab_listening() {
+  labenv_wait_listen "$1" "$2" 30 "$3" && return 0
+  log "nothing listens on $(labenv_addr "$1"):$2 in $(labenv_ns "$1") (pid $3); its log:"
+  cat "$4" >&2
+  exit 1
+}
+lab_daemon_port=7070 # every donor in its own namespace: one port for all
+lab_back_port=10809  # the nbdkit chain's back end, likewise
+start_slab() { # NAME DIR [K]: with K (--loss), the donors are lab nodes K and K+1 and the server is in the lab
+  local name=$1 dir=$2 k=${3:-} port_d1 port_d2 port sock=$work/$1.sock auth
+  local -a in_d1=() in_d2=() in_srv=() listen=(--listen 127.0.0.1:0)
+  local listen_d1=127.0.0.1:0 listen_d2=127.0.0.1:0
   read -r -a auth <<<"$(auth_args "$dir")"
-  "$dir/swapnbd-daemon" --listen 127.0.0.1:0 "${auth[@]}" --max-memory 4GiB --headroom 512MiB --log-level Warning \
-    >"$work/$name-daemon1.log" 2>&1 &
+  if [[ -n $k ]]; then
+    # Inside a fresh namespace every port is free, so the donors take a fixed one and the portal list knows it.
+    in_d1=(ip netns exec "$(labenv_ns "$k")") in_d2=(ip netns exec "$(labenv_ns $((k + 1)))") in_srv=(ip netns exec "$(labenv_ns srv)")
+    port_d1=$lab_daemon_port port_d2=$lab_daemon_port
+    listen_d1=$(labenv_addr "$k"):$port_d1 listen_d2=$(labenv_addr $((k + 1))):$port_d2
+    # The status file tells after each loss pass whether the daemons still hold the working set.
+    listen=(--listen "" --status-file "$work/$name-status.json")
+  fi
+  "${in_d1[@]}" "$dir/swapnbd-daemon" --listen "$listen_d1" "${auth[@]}" \
+    --max-memory 4GiB --headroom 512MiB --log-level Warning >"$work/$name-daemon1.log" 2>&1 &
   d1_pid[$name]=$!
   pids+=("$!")
-  "$dir/swapnbd-daemon" --listen 127.0.0.1:0 "${auth[@]}" --max-memory 4GiB --headroom 512MiB --log-level Warning \
-    >"$work/$name-daemon2.log" 2>&1 &
+  "${in_d2[@]}" "$dir/swapnbd-daemon" --listen "$listen_d2" "${auth[@]}" \
+    --max-memory 4GiB --headroom 512MiB --log-level Warning >"$work/$name-daemon2.log" 2>&1 &
   d2_pid[$name]=$!
   pids+=("$!")
-  port_d1=$(port_of "${d1_pid[$name]}" "$work/$name-daemon1.log")
-  port_d2=$(port_of "${d2_pid[$name]}" "$work/$name-daemon2.log")
-  printf '2\n127.0.0.1:%s\n127.0.0.1:%s\n' "$port_d1" "$port_d2" >"$work/$name-portal.list"
+  if [[ -n $k ]]; then
+    lab_listening "$k" "$lab_daemon_port" "${d1_pid[$name]}" "$work/$name-daemon1.log"
+    lab_listening $((k + 1)) "$lab_daemon_port" "${d2_pid[$name]}" "$work/$name-daemon2.log"
+    printf '2\n%s:%s\n%s:%s\n' "$(labenv_addr "$k")" "$port_d1" "$(labenv_addr $((k + 1)))" "$port_d2" >"$work/$name-portal.list"
+  else
+    port_d1=$(port_of "${d1_pid[$name]}" "$work/$name-daemon1.log")
+    port_d2=$(port_of "${d2_pid[$name]}" "$work/$name-daemon2.log")
+    printf '2\n127.0.0.1:%s\n127.0.0.1:%s\n' "$port_d1" "$port_d2" >"$work/$name-portal.list"
+  fi
 
   rm -f "$work/$name-backup.img"
   # shellcheck disable=SC2046 # seal_args is empty or two words
-  "$dir/swapnbd-server" --portal "$work/$name-portal.list" --backup-disk "$work/$name-backup.img" "${auth[@]}" --size 1GiB \
-    --slab-size "$slab_size" --listen 127.0.0.1:0 --socket "$sock" --log-level Warning $(seal_args "$name") >"$work/$name.log" 2>&1 &
+  "${in_srv[@]}" "$dir/swapnbd-server" --portal "$work/$name-portal.list" --backup-disk "$work/$name-backup.img" "${auth[@]}" --size 1GiB \
+    --slab-size "$slab_size" "${listen[@]}" --socket "$sock" --log-level Warning $(seal_args "$name") >"$work/$name.log" 2>&1 &
   server_pid[$name]=$!
   pids+=("$!")
-  port=$(port_of "${server_pid[$name]}" "$work/$name.log")
-  tcp_uri[$name]=nbd://127.0.0.1:$port unix_uri[$name]="nbd+unix:///?socket=$sock"
+  unix_uri[$name]="nbd+unix:///?socket=$sock"
+  if [[ -z $k ]]; then
+    port=$(port_of "${server_pid[$name]}" "$work/$name.log")
+    tcp_uri[$name]=nbd://127.0.0.1:$port
+  fi
+}
+
+# slab_pass_note LOSS: one line after a loss pass, from each build's status file: its daemons up and the share of the
+# written pages they hold (a daemon failed by the loss sends its slabs to disk until they are placed again, so the
+# rows after it measured partly the backup disk), and the links its server saw go down so far.
+slab_pass_note() {
+  local s held note="After the $1 % pass:"
+  for s in slab ${baseline_dir:+baseline}; do
+    held=$(jq -r '.slabs | "\([.daemons[] | select(.up)] | length) of \(.daemons | length) daemons up, " +
+      "\(.bytesRemote / 1048576 | floor) of \(.bytesWritten / 1048576 | floor) MiB written held by them"' "$work/$s-status.json" 2>/dev/null) ||
+      held="no status file"
+    note+=" ${s/slab/build under test}: $held, since the start $(labenv_link_events "$work/$s.log");"
+  done
+  echo "${note%;}."
 }
 
 # The server places a slab on its first write, in the background, and copies it from the backup file; until then
@@ -386,10 +458,17 @@ wait_daemons_hold() { # name base_rss1 base_rss2
 }
 
 section_full() {
-  local port_back port_front pid_back pid_front_tcp pid_front_unix
+  local port_back port_front pid_back pid_front_tcp="" pid_front_unix back_k="" back_host=127.0.0.1 s t
   local sock_front=$work/nbdkit-front.sock
-  start_slab slab "$swapnbd_dir"
-  [[ -z $baseline_dir ]] || start_slab baseline "$baseline_dir"
+  local -a in_back=() in_front=()
+  if ((${#labenv_losses[@]})); then
+    # Lab nodes: 1-2 the build under test's donors, 3-4 the baseline's, then the chain's back end.
+    labenv_up $((${baseline_dir:+2} + 3))
+    back_k=$((${baseline_dir:+2} + 3)) back_host=$(labenv_addr "$back_k")
+    in_back=(ip netns exec "$(labenv_ns "$back_k")") in_front=(ip netns exec "$(labenv_ns srv)")
+  fi
+  start_slab slab "$swapnbd_dir" ${back_k:+1}
+  [[ -z $baseline_dir ]] || start_slab baseline "$baseline_dir" ${back_k:+3}
 
   # Peer: nbdkit's memory plugin (back, TCP on 127.0.0.1) behind nbdkit's nbd plugin (front), so both sides pay a
   # client -> server -> memory-holder hop over loopback TCP. One back shared by two fronts (TCP and Unix; nbdkit
@@ -397,48 +476,61 @@ section_full() {
   # shared=false (the nbd plugin's default for hostname/port, given explicitly): every client connection to the
   # front opens its own connection to the back, so 4 fio connections are 4 back connections, as our server
   # spreads 4 client connections over its daemon links; shared=true would funnel them through one libnbd handle.
-  read -r port_back port_front < <(free_ports 2)
-  nbdkit -f --exit-with-parent -p "$port_back" -i 127.0.0.1 memory "$export_size" >"$work/nbdkit-back.log" 2>&1 &
+  # With --loss the back is a lab node behind its own lossy link and the front (Unix only) in the server namespace,
+  # so the chain pays the same network as our donors.
+  if [[ -n $back_k ]]; then
+    port_back=$lab_back_port
+  else
+    read -r port_back port_front < <(free_ports 2)
+  fi
+  "${in_back[@]}" nbdkit -f --exit-with-parent -p "$port_back" -i "$back_host" memory "$export_size" >"$work/nbdkit-back.log" 2>&1 &
   pid_back=$!
   pids+=("$pid_back")
-  wait_listening "$port_back" "$work/nbdkit-back.log"
-  nbdkit -f --exit-with-parent -p "$port_front" -i 127.0.0.1 nbd hostname=127.0.0.1 port="$port_back" shared=false \
-    >"$work/nbdkit-front-tcp.log" 2>&1 &
-  pid_front_tcp=$!
-  pids+=("$pid_front_tcp")
-  nbdkit -f --exit-with-parent -U "$sock_front" nbd hostname=127.0.0.1 port="$port_back" shared=false \
+  if [[ -n $back_k ]]; then
+    lab_listening "$back_k" "$port_back" "$pid_back" "$work/nbdkit-back.log"
+  else
+    wait_listening "$port_back" "$work/nbdkit-back.log"
+    nbdkit -f --exit-with-parent -p "$port_front" -i 127.0.0.1 nbd hostname=127.0.0.1 port="$port_back" shared=false \
+      >"$work/nbdkit-front-tcp.log" 2>&1 &
+    pid_front_tcp=$!
+    pids+=("$pid_front_tcp")
+    tcp_uri[chain]=nbd://127.0.0.1:$port_front
+  fi
+  "${in_front[@]}" nbdkit -f --exit-with-parent -U "$sock_front" nbd hostname="$back_host" port="$port_back" shared=false \
     >"$work/nbdkit-front-unix.log" 2>&1 &
   pid_front_unix=$!
   pids+=("$pid_front_unix")
-  tcp_uri[chain]=nbd://127.0.0.1:$port_front unix_uri[chain]="nbd+unix:///?socket=$sock_front"
+  unix_uri[chain]="nbd+unix:///?socket=$sock_front"
 
-  local s
   for s in slab ${baseline_dir:+baseline}; do
-    wait_ready "$(uri_of "$s" tcp)" "$work/$s.log"
-    wait_ready "$(uri_of "$s" unix)" "$work/$s.log"
+    for t in "${transports[@]}"; do wait_ready "$(uri_of "$s" "$t")" "$work/$s.log"; done
   done
-  wait_ready "$(uri_of chain tcp)" "$work/nbdkit-front-tcp.log"
-  wait_ready "$(uri_of chain unix)" "$work/nbdkit-front-unix.log"
+  for t in "${transports[@]}"; do wait_ready "$(uri_of chain "$t")" "$work/nbdkit-front-$t.log"; done
 
   # Pre-write the working set once on every side, then wait until the daemons hold it, so all are measured warm.
   # The two builds are pre-filled at the same time: pre-filled one after the other, the first build measured
   # 0.67-0.85x the second on 4K randwrite QD32, whichever build was first (its slab fills ran under the other's
-  # pre-write), which is a bias of the setup, not a difference of the builds.
+  # pre-write), which is a bias of the setup, not a difference of the builds. With --loss, before any loss is set.
   local -A base1 base2 fill_pid
   for s in slab ${baseline_dir:+baseline}; do
     base1[$s]=$(rss_mib "${d1_pid[$s]}") base2[$s]=$(rss_mib "${d2_pid[$s]}")
-    prefill "$(uri_of "$s" tcp)" "$s" &
+    prefill "$(uri_of "$s" "${transports[0]}")" "$s" &
     fill_pid[$s]=$!
   done
   for s in slab ${baseline_dir:+baseline}; do wait "${fill_pid[$s]}" || die "pre-fill of $s failed"; done
-  prefill "$(uri_of chain tcp)" chain
+  prefill "$(uri_of chain "${transports[0]}")" chain
   # The pre-fill's dirty pages of the backup files go out now, not in the middle of a measured cell.
   sync
   sleep 2
   for s in slab ${baseline_dir:+baseline}; do wait_daemons_hold "$s" "${base1[$s]}" "${base2[$s]}"; done
 
   load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-  run_matrix slab chain "SwapNbd slab" "nbdkit chain" ${baseline_dir:+baseline}
+  local loss loss_notes=""
+  for loss in "${loss_passes[@]}"; do
+    [[ -z $loss ]] || labenv_set_loss "$loss"
+    run_matrix slab chain "SwapNbd slab" "nbdkit chain" "$loss" ${baseline_dir:+baseline}
+    [[ -z $loss ]] || loss_notes+="$(slab_pass_note "$loss")"$'\n'
+  done
   for s in slab ${baseline_dir:+baseline}; do
     alive_or_die "${server_pid[$s]}" "swapnbd-server ($s, slab mode)" "$work/$s.log"
     alive_or_die "${d1_pid[$s]}" "swapnbd-daemon 1 ($s)" "$work/$s-daemon1.log"
@@ -448,21 +540,24 @@ section_full() {
   section_report=$(
     version_line "slab path (server + 2 daemons, ${slab_size} slabs, backup file)" "chain (nbd plugin -> memory plugin)"
     echo "Pages sealed: build under test ${BENCH_SEAL:-on}${baseline_dir:+, baseline ${BENCH_BASELINE_SEAL:-on}}."
+    [[ -z $back_k ]] || labenv_describe
     echo
     printf '%s' "$table"
     echo
     [[ -z $baseline_summary ]] || echo "$baseline_summary"
+    [[ -z $loss_notes ]] || printf '%s' "$loss_notes"
     for s in slab ${baseline_dir:+baseline}; do
       echo "RSS after the run${baseline_dir:+ ($s build)}: swapnbd-server (slab mode) $(rss_of "${server_pid[$s]}");" \
         "swapnbd-daemon 1 $(rss_of "${d1_pid[$s]}"); swapnbd-daemon 2 $(rss_of "${d2_pid[$s]}")."
     done
     echo "RSS after the run: nbdkit memory (back) $(rss_of "$pid_back");" \
-      "nbdkit nbd (front, TCP) $(rss_of "$pid_front_tcp"); nbdkit nbd (front, Unix) $(rss_of "$pid_front_unix")."
+      "${pid_front_tcp:+nbdkit nbd (front, TCP) $(rss_of "$pid_front_tcp"); }nbdkit nbd (front, Unix) $(rss_of "$pid_front_unix")."
   )
   # The servers first: a daemon stopped under its server only makes the server log errors.
   stop_pids "${server_pid[@]}"
   stop_pids "${pids[@]}"
   pids=() server_pid=()
+  labenv_down
 }
 
 # --- run -----------------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ namespace Swap.Server.Status;
 
 /// <summary>
 /// Slab mode in the status file: slabs, the written pages per donor daemon and on the backup disk, how pages are
-/// sealed ("off" when not), and the reads whose pages failed to open (each served from the backup disk).
+/// sealed ("off" when not), the reads whose pages failed to open (each served from the backup disk), and the hedged
+/// reads: started (a daemon missed its bound, the disk was asked too), won by the disk, won by the daemon after all.
 /// </summary>
 public sealed record SlabStatus(
     long SlabSize,
@@ -17,7 +18,10 @@ public sealed record SlabStatus(
     BackupDiskStatus BackupDisk,
     string Sealing,
     long OpenFailures,
-    IReadOnlyList<DaemonStatus> Daemons)
+    IReadOnlyList<DaemonStatus> Daemons,
+    long HedgedReads = 0,
+    long HedgeWonByDisk = 0,
+    long HedgeWonByDaemon = 0)
 {
     public static SlabStatus From(SwapDevice device, string? backupDisk)
     {
@@ -28,6 +32,7 @@ public sealed record SlabStatus(
             stats.PagesWritten * page, stats.PagesRemote * page, stats.PagesDiskOnly * page,
             new BackupDiskStatus(backupDisk ?? "", stats.PagesWritten * page, stats.PagesDiskOnly * page),
             device.Sealing ?? "off", stats.OpenFailures,
-            stats.Daemons.Select(d => new DaemonStatus(d.Name, d.Up, d.Slabs, d.PagesRemote * page, d.OpenFailures)).ToList());
+            stats.Daemons.Select(d => new DaemonStatus(d.Name, d.Up, d.Slabs, d.PagesRemote * page, d.OpenFailures)).ToList(),
+            stats.HedgedReads, stats.HedgeWonByDisk, stats.HedgeWonByDaemon);
     }
 }

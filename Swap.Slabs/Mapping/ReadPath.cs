@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Swap.Slabs.Hedging;
 using Swap.Slabs.Remote;
 
 namespace Swap.Slabs.Mapping;
@@ -6,10 +7,14 @@ namespace Swap.Slabs.Mapping;
 /// <summary>
 /// Reads a request piece by piece (one a slab), page run by page run: runs valid on the slab's daemon are read from
 /// it, the rest from the disk. A daemon that answers anything but OK has its slab unmapped and the run read from disk.
-/// With sealing on, runs valid on the daemon are read and opened by <see cref="SealedReads"/>.
+/// With sealing on, runs valid on the daemon are read and opened by <see cref="SealedReads"/>. With a
+/// <see cref="ReadHedger"/>, a daemon read slower than its link's bound is raced against the disk.
 /// </summary>
-internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer placer, SealedReads? sealedReads)
+internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer placer, SealedReads? sealedReads, ReadHedger? hedger)
 {
+    /// <summary>Unsealed runs up to this are hedged (swap-in reads are 4-128 KiB); longer ones are read straight into place.</summary>
+    public const int MaxHedgedBytes = 1 << 20;
+
     private const int PageShift = SlabTable.PageShift;
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
@@ -81,6 +86,11 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> TryPlainReadAsync(int slab, SlabMapping mapping, long slabOffset, Memory<byte> destination)
     {
+        if (hedger is not null && destination.Length <= MaxHedgedBytes && hedger.TryRent(destination.Length) is { } hedge)
+        {
+            return await TryHedgedReadAsync(hedger, hedge, slab, mapping, slabOffset, destination).ConfigureAwait(false);
+        }
+
         try
         {
             var reply = await mapping.Link.ReadAsync(mapping.Grant, slabOffset, destination).ConfigureAwait(false);
@@ -97,5 +107,41 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// An unsealed read, hedged: the daemon reads into the entry's own buffer (the caller's may be answered and reused
+    /// from the disk while the daemon's reply is still on the wire), copied into place if the daemon wins.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> TryHedgedReadAsync(ReadHedger readHedger, HedgedRead hedge, int slab, SlabMapping mapping, long slabOffset, Memory<byte> destination)
+    {
+        try
+        {
+            var link = mapping.Link;
+            var outcome = await hedge.Start(
+                link.ReadAsync(mapping.Grant, slabOffset, hedge.DaemonBuffer.AsMemory(0, destination.Length)),
+                readHedger.DeadlineFor(link.ReadLatency), table.BaseOf(slab) + slabOffset, destination.Length).ConfigureAwait(false);
+            if (outcome.Refused is { } status)
+            {
+                placer.Unmap(slab, mapping, $"daemon answered {status} to a read");
+            }
+
+            switch (outcome.Winner)
+            {
+                case HedgeWinner.Daemon:
+                    hedge.DaemonBuffer.AsSpan(0, destination.Length).CopyTo(destination.Span);
+                    return true;
+                case HedgeWinner.Disk:
+                    hedge.DiskBuffer.AsSpan(0, destination.Length).CopyTo(destination.Span);
+                    return true;
+                default:
+                    return false;
+            }
+        }
+        finally
+        {
+            hedge.Release();
+        }
     }
 }

@@ -6,10 +6,13 @@ namespace Swap.Slabs.Mapping;
 
 /// <summary>
 /// The backup disk as the slab layer uses it: every failure is logged, then travels on to the caller (an NBD EIO),
-/// so disk errors are reported and never swallowed.
+/// so disk errors are reported and never swallowed. A backup store itself, so the layers that only read (hedged
+/// reads) take it as one.
 /// </summary>
-internal sealed class ReportedDisk(IBackupStore disk, ILogger logger) : IDisposable
+internal sealed class ReportedDisk(IBackupStore disk, ILogger logger) : IBackupStore
 {
+    public long Size => disk.Size;
+
     public void Read(long offset, Span<byte> destination)
     {
         try

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Swap.Common.Buffers;
+using Swap.Slabs.Hedging;
 using Swap.Slabs.Remote;
 using Swap.Slabs.Sealing;
 
@@ -11,9 +12,11 @@ namespace Swap.Slabs.Mapping;
 /// pinned buffer (one READ per <see cref="ChunkPages"/> pages), then each page is opened into the caller's buffer as
 /// the version this server last sealed there. A page that fails to open makes the run read from the disk; unless
 /// the page was sealed again or stopped being valid on the daemon meanwhile (a write or TRIM raced the read, the
-/// donor is not to blame), it goes to <see cref="OpenFailures"/>.
+/// donor is not to blame), it goes to <see cref="OpenFailures"/>. With a <see cref="ReadHedger"/>, the pooled buffer is
+/// the hedged read's, and a daemon slower than its link's bound is raced against the disk (which holds plaintext:
+/// a disk win is copied into place and nothing is opened).
 /// </summary>
-internal sealed class SealedReads(SlabTable table, PageSealer sealer, OpenFailures failures, SlabPlacer placer)
+internal sealed class SealedReads(SlabTable table, PageSealer sealer, OpenFailures failures, SlabPlacer placer, ReadHedger? hedger)
 {
     /// <summary>Pages per READ: 1 MiB of plaintext, 1 MiB + 4 KiB on the wire, well under the frame limit.</summary>
     public const int ChunkPages = 256;
@@ -48,7 +51,9 @@ internal sealed class SealedReads(SlabTable table, PageSealer sealer, OpenFailur
         var sealedLength = pages * SealedPage.Stride;
         var firstPage = ((long)slab * table.PagesPerSlab) + pageInSlab;
         // The sealed pages, then the versions they must open as.
-        var buffer = PinnedBufferPool.Shared.Rent(sealedLength + (pages * sizeof(uint)));
+        var bytes = sealedLength + (pages * sizeof(uint));
+        var hedge = hedger?.TryRent(bytes);
+        var buffer = hedge?.DaemonBuffer ?? PinnedBufferPool.Shared.Rent(bytes);
         try
         {
             sealer.Versions.Snapshot(firstPage, Versions(buffer, sealedLength, pages));
@@ -58,11 +63,35 @@ internal sealed class SealedReads(SlabTable table, PageSealer sealer, OpenFailur
                 return false;
             }
 
-            var reply = await mapping.Link.ReadAsync(mapping.Grant, SealedPage.DonorOffset(pageInSlab), buffer.AsMemory(0, sealedLength)).ConfigureAwait(false);
-            if (!reply.Ok)
+            var read = mapping.Link.ReadAsync(mapping.Grant, SealedPage.DonorOffset(pageInSlab), buffer.AsMemory(0, sealedLength));
+            if (hedge is not null)
             {
-                placer.Unmap(slab, mapping, $"daemon answered {reply.Status} to a read");
-                return false;
+                var outcome = await hedge.Start(read, hedger!.DeadlineFor(mapping.Link.ReadLatency),
+                    table.BaseOf(slab) + (pageInSlab << PageShift) + skip, destination.Length).ConfigureAwait(false);
+                if (outcome.Refused is { } refused)
+                {
+                    placer.Unmap(slab, mapping, $"daemon answered {refused} to a read");
+                }
+
+                if (outcome.Winner != HedgeWinner.Daemon)
+                {
+                    if (outcome.Winner == HedgeWinner.Neither)
+                    {
+                        return false;
+                    }
+
+                    hedge.DiskBuffer.AsSpan(0, destination.Length).CopyTo(destination.Span);
+                    return true;
+                }
+            }
+            else
+            {
+                var reply = await read.ConfigureAwait(false);
+                if (!reply.Ok)
+                {
+                    placer.Unmap(slab, mapping, $"daemon answered {reply.Status} to a read");
+                    return false;
+                }
             }
 
             var versions = Versions(buffer, sealedLength, pages);
@@ -88,7 +117,14 @@ internal sealed class SealedReads(SlabTable table, PageSealer sealer, OpenFailur
         }
         finally
         {
-            PinnedBufferPool.Shared.Return(buffer);
+            if (hedge is not null)
+            {
+                hedge.Release();
+            }
+            else
+            {
+                PinnedBufferPool.Shared.Return(buffer);
+            }
         }
     }
 

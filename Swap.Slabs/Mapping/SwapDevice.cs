@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Swap.BlockDevices;
 using Swap.Slabs.Backup;
+using Swap.Slabs.Hedging;
 using Swap.Slabs.Placement;
 using Swap.Slabs.Remote;
 using Swap.Slabs.Sealing;
@@ -41,6 +42,7 @@ public sealed class SwapDevice : IBlockDevice
     private readonly DiscardPath _discards;
     private readonly PageSealer? _sealer;
     private readonly OpenFailures _openFailures;
+    private readonly ReadHedger? _hedger;
     private readonly CancellationTokenSource _stop = new();
     private int _disposed;
 
@@ -87,12 +89,16 @@ public sealed class SwapDevice : IBlockDevice
         _placer = new SlabPlacer(_table, new DaemonChooser(endpoints, options.DonorSlabSize, random, probation), filler, options, random, time, logger, _stop.Token);
         _daemons = new DaemonPool(endpoints, _table, _placer, probation, logger);
         _openFailures = new OpenFailures(_placer, time, logger);
-        _reads = new ReadPath(_table, _disk, _placer, _sealer is null ? null : new SealedReads(_table, _sealer, _openFailures, _placer));
+        _hedger = CreateHedger(options, _disk, time, logger);
+        _reads = new ReadPath(_table, _disk, _placer, _sealer is null ? null : new SealedReads(_table, _sealer, _openFailures, _placer, _hedger), _hedger);
         _writes = new WritePath(_table, _disk, new RemoteWrites(_placer), _placer, _sealer);
         _discards = new DiscardPath(_table, _disk, _sealer is not null);
     }
 
     public long Size { get; }
+
+    /// <summary>The hedged reads' pool and counters (null when off), for tests.</summary>
+    internal ReadHedger? Hedger => _hedger;
 
     public BlockDeviceCapabilities Capabilities =>
         BlockDeviceCapabilities.Flush | BlockDeviceCapabilities.Fua | BlockDeviceCapabilities.Trim |
@@ -227,7 +233,8 @@ public sealed class SwapDevice : IBlockDevice
             usage[i] = new DaemonUsage(daemons[i].Name, daemons[i].Link?.IsAlive == true, slabs[i], remote[i], _openFailures.CountOf(daemons[i]));
         }
 
-        return new SwapDeviceStats(_table.Count, mapped, active, _table.OnDisk.Count(), remote.Sum(), usage, _openFailures.Count);
+        return new SwapDeviceStats(_table.Count, mapped, active, _table.OnDisk.Count(), remote.Sum(), usage, _openFailures.Count,
+            _hedger?.Started ?? 0, _hedger?.WonByDisk ?? 0, _hedger?.WonByDaemon ?? 0);
     }
 
     /// <summary>Stops placement, closes every daemon link and the backup disk.</summary>
@@ -241,9 +248,24 @@ public sealed class SwapDevice : IBlockDevice
         _placer.Stop();
         await _stop.CancelAsync().ConfigureAwait(false);
         await _daemons.StopAsync().ConfigureAwait(false);
+        _hedger?.Dispose();
         _disk.Dispose();
         _sealer?.Dispose();
     }
 
     public void Dispose() => StopAsync().AsTask().GetAwaiter().GetResult();
+
+    /// <summary>The hedger when hedged reads are on; its cap stays under half the daemon timeout, which fails the link anyway.</summary>
+    private static ReadHedger? CreateHedger(SwapDeviceOptions options, ReportedDisk disk, TimeProvider time, ILogger logger)
+    {
+        if (!options.HedgeReads)
+        {
+            HedgeLog.NotHedging(logger);
+            return null;
+        }
+
+        var cap = TimeSpan.FromTicks(Math.Min(ReadHedger.DefaultCap.Ticks, options.Links.RequestTimeout.Ticks / 2));
+        HedgeLog.Hedging(logger, ReadHedger.Multiplier, options.HedgeFloor.TotalMicroseconds, (cap > options.HedgeFloor ? cap : options.HedgeFloor).TotalMilliseconds);
+        return new ReadHedger(disk, options.HedgeFloor, cap, time);
+    }
 }

@@ -42,6 +42,15 @@ public sealed record SwapDeviceOptions
     /// </summary>
     public bool SealPages { get; init; } = true;
 
+    /// <summary>
+    /// Hedged reads: a READ its daemon has not answered within a bound drawn from that link's recent latencies is read
+    /// from the backup disk too, and the first answer wins (a lost segment then costs the bound, not TCP's 200 ms).
+    /// </summary>
+    public bool HedgeReads { get; init; } = true;
+
+    /// <summary>The least a hedging bound can be, however fast the link has been.</summary>
+    public TimeSpan HedgeFloor { get; init; } = TimeSpan.FromMicroseconds(100);
+
     /// <summary>Bytes of one slab on its donor: the slab size, or 257/256 of it when pages are sealed (a 16-byte tag a page).</summary>
     public long DonorSlabSize => SealPages ? SealedPage.DonorSlabSize(SlabSize) : SlabSize;
 
@@ -57,6 +66,11 @@ public sealed record SwapDeviceOptions
         CheckPositive(errors, "DaemonTimeout", Links.RequestTimeout);
         CheckPositive(errors, "ConnectTimeout", Links.ConnectTimeout);
         CheckPositive(errors, "HeartbeatInterval", Links.HeartbeatInterval);
+        if (HedgeFloor < TimeSpan.FromMicroseconds(10) || HedgeFloor > TimeSpan.FromSeconds(1))
+        {
+            errors.Add("HedgeFloorMicroseconds: must be between 10 and 1000000 (e.g. 100)");
+        }
+
         if (ParallelFills < 1)
         {
             errors.Add("ParallelFills: must be at least 1");

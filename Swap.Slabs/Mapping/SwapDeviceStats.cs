@@ -2,10 +2,11 @@ namespace Swap.Slabs.Mapping;
 
 /// <summary>
 /// Where a swap device's pages are: per daemon and on the backup disk only; and how many page runs came back from a
-/// daemon failing to open (each read from the backup disk instead).
+/// daemon failing to open (each read from the backup disk instead); and the hedged reads: started (the daemon missed
+/// its bound and the disk was asked too), won by the disk, won by the daemon after all.
 /// </summary>
 public sealed record SwapDeviceStats(int Slabs, int MappedSlabs, int ActiveSlabs, long PagesWritten, long PagesRemote, IReadOnlyList<DaemonUsage> Daemons,
-    long OpenFailures = 0)
+    long OpenFailures = 0, long HedgedReads = 0, long HedgeWonByDisk = 0, long HedgeWonByDaemon = 0)
 {
     /// <summary>Written pages whose only current copy is on the backup disk.</summary>
     public long PagesDiskOnly => PagesWritten - PagesRemote;

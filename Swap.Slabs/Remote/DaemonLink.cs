@@ -42,7 +42,8 @@ public sealed class DaemonLink : IDisposable
         MaxSlabs = welcome.MaxSlabs;
         _timeoutTicks = (long)(settings.RequestTimeout.TotalSeconds * time.TimestampFrequency);
         _sender = new FrameSender(socket);
-        _receiver = new ReplyReceiver(this, socket, _slots, time, logger);
+        ReadLatency = new ReadLatency(time.TimestampFrequency);
+        _receiver = new ReplyReceiver(this, socket, _slots, ReadLatency, _timeoutTicks, time, logger);
         _watchdog = new LinkWatchdog(this, _slots, _sender, _receiver, settings, time);
     }
 
@@ -55,6 +56,9 @@ public sealed class DaemonLink : IDisposable
     public uint MaxSlabs { get; }
 
     public bool IsAlive => Volatile.Read(ref _dead) == 0;
+
+    /// <summary>How long this daemon's READs have taken lately: what the hedging bound of its reads is made of.</summary>
+    internal ReadLatency ReadLatency { get; }
 
     /// <summary>Bytes of deferred WRITE frames waiting in the send buffer: lets tests see a frame held back without sleeping.</summary>
     internal int DeferredBytes => _sender.DeferredBytes;
@@ -180,6 +184,8 @@ public sealed class DaemonLink : IDisposable
     /// <summary>Called by the last receive thread as it leaves: fails what is pending, closes the socket, completes.</summary>
     internal void Ended()
     {
+        // Dead before the slots are swept: a send that starts after the sweep must see it and fail its own slot.
+        Kill("the receive thread ended");
         _watchdog.Dispose();
         _slots.FailPending(Dead());
         _socket.Dispose();
@@ -230,8 +236,13 @@ public sealed class DaemonLink : IDisposable
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
-            // The receive thread fails every pending slot, this one included, once the socket is down.
+            // The receive thread fails every pending slot once the socket is down; but it may have done so already
+            // (a disposed socket means it has), so this one is failed here unless the receive thread claimed it.
             Kill($"send failed: {ex.Message}");
+            if (slot.TryClaim())
+            {
+                slot.Fail(Dead());
+            }
         }
 
         return task;

@@ -20,16 +20,22 @@ internal sealed class ReplyReceiver
     private readonly DaemonLink _link;
     private readonly Socket _socket;
     private readonly RequestSlotPool _pool;
+    private readonly ReadLatency _readLatency;
+    private readonly long _timeoutTicks;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private ReceiveThread? _current;
     private long _lastActivity;
 
-    public ReplyReceiver(DaemonLink link, Socket socket, RequestSlotPool pool, TimeProvider time, ILogger logger)
+    /// <param name="readLatency">Where each OK READ's time from send to reply goes.</param>
+    /// <param name="timeoutTicks">The request timeout: a slot's deadline minus this is when it was sent.</param>
+    public ReplyReceiver(DaemonLink link, Socket socket, RequestSlotPool pool, ReadLatency readLatency, long timeoutTicks, TimeProvider time, ILogger logger)
     {
         _link = link;
         _socket = socket;
         _pool = pool;
+        _readLatency = readLatency;
+        _timeoutTicks = timeoutTicks;
         _time = time;
         _logger = logger;
         _lastActivity = time.GetTimestamp();
@@ -70,13 +76,15 @@ internal sealed class ReplyReceiver
         var header = new byte[DaemonFrameHeader.Size];
         var body = new byte[DaemonStats.Size];
         byte[]? scratch = null;
+        DaemonRequest? claimed = null;
         try
         {
             while (true)
             {
                 SocketReceive.Exact(_socket, header);
                 DaemonFrameHeader.TryRead(header, out var frame);
-                Volatile.Write(ref _lastActivity, _time.GetTimestamp());
+                var arrived = _time.GetTimestamp();
+                Volatile.Write(ref _lastActivity, arrived);
                 if (frame.Opcode == DaemonOpcode.Evicted)
                 {
                     if (frame.RequestId != 0 || frame.BodyLength != SlabRange.SlabOnlySize)
@@ -99,12 +107,17 @@ internal sealed class ReplyReceiver
                     continue;
                 }
 
+                // Ours to complete from here: if the socket fails before the reply is read whole, the catch below
+                // fails it (nobody else may, and its caller would wait forever).
+                claimed = slot;
                 var reply = new DaemonReply(frame.Status, 0, default, default);
                 if (frame.Status == DaemonStatus.Ok)
                 {
                     switch (frame.Opcode)
                     {
                         case DaemonOpcode.Read:
+                            // Late replies to hedged reads count too: they are this link's real latency.
+                            _readLatency.Record(arrived - (Volatile.Read(ref slot.Deadline) - _timeoutTicks));
                             SocketReceive.Exact(_socket, slot.Destination.Span);
                             break;
                         case DaemonOpcode.QueryFree:
@@ -124,20 +137,32 @@ internal sealed class ReplyReceiver
                     }
                 }
 
-                Volatile.Write(ref me.CompletingSince, _time.GetTimestamp());
+                claimed = null;
+                var completing = Math.Max(1, _time.GetTimestamp());
+                Volatile.Write(ref me.CompletingSince, completing);
                 slot.Complete(reply);
-                Volatile.Write(ref me.CompletingSince, 0);
-                if (Volatile.Read(ref _current) != me)
+                // Whoever clears CompletingSince first decides: this thread reads on, or the watchdog has taken it to
+                // start a replacement (which may not be _current yet), and this thread must not read the socket again.
+                if (Interlocked.CompareExchange(ref me.CompletingSince, 0, completing) != completing)
                 {
-                    // Replaced while the continuation was blocked; the new receiver owns the socket now.
+                    // The watchdog took the socket from this thread while the continuation was blocked (its CAS to 0
+                    // came first): a new receiver owns it, or is about to, so this one must not read another byte.
                     me.Replaced = true;
                     return;
                 }
             }
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or DaemonLinkException or DaemonProtocolException)
+        catch (Exception ex)
         {
-            _link.Kill(ex is DaemonProtocolException ? $"protocol violation: {ex.Message}" : ex.Message);
+            // Socket and protocol failures are expected; anything else is a bug, but it must not leave the link half
+            // alive (its requests unanswered, with nobody left to fail them): the link dies the same way.
+            _link.Kill(ex switch
+            {
+                DaemonProtocolException => $"protocol violation: {ex.Message}",
+                SocketException or ObjectDisposedException or DaemonLinkException => ex.Message,
+                _ => $"receive thread failed: {ex}",
+            });
+            claimed?.Fail(new DaemonLinkException($"link to {_link.EndPoint} failed while its reply was read: {ex.Message}"));
         }
         finally
         {

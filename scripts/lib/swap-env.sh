@@ -1,13 +1,16 @@
 # Shared by scripts/demo.sh and scripts/bench-swap.sh (bash; source it): a memory-limited cgroup for a workload,
-# the SwapNbd system (three donor daemons + the server with a backup file) on loopback, and their teardown.
+# the SwapNbd system (three donor daemons + the server with a backup file) on loopback or in a network lab, and their
+# teardown.
 # Callers set `root` (the repository) and `work` (a scratch directory) first. Sources lib/common.sh (log, die,
-# parse_bytes, stop_pids, wait_for_socket, free_ports).
+# parse_bytes, stop_pids, wait_for_socket, free_ports) and lib/netlab-env.sh (a network lab for the donors).
 # shellcheck shell=bash
 # shellcheck disable=SC2154  # root and work are the caller's (above)
 # shellcheck disable=SC2034  # cgroup_tasks, cgroup_kind, daemon_ports and daemon_pids are results for the caller
 
 # shellcheck source=common.sh
 . "$root/scripts/lib/common.sh"
+# shellcheck source=netlab-env.sh
+. "$root/scripts/lib/netlab-env.sh"
 
 # swapenv_make_cgroup NAME LIMIT_BYTES: a memory group (v1 inside our own v1 group, else v2 under the root).
 # Sets: cgroup (its directory), cgroup_tasks (write a pid there to move it in), cgroup_kind (for messages).
@@ -56,23 +59,40 @@ swapenv_remove_cgroup() {
 # choosing (127.0.0.1:0), read back once it listens, so no other process can take it in between. setsid: a Ctrl-C
 # in the terminal reaches only the caller, which stops these itself after swapoff. Sets: daemon_pids, daemon_ports,
 # server_pid; returns 1 (the donors' logs on stderr) if a donor does not listen. The array swapenv_server_args (if
-# set) is added to the server's command line, e.g. (--seal-pages false).
+# set) is added to the server's command line, e.g. (--seal-pages false). With a network lab up (labenv_up, at least
+# three donor links), donor K runs in lab node K on 198.18.K.2:7070 and the server in the lab's server namespace.
 swapenv_start_system() {
-  local export_size=$1 slab_size=$2 i port key=$work/cluster.key
+  local export_size=$1 slab_size=$2 i port key=$work/cluster.key lab_port=7070
+  local -a in_srv=() in_donor=() hosts=(127.0.0.1 127.0.0.1 127.0.0.1)
   daemon_pids=() daemon_ports=()
   [[ -f $key ]] || "$root/out/swapnbd-daemon" keygen "$key" >/dev/null || { log "cannot create the cluster key $key"; return 1; }
   for i in 1 2 3; do
-    setsid "$root/out/swapnbd-daemon" --listen 127.0.0.1:0 --auth-key-file "$key" --max-memory 2GiB --headroom 512MiB \
-      --log-level Warning >"$work/daemon-$i.log" 2>&1 </dev/null &
+    port=0
+    if [[ -n $labenv_lab ]]; then
+      # Inside a fresh namespace every port is free, so a fixed one (ss in the root namespace cannot see it).
+      in_donor=(ip netns exec "$(labenv_ns "$i")") hosts[i - 1]=$(labenv_addr "$i") port=$lab_port
+    fi
+    setsid "${in_donor[@]}" "$root/out/swapnbd-daemon" --listen "${hosts[i - 1]}:$port" --auth-key-file "$key" \
+      --max-memory 2GiB --headroom 512MiB --log-level Warning >"$work/daemon-$i.log" 2>&1 </dev/null &
     daemon_pids+=($!)
   done
   for i in 0 1 2; do
-    port=$(listen_port "${daemon_pids[$i]}" 30) ||
-      { log "swapnbd-daemon $((i + 1)) does not listen:"; cat "$work/daemon-$((i + 1)).log" >&2; return 1; }
+    if [[ -n $labenv_lab ]]; then
+      port=$lab_port
+      labenv_wait_listen $((i + 1)) "$port" 30 "${daemon_pids[$i]}" || port=""
+    else
+      port=$(listen_port "${daemon_pids[$i]}" 30) || port=""
+    fi
+    [[ -n $port ]] || { log "swapnbd-daemon $((i + 1)) does not listen:"; cat "$work/daemon-$((i + 1)).log" >&2; return 1; }
     daemon_ports+=("$port")
   done
-  { echo "# three donors on this machine"; echo 3; for port in "${daemon_ports[@]}"; do echo "127.0.0.1:$port"; done; } >"$work/portal.list"
-  setsid "$root/out/swapnbd-server" --portal "$work/portal.list" --backup-disk "$work/backup.img" --auth-key-file "$key" --size "$export_size" \
+  {
+    if [[ -n $labenv_lab ]]; then echo "# three donors behind the links of network lab $labenv_lab"; else echo "# three donors on this machine"; fi
+    echo 3
+    for i in 0 1 2; do echo "${hosts[i]}:${daemon_ports[i]}"; done
+  } >"$work/portal.list"
+  [[ -z $labenv_lab ]] || in_srv=(ip netns exec "$(labenv_ns srv)")
+  setsid "${in_srv[@]}" "$root/out/swapnbd-server" --portal "$work/portal.list" --backup-disk "$work/backup.img" --auth-key-file "$key" --size "$export_size" \
     --slab-size "$slab_size" --socket "$work/nbd.sock" --listen "" --status-file "$work/status.json" --log-level Warning \
     ${swapenv_server_args[@]+"${swapenv_server_args[@]}"} >"$work/server.log" 2>&1 </dev/null &
   server_pid=$!

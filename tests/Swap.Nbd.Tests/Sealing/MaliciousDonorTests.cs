@@ -135,4 +135,50 @@ public sealed class MaliciousDonorTests
                 "its link was killed");
         });
     }
+
+    /// <summary>
+    /// Every donor lies at once: each read from a daemon fails to open, slabs leave every daemon, the 3-slab rule
+    /// fails each daemon in turn (its link killed from the read that found the third lie), the links come back, and
+    /// slabs are placed on liars again. Every request is still answered, with the right bytes, from the disk.
+    /// </summary>
+    [Test]
+    [CancelAfter(120_000)]
+    public async Task When_every_donor_lies_every_request_is_answered_from_the_disk(CancellationToken ct)
+    {
+        await using var cluster = await SlabCluster.StartAsync(2, Size);
+        await using var pool = await NbdClientPool.ConnectAsync(cluster.Uri, 2, new NbdClientOptions(), ct);
+        var workload = new ReferenceWorkload(Size, 29, cache: false);
+        await workload.FillAsync(pool, ct);
+        await cluster.WaitSettledAsync(ct);
+
+        foreach (var daemon in cluster.Daemons)
+        {
+            daemon.Faults.Lies.Active = DonorLie.FlipBit;
+        }
+
+        try
+        {
+            await workload.VerifyAllAsync(pool, ct);
+            await workload.RunAsync(pool, Batches, ct, async _ => await workload.VerifyAllAsync(pool, ct));
+            await workload.VerifyAllAsync(pool, ct);
+        }
+        finally
+        {
+            foreach (var entry in cluster.Log.Entries.Where(e => e.EventId.Id == EventIds.RequestFailed))
+            {
+                await TestContext.Out.WriteLineAsync($"{entry.Message}: {entry.Exception}");
+            }
+        }
+
+        var stats = cluster.Device.GetStats();
+        Assert.Multiple(() =>
+        {
+            Assert.That(workload.Mismatches, Is.Zero, "every byte read is the byte written");
+            Assert.That(cluster.Daemons.Sum(d => d.Faults.Lies.Told), Is.GreaterThan(0), "the donors lied");
+            Assert.That(stats.OpenFailures, Is.GreaterThan(0), "the lies were noticed");
+            Assert.That(cluster.Log.Entries.Count(e => e.EventId.Id == EventIds.DaemonUntrusted), Is.GreaterThan(0),
+                "the 3-slab rule failed a daemon");
+            Assert.That(cluster.Log.Entries.Count(e => e.EventId.Id == EventIds.RequestFailed), Is.Zero, "no request failed unexpectedly");
+        });
+    }
 }

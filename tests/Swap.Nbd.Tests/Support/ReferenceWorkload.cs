@@ -79,7 +79,7 @@ public sealed class ReferenceWorkload(int size, int seed, bool cache = true)
                 }
             }
 
-            await Task.WhenAll(tasks);
+            await Task.WhenAll(tasks).WaitAsync(ct);
             foreach (var update in updates)
             {
                 update();
@@ -105,7 +105,7 @@ public sealed class ReferenceWorkload(int size, int seed, bool cache = true)
                 tasks.Add(pool.WriteAsync(slot, _model.AsMemory(slot, Math.Min(SlotSize, size - slot)), fua: false, ct).AsTask());
             }
 
-            await Task.WhenAll(tasks);
+            await Task.WhenAll(tasks).WaitAsync(ct);
         }
     }
 
@@ -124,7 +124,7 @@ public sealed class ReferenceWorkload(int size, int seed, bool cache = true)
 
     private async Task ReadAndCheckAsync(NbdClientPool pool, long offset, byte[] buffer, byte[] expected, bool[] known, CancellationToken ct)
     {
-        await pool.ReadAsync(offset, buffer, ct);
+        await pool.ReadAsync(offset, buffer, ct).AsTask().WaitAsync(ct);
         for (var i = 0; i < buffer.Length; i++)
         {
             if (known[i] && buffer[i] != expected[i])

@@ -58,9 +58,10 @@ internal sealed class SlabCluster : IAsyncDisposable
 
     /// <param name="sharedDaemons">Serve from these daemons (another cluster's, left running at dispose) instead of starting <paramref name="daemons"/> new ones.</param>
     /// <param name="sealPages">SwapDeviceOptions.SealPages: false only to show what an unsealed server leaves on its donors.</param>
+    /// <param name="configureDevice">Changes the device's options (after <see cref="FastOptions"/> and <paramref name="sealPages"/>).</param>
     public static async Task<SlabCluster> StartAsync(int daemons, long size, long slabSize = 1L << 20, bool processes = false,
         Action<DonorOptions>? configureDonor = null, IReadOnlyList<(string, EndPoint)>? extraDaemons = null, string? statusFile = null,
-        TestDaemon[]? sharedDaemons = null, bool sealPages = true)
+        TestDaemon[]? sharedDaemons = null, bool sealPages = true, Func<SwapDeviceOptions, SwapDeviceOptions>? configureDevice = null)
     {
         var started = sharedDaemons ?? new TestDaemon[daemons];
         daemons = started.Length;
@@ -75,7 +76,8 @@ internal sealed class SlabCluster : IAsyncDisposable
         var log = new RecordingLoggerProvider();
         var loggerFactory = LoggerFactory.Create(b => b.AddProvider(log).SetMinimumLevel(LogLevel.Information));
         var endpoints = started.Select(d => (d.Name, (EndPoint)new IPEndPoint(IPAddress.Loopback, d.Port))).Concat(extraDaemons ?? []).ToList();
-        var device = new SwapDevice(size, disk, endpoints, FastOptions(slabSize) with { SealPages = sealPages }, loggerFactory: loggerFactory);
+        var options = FastOptions(slabSize) with { SealPages = sealPages };
+        var device = new SwapDevice(size, disk, endpoints, configureDevice?.Invoke(options) ?? options, loggerFactory: loggerFactory);
         device.Start();
         var serverOptions = new NbdServerOptions { Listen = "127.0.0.1:0", ShutdownTimeout = TimeSpan.FromSeconds(2) };
         var server = new NbdServer(serverOptions, device, loggerFactory);

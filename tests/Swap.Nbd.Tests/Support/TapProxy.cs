@@ -5,7 +5,8 @@ namespace Swap.Nbd.Tests.Support;
 
 /// <summary>
 /// A wiretap on loopback: forwards one connection to <c>target</c> and keeps every byte the client sent, as an
-/// eavesdropper on the path between a server and a daemon would see them.
+/// eavesdropper on the path between a server and a daemon would see them. It can also cut the connection in the
+/// middle of what the target sends back (<see cref="CutDownstreamAfter"/>), as a failing link does mid-frame.
 /// </summary>
 internal sealed class TapProxy : IDisposable
 {
@@ -13,6 +14,7 @@ internal sealed class TapProxy : IDisposable
     private readonly MemoryStream _upstream = new();
     private readonly Lock _lock = new();
     private readonly List<Socket> _sockets = [];
+    private long _downstreamLeft = long.MaxValue;
 
     public TapProxy(EndPoint target)
     {
@@ -42,6 +44,9 @@ internal sealed class TapProxy : IDisposable
             return _upstream.ToArray();
         }
     }
+
+    /// <summary>Forwards <paramref name="bytes"/> more bytes from the target, then closes both sides.</summary>
+    public void CutDownstreamAfter(long bytes) => Interlocked.Exchange(ref _downstreamLeft, bytes);
 
     public void Dispose()
     {
@@ -75,6 +80,18 @@ internal sealed class TapProxy : IDisposable
                     {
                         _upstream.Write(buffer, 0, n);
                     }
+                }
+                else
+                {
+                    var left = Interlocked.Read(ref _downstreamLeft);
+                    if (left <= n)
+                    {
+                        await to.SendAsync(buffer.AsMemory(0, (int)left));
+                        Dispose();
+                        return;
+                    }
+
+                    Interlocked.Add(ref _downstreamLeft, -n);
                 }
 
                 await to.SendAsync(buffer.AsMemory(0, n));
