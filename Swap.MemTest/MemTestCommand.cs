@@ -64,14 +64,15 @@ public static class MemTestCommand
 
     /// <summary>
     /// One line, key=value after the verdict, so a script or test can pick fields out:
-    /// <c>swapnbd-memtest: PASS pages=262144 size=1GiB touches=262144 mismatches=0 seconds=41.3 fill=8.1 touch=20.0 verify=13.2 swap_peak=790MiB cgroup=/x limit=256MiB</c>.
+    /// <c>swapnbd-memtest: PASS pages=262144 size=1GiB touches=262144 mismatches=0 seconds=41.3 fill=8.1 touch=20.0 verify=13.2 swap_peak=790MiB max_page_ms=2.1 cgroup=/x limit=256MiB</c>;
+    /// max_page_ms is the longest the workload waited on one page (<see cref="MemTestRun.LongestPage"/>).
     /// </summary>
     public static string Summary(MemTestRun run, TimeSpan total, TimeSpan fill, TimeSpan touch, TimeSpan verify, long swapPeak, CgroupMemory? cgroup)
     {
         var line = string.Create(CultureInfo.InvariantCulture,
             $"swapnbd-memtest: {(run.Mismatches == 0 ? "PASS" : "FAIL")} pages={run.Pages} size={ByteSize.Format(run.Pages * PagePattern.PageSize)} " +
             $"touches={run.Touches} mismatches={run.Mismatches} seconds={total.TotalSeconds:F1} fill={fill.TotalSeconds:F1} " +
-            $"touch={touch.TotalSeconds:F1} verify={verify.TotalSeconds:F1} swap_peak={swapPeak >> 20}MiB");
+            $"touch={touch.TotalSeconds:F1} verify={verify.TotalSeconds:F1} swap_peak={swapPeak >> 20}MiB max_page_ms={run.LongestPage.TotalMilliseconds:F1}");
         if (cgroup is not null)
         {
             line += $" cgroup={cgroup.Path} limit={(cgroup.Limit is { } limit ? ByteSize.Format(limit) : "none")}";

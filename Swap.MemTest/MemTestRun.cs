@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Swap.MemTest;
 
 /// <summary>
@@ -8,6 +10,7 @@ public sealed class MemTestRun : IDisposable
 {
     private readonly AnonymousMemory _versions;
     private ulong _touchState;
+    private long _longestPageTicks;
 
     public MemTestRun(long size, ulong seed)
     {
@@ -43,6 +46,12 @@ public sealed class MemTestRun : IDisposable
 
     public long Mismatches { get; private set; }
 
+    /// <summary>
+    /// The longest the workload waited on one page (a fill, a touch or a check), swap-ins and the reclaim a page's
+    /// fault ran into included: what a stalled swap device costs a swapping process.
+    /// </summary>
+    public TimeSpan LongestPage => Stopwatch.GetElapsedTime(0, _longestPageTicks);
+
     /// <summary>The first page found wrong, as a sentence naming it; null while every page checked out.</summary>
     public string? FirstMismatch { get; private set; }
 
@@ -51,8 +60,10 @@ public sealed class MemTestRun : IDisposable
     {
         for (long page = 0; page < Pages; page++)
         {
+            var start = Stopwatch.GetTimestamp();
             _versions.Word(page) = 0;
             PagePattern.Fill(Memory.Page(page), Seed, page, 0);
+            Took(start);
         }
     }
 
@@ -62,10 +73,12 @@ public sealed class MemTestRun : IDisposable
         for (long i = 0; i < count; i++)
         {
             var page = SplitMix64.NextBelow(ref _touchState, Pages);
+            var start = Stopwatch.GetTimestamp();
             ref var version = ref _versions.Word(page);
             Check(page, version, "on touch");
             version++;
             PagePattern.Fill(Memory.Page(page), Seed, page, version);
+            Took(start);
             Touches++;
         }
     }
@@ -75,7 +88,18 @@ public sealed class MemTestRun : IDisposable
     {
         for (long page = 0; page < Pages; page++)
         {
+            var start = Stopwatch.GetTimestamp();
             Check(page, _versions.Word(page), "on the full verify");
+            Took(start);
+        }
+    }
+
+    private void Took(long start)
+    {
+        var ticks = Stopwatch.GetTimestamp() - start;
+        if (ticks > _longestPageTicks)
+        {
+            _longestPageTicks = ticks;
         }
     }
 

@@ -1,27 +1,33 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
 using Swap.Daemon.Protocol;
+using Swap.Slabs.Placement;
 using Swap.Slabs.Remote;
 
 namespace Swap.Slabs.Mapping;
 
 /// <summary>
 /// The daemons from portal.list and what their links coming and going means for the slabs: a daemon joining wakes
-/// the slabs waiting for room; a lost link unmaps every slab on it, and an eviction notice the slab it names; the
-/// <see cref="SlabPlacer"/> places those again.
+/// the slabs waiting for room (after its probation, if it failed before: <see cref="DaemonProbation"/>); a lost link
+/// unmaps every slab on it, and an eviction notice the slab it names; the <see cref="SlabPlacer"/> places those again.
 /// </summary>
 internal sealed class DaemonPool
 {
     private readonly DaemonEndpoint[] _daemons;
     private readonly SlabTable _table;
     private readonly SlabPlacer _placer;
+    private readonly DaemonProbation _probation;
+    private readonly ILogger _logger;
 
     /// <param name="daemons">Made by <see cref="CreateEndpoints"/>, not started yet.</param>
-    public DaemonPool(DaemonEndpoint[] daemons, SlabTable table, SlabPlacer placer)
+    /// <param name="probation">The same the placer's chooser asks.</param>
+    public DaemonPool(DaemonEndpoint[] daemons, SlabTable table, SlabPlacer placer, DaemonProbation probation, ILogger logger)
     {
         _daemons = daemons;
         _table = table;
         _placer = placer;
+        _probation = probation;
+        _logger = logger;
         foreach (var daemon in _daemons)
         {
             daemon.Joined += OnJoined;
@@ -67,11 +73,21 @@ internal sealed class DaemonPool
     private void OnJoined(DaemonEndpoint daemon, DaemonLink link)
     {
         link.Evicted += OnEvicted;
+        var index = IndexOf(daemon);
+        var probation = _probation.Joined(index);
+        if (probation > TimeSpan.Zero)
+        {
+            SlabLog.Probation(_logger, daemon.Name, _probation.Failures(index), probation);
+            _placer.RetryAllAfter(probation);
+            return;
+        }
+
         _placer.RetryAllNow();
     }
 
     private void OnLost(DaemonEndpoint daemon, DaemonLink link)
     {
+        _probation.Lost(IndexOf(daemon));
         link.Evicted -= OnEvicted;
         for (var slab = 0; slab < _table.Count; slab++)
         {

@@ -32,6 +32,9 @@ internal static partial class SlabLog
     [LoggerMessage(358, LogLevel.Information, "Pages leave this server sealed: {Algorithm} under a key drawn at start and held only in this process; {VersionBytes} bytes of page versions")]
     public static partial void Sealing(ILogger logger, string algorithm, long versionBytes);
 
+    [LoggerMessage(360, LogLevel.Warning, "Daemon {Daemon} rejoined after {Failures} failure(s) in a row: no new slabs on it for {Probation} (a flapping link would take slabs and lose them again)")]
+    public static partial void Probation(ILogger logger, string daemon, int failures, TimeSpan probation);
+
     [LoggerMessage(359, LogLevel.Warning, "SealPages is off: every donor daemon can read and change the pages it holds. Use this only to measure what sealing costs")]
     public static partial void NotSealing(ILogger logger);
 }

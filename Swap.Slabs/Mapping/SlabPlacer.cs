@@ -60,6 +60,9 @@ internal sealed class SlabPlacer(SlabTable table, DaemonChooser chooser, SlabFil
         }
     }
 
+    /// <summary>Every slab waiting to retry tries after <paramref name="delay"/> (a daemon's probation ends), its back-off reset.</summary>
+    public void RetryAllAfter(TimeSpan delay) => _ = RetryAllAfterAsync(delay);
+
     /// <summary>No placement starts after this; the ones running end when <c>stopping</c> is cancelled.</summary>
     public void Stop() => Volatile.Write(ref _stopped, 1);
 
@@ -73,7 +76,7 @@ internal sealed class SlabPlacer(SlabTable table, DaemonChooser chooser, SlabFil
             try
             {
                 var candidates = chooser.HealthyLinks();
-                reason = candidates.Count == 0 ? "no daemon is up" : "every daemon is full";
+                reason = candidates.Count == 0 ? "no daemon is up (or only daemons on probation after a failure)" : "every daemon is full";
                 foreach (var (daemon, link) in await chooser.ChooseAsync(candidates).ConfigureAwait(false))
                 {
                     try
@@ -154,6 +157,20 @@ internal sealed class SlabPlacer(SlabTable table, DaemonChooser chooser, SlabFil
         }
 
         Wake(slab);
+    }
+
+    private async Task RetryAllAfterAsync(TimeSpan delay)
+    {
+        try
+        {
+            await Task.Delay(delay, time, stopping).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        RetryAllNow();
     }
 
     /// <summary>A slab waiting to retry is placed now if it holds data.</summary>

@@ -85,8 +85,9 @@ public sealed class SwapDevice : IBlockDevice
         }
 
         var filler = new SlabFiller(_table, _disk, options.ParallelFills, _sealer, time, logger);
-        _placer = new SlabPlacer(_table, new DaemonChooser(endpoints, options.DonorSlabSize, random), filler, options, random, time, logger, _stop.Token);
-        _daemons = new DaemonPool(endpoints, _table, _placer);
+        var probation = new DaemonProbation(endpoints.Length, options.RejoinProbation, options.PlacementRetryMaxDelay, time);
+        _placer = new SlabPlacer(_table, new DaemonChooser(endpoints, options.DonorSlabSize, random, probation), filler, options, random, time, logger, _stop.Token);
+        _daemons = new DaemonPool(endpoints, _table, _placer, probation, logger);
         _openFailures = new OpenFailures(_placer, time, logger);
         _hedger = CreateHedger(options, _disk, time, logger);
         _reads = new ReadPath(_table, _disk, _placer, _sealer is null ? null : new SealedReads(_table, _sealer, _openFailures, _placer, _hedger), _hedger);

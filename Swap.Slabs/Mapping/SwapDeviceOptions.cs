@@ -17,7 +17,15 @@ public sealed record SwapDeviceOptions
     /// <summary>A slab no daemon could take is retried after this, doubling up to <see cref="PlacementRetryMaxDelay"/>.</summary>
     public TimeSpan PlacementRetryDelay { get; init; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>Also the longest probation of a daemon that keeps failing (<see cref="RejoinProbation"/>).</summary>
     public TimeSpan PlacementRetryMaxDelay { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// A daemon whose link failed takes no new slabs until it has been back this long; the wait doubles with each
+    /// failure after a short stay, up to <see cref="PlacementRetryMaxDelay"/>, so a flapping link does not make slabs
+    /// move back and forth (each move copies the slab from the backup disk). Zero: no probation.
+    /// </summary>
+    public TimeSpan RejoinProbation { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Slabs being copied from disk to a new daemon at the same time.</summary>
     public int ParallelFills { get; init; } = 2;

@@ -3,21 +3,21 @@ using Swap.Slabs.Remote;
 namespace Swap.Slabs.Placement;
 
 /// <summary>
-/// Orders the healthy daemons for one slab by power of two choices: two distinct daemons at random
+/// Orders the healthy daemons (up, and not on probation) for one slab by power of two choices: two distinct daemons at random
 /// (<see cref="PowerOfChoices"/>), asked how many slabs they can still take (one round trip, both at once); the freer
 /// comes first (ties at random), then the other unless it said it is full, then everyone else in random order.
 /// </summary>
-internal sealed class DaemonChooser(IReadOnlyList<DaemonEndpoint> daemons, long slabSize, LockedRandom random)
+internal sealed class DaemonChooser(IReadOnlyList<DaemonEndpoint> daemons, long slabSize, LockedRandom random, DaemonProbation probation)
 {
-    /// <summary>Daemons whose link is up, with that link.</summary>
+    /// <summary>Daemons whose link is up and that are not on probation after a failure (<see cref="DaemonProbation"/>), with that link.</summary>
     public List<(DaemonEndpoint Daemon, DaemonLink Link)> HealthyLinks()
     {
         var links = new List<(DaemonEndpoint, DaemonLink)>(daemons.Count);
-        foreach (var daemon in daemons)
+        for (var i = 0; i < daemons.Count; i++)
         {
-            if (daemon.Link is { IsAlive: true } link)
+            if (daemons[i].Link is { IsAlive: true } link && probation.MayTakeSlabs(i))
             {
-                links.Add((daemon, link));
+                links.Add((daemons[i], link));
             }
         }
 

@@ -52,7 +52,7 @@ public sealed class MemTestCommandTests
     {
         var (exit, output) = await Repo.RunAsync(Repo.Path("out", "swapnbd-memtest"), ["--size", "16MiB", "--touches", "20000", "--seed", "5", "--passes", "2"], TimeSpan.FromSeconds(50), ct);
         Assert.That(exit, Is.Zero, output);
-        Assert.That(output, Does.Match(@"^swapnbd-memtest: PASS pages=4096 size=16MiB touches=40000 mismatches=0 seconds=[0-9.]+ fill=[0-9.]+ touch=[0-9.]+ verify=[0-9.]+ swap_peak=\d+MiB"));
+        Assert.That(output, Does.Match(@"^swapnbd-memtest: PASS pages=4096 size=16MiB touches=40000 mismatches=0 seconds=[0-9.]+ fill=[0-9.]+ touch=[0-9.]+ verify=[0-9.]+ swap_peak=\d+MiB max_page_ms=[0-9.]+ "));
     }
 
     [Test, CancelAfter(60_000)]

@@ -15,6 +15,7 @@ public sealed class MemTestRunTests
         run.Touch(5000);
         run.VerifyAll();
         Assert.That((run.Pages, run.Touches, run.Mismatches, run.FirstMismatch), Is.EqualTo((1024L, 5000L, 0L, (string?)null)));
+        Assert.That(run.LongestPage, Is.GreaterThan(TimeSpan.Zero).And.LessThan(TimeSpan.FromSeconds(10)), "the longest wait on one page is measured");
     }
 
     [Test]

@@ -33,6 +33,18 @@ internal static class EventIds
     /// <summary>DaemonLinkLog.LinkDown: a daemon link failed (timeout, protocol violation, closed).</summary>
     public const int LinkDown = 300;
 
+    /// <summary>DaemonLinkLog.Joined: a daemon link came up (at start, or a daemon rejoining).</summary>
+    public const int DaemonJoined = 301;
+
+    /// <summary>SlabLog.Placed: a slab was placed on a daemon.</summary>
+    public const int SlabPlaced = 350;
+
+    /// <summary>SlabLog.NotPlaced: no daemon took a slab; it stays on the backup disk and is retried with back-off.</summary>
+    public const int SlabNotPlaced = 352;
+
+    /// <summary>SlabLog.Probation: a daemon whose link failed rejoined and takes no new slabs for a while.</summary>
+    public const int DaemonProbation = 360;
+
     /// <summary>SlabLog.Unmapped: a slab left its daemon and is served from the backup disk.</summary>
     public const int SlabUnmapped = 351;
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Swap.Nbd.Client;
 
 namespace Swap.Nbd.Tests.Support;
@@ -13,8 +14,12 @@ public sealed class ReferenceWorkload(int size, int seed, bool cache = true)
     private readonly bool[] _known = CreateKnown(size);
     private readonly Random _rng = new(seed);
     private int _mismatches;
+    private long _longestTicks;
 
     public int Mismatches => _mismatches;
+
+    /// <summary>The longest one request of <see cref="RunAsync"/> took, from its send to its answer (a stall the client saw).</summary>
+    public TimeSpan LongestRequest => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _longestTicks));
 
     public int Operations { get; private set; }
 
@@ -37,13 +42,13 @@ public sealed class ReferenceWorkload(int size, int seed, bool cache = true)
                 {
                     var expected = _model.AsSpan((int)offset, length).ToArray();
                     var mask = _known.AsSpan((int)offset, length).ToArray();
-                    tasks.Add(ReadAndCheckAsync(pool, offset, new byte[length], expected, mask, ct));
+                    tasks.Add(TimedAsync(Stopwatch.GetTimestamp(), ReadAndCheckAsync(pool, offset, new byte[length], expected, mask, ct)));
                 }
                 else if (kind < 75)
                 {
                     var data = new byte[length];
                     _rng.NextBytes(data);
-                    tasks.Add(pool.WriteAsync(offset, data, fua: _rng.Next(4) == 0, ct).AsTask());
+                    tasks.Add(TimedAsync(Stopwatch.GetTimestamp(), pool.WriteAsync(offset, data, fua: _rng.Next(4) == 0, ct).AsTask()));
                     updates.Add(() =>
                     {
                         data.CopyTo(_model.AsSpan((int)offset));
@@ -52,12 +57,12 @@ public sealed class ReferenceWorkload(int size, int seed, bool cache = true)
                 }
                 else if (kind < 85)
                 {
-                    tasks.Add(pool.TrimAsync(offset, (uint)length, ct: ct).AsTask());
+                    tasks.Add(TimedAsync(Stopwatch.GetTimestamp(), pool.TrimAsync(offset, (uint)length, ct: ct).AsTask()));
                     updates.Add(() => _known.AsSpan((int)offset, length).Clear());
                 }
                 else if (kind < 95)
                 {
-                    tasks.Add(pool.WriteZeroesAsync(offset, (uint)length, noHole: _rng.Next(2) == 0, ct: ct).AsTask());
+                    tasks.Add(TimedAsync(Stopwatch.GetTimestamp(), pool.WriteZeroesAsync(offset, (uint)length, noHole: _rng.Next(2) == 0, ct: ct).AsTask()));
                     updates.Add(() =>
                     {
                         _model.AsSpan((int)offset, length).Clear();
@@ -66,11 +71,11 @@ public sealed class ReferenceWorkload(int size, int seed, bool cache = true)
                 }
                 else if (kind < 98 || !cache)
                 {
-                    tasks.Add(pool.FlushAsync(ct).AsTask());
+                    tasks.Add(TimedAsync(Stopwatch.GetTimestamp(), pool.FlushAsync(ct).AsTask()));
                 }
                 else
                 {
-                    tasks.Add(pool.CacheAsync(offset, (uint)length, ct).AsTask());
+                    tasks.Add(TimedAsync(Stopwatch.GetTimestamp(), pool.CacheAsync(offset, (uint)length, ct).AsTask()));
                 }
             }
 
@@ -126,6 +131,20 @@ public sealed class ReferenceWorkload(int size, int seed, bool cache = true)
             {
                 Interlocked.Increment(ref _mismatches);
                 return;
+            }
+        }
+    }
+
+    /// <param name="start">Taken before the request was sent (arguments are evaluated left to right).</param>
+    private async Task TimedAsync(long start, Task request)
+    {
+        await request;
+        var ticks = Stopwatch.GetTimestamp() - start;
+        for (var longest = Interlocked.Read(ref _longestTicks); ticks > longest; longest = Interlocked.Read(ref _longestTicks))
+        {
+            if (Interlocked.CompareExchange(ref _longestTicks, ticks, longest) == longest)
+            {
+                break;
             }
         }
     }

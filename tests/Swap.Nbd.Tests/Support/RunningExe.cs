@@ -131,6 +131,38 @@ internal sealed partial class RunningExe : IDisposable
         Assert.Fail($"nothing listening on {port}:\n{Log}");
     }
 
+    /// <summary>Waits until something accepts connections on the Unix socket <paramref name="path"/>.</summary>
+    public async Task WaitListeningAsync(string path, CancellationToken ct)
+    {
+        for (var i = 0; i < 400; i++)
+        {
+            Assert.That(_process.HasExited, Is.False, $"exited with {(_process.HasExited ? _process.ExitCode : 0)}:\n{Log}");
+            using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                await probe.ConnectAsync(new UnixDomainSocketEndPoint(path), ct);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(50, ct);
+            }
+        }
+
+        Assert.Fail($"nothing listening on {path}:\n{Log}");
+    }
+
+    /// <summary>
+    /// The port a process started with <c>--listen HOST:0</c> bound on <paramref name="host"/>, read from its
+    /// "listening on HOST:PORT" line: for a process in a network namespace, where the test cannot look (a lab donor).
+    /// </summary>
+    public async Task<int> ListeningPortOnAsync(string host, CancellationToken ct)
+    {
+        var line = new Regex($@"[Ll]istening on {Regex.Escape(host)}:(\d+)");
+        await WaitForLineAsync(l => line.IsMatch(l), TimeSpan.FromSeconds(20), ct);
+        return int.Parse(line.Match(_lines.First(l => line.IsMatch(l))).Groups[1].Value, CultureInfo.InvariantCulture);
+    }
+
     /// <summary>
     /// The loopback port a server started with <c>--listen 127.0.0.1:0</c> bound, read from its "Listening on
     /// 127.0.0.1:PORT" line: the process picks the port, so no other process can take it in between.

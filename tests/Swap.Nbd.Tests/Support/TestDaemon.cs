@@ -15,6 +15,9 @@ internal sealed class TestDaemon : IAsyncDisposable
     private readonly bool _process;
     private readonly Action<DonorOptions>? _configure;
     private readonly IReadOnlyList<string> _authArgs;
+    private readonly string _host = "127.0.0.1";
+    private readonly IReadOnlyList<string>? _wrapper;
+    private readonly IReadOnlyList<string> _extraArgs = [];
     private RunningExe? _child;
 
     private TestDaemon(bool process, Action<DonorOptions>? configure, IReadOnlyList<string>? authArgs)
@@ -24,10 +27,19 @@ internal sealed class TestDaemon : IAsyncDisposable
         _authArgs = authArgs ?? ["--auth-key-file", TestKeys.File];
     }
 
+    private TestDaemon(string host, IReadOnlyList<string> wrapper, IReadOnlyList<string> extraArgs)
+        : this(process: true, configure: null, authArgs: null)
+    {
+        _host = host;
+        _wrapper = wrapper;
+        _extraArgs = extraArgs;
+    }
+
     /// <summary>The port the daemon listens on (0 before the first start).</summary>
     public int Port { get; private set; }
 
-    public string Name => $"127.0.0.1:{Port}";
+    /// <summary>HOST:PORT as the server's portal names it (127.0.0.1, or the donor's address in a network lab).</summary>
+    public string Name => $"{_host}:{Port}";
 
     /// <summary>The swapnbd-daemon process id (null in-process, or while stopped).</summary>
     public int? Pid => _child?.Pid;
@@ -53,16 +65,28 @@ internal sealed class TestDaemon : IAsyncDisposable
         return daemon;
     }
 
+    /// <summary>
+    /// A swapnbd-daemon process that runs behind <paramref name="wrapper"/> (a network lab's namespace:
+    /// <see cref="NetLab.Wrapper"/>) and listens on <paramref name="host"/>, with <paramref name="extraArgs"/> after the usual ones.
+    /// </summary>
+    public static async Task<TestDaemon> StartProcessAsync(string host, IReadOnlyList<string> wrapper, IReadOnlyList<string>? extraArgs = null)
+    {
+        var daemon = new TestDaemon(host, wrapper, extraArgs ?? []);
+        await daemon.StartAsync();
+        return daemon;
+    }
+
     /// <summary>Starts the daemon: on a port of its own choosing the first time, on the same port after a kill.</summary>
     public async Task StartAsync()
     {
-        var listen = $"127.0.0.1:{Port}";
+        var listen = $"{_host}:{Port}";
         if (_process)
         {
             _child = RunningExe.Start("swapnbd-daemon",
-                ["--listen", listen, "--max-memory", "1GiB", "--headroom", "64MiB", "--grace-period", "5", "--log-level", "Information", .. _authArgs]);
+                ["--listen", listen, "--max-memory", "1GiB", "--headroom", "64MiB", "--grace-period", "5", "--log-level", "Information", .. _authArgs, .. _extraArgs],
+                _wrapper);
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            Port = await _child.ListeningPortAsync(timeout.Token);
+            Port = await _child.ListeningPortOnAsync(_host, timeout.Token);
             return;
         }
 
