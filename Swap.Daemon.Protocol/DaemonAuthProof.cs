@@ -40,16 +40,7 @@ public static class DaemonAuthProof
         DaemonHello hello, DaemonWelcome welcome, Span<byte> proof)
     {
         Span<byte> transcript = stackalloc byte[DaemonTranscriptSize];
-        DaemonLabel.CopyTo(transcript);
-        var rest = transcript[DaemonLabel.Length..];
-        clientNonce[..NonceSize].CopyTo(rest);
-        daemonNonce[..NonceSize].CopyTo(rest[NonceSize..]);
-        rest = rest[(2 * NonceSize)..];
-        BinaryPrimitives.WriteUInt64BigEndian(rest, hello.ClientId);
-        BinaryPrimitives.WriteUInt64BigEndian(rest[8..], welcome.DaemonId);
-        BinaryPrimitives.WriteUInt32BigEndian(rest[16..], welcome.MaxSlabs);
-        BinaryPrimitives.WriteUInt16BigEndian(rest[20..], (ushort)hello.Flags);
-        HMACSHA256.HashData(CheckKey(key), transcript, proof[..Size]);
+        Prove(key, transcript, DaemonLabel, clientNonce, daemonNonce, hello, welcome, withMaxSlabs: true, proof);
     }
 
     /// <summary>The proof a server sends in AUTH.</summary>
@@ -57,15 +48,7 @@ public static class DaemonAuthProof
         DaemonHello hello, DaemonWelcome welcome, Span<byte> proof)
     {
         Span<byte> transcript = stackalloc byte[ServerTranscriptSize];
-        ServerLabel.CopyTo(transcript);
-        var rest = transcript[ServerLabel.Length..];
-        daemonNonce[..NonceSize].CopyTo(rest);
-        clientNonce[..NonceSize].CopyTo(rest[NonceSize..]);
-        rest = rest[(2 * NonceSize)..];
-        BinaryPrimitives.WriteUInt64BigEndian(rest, hello.ClientId);
-        BinaryPrimitives.WriteUInt64BigEndian(rest[8..], welcome.DaemonId);
-        BinaryPrimitives.WriteUInt16BigEndian(rest[16..], (ushort)hello.Flags);
-        HMACSHA256.HashData(CheckKey(key), transcript, proof[..Size]);
+        Prove(key, transcript, ServerLabel, daemonNonce, clientNonce, hello, welcome, withMaxSlabs: false, proof);
     }
 
     /// <summary>True if <paramref name="received"/> is the daemon's proof; compared in fixed time.</summary>
@@ -84,6 +67,32 @@ public static class DaemonAuthProof
         Span<byte> expected = stackalloc byte[Size];
         ServerProof(key, clientNonce, daemonNonce, hello, welcome, expected);
         return received.Length == Size && CryptographicOperations.FixedTimeEquals(expected, received);
+    }
+
+    /// <summary>
+    /// One side's proof: label, that side's peer nonce first, then the ids, the daemon's max slabs (daemon proof
+    /// only) and the flags, into <paramref name="transcript"/> (exactly that long), then HMAC-SHA256 under the key.
+    /// </summary>
+    private static void Prove(ReadOnlySpan<byte> key, Span<byte> transcript, ReadOnlySpan<byte> label,
+        ReadOnlySpan<byte> firstNonce, ReadOnlySpan<byte> secondNonce, DaemonHello hello, DaemonWelcome welcome,
+        bool withMaxSlabs, Span<byte> proof)
+    {
+        label.CopyTo(transcript);
+        var rest = transcript[label.Length..];
+        firstNonce[..NonceSize].CopyTo(rest);
+        secondNonce[..NonceSize].CopyTo(rest[NonceSize..]);
+        rest = rest[(2 * NonceSize)..];
+        BinaryPrimitives.WriteUInt64BigEndian(rest, hello.ClientId);
+        BinaryPrimitives.WriteUInt64BigEndian(rest[8..], welcome.DaemonId);
+        rest = rest[16..];
+        if (withMaxSlabs)
+        {
+            BinaryPrimitives.WriteUInt32BigEndian(rest, welcome.MaxSlabs);
+            rest = rest[4..];
+        }
+
+        BinaryPrimitives.WriteUInt16BigEndian(rest, (ushort)hello.Flags);
+        HMACSHA256.HashData(CheckKey(key), transcript, proof[..Size]);
     }
 
     private static ReadOnlySpan<byte> CheckKey(ReadOnlySpan<byte> key)

@@ -127,6 +127,7 @@ status_of() { # FILE JQ-EXPRESSION
 # Starts the server with hedging on or off, pre-writes the region and waits until the donors hold all of it.
 start_server() { # on|off
   local hedge=$1 dir=$work/srv-$1 written remote
+  rm -rf "$dir" # a later round reuses the name
   mkdir -m 700 "$dir"
   ip netns exec "$NETLAB_SRV_NS" "$swapnbd_dir/swapnbd-server" --portal "$work/portal.list" \
     --backup-disk "$work/backup-$hedge.img" --auth-key-file "$work/cluster.key" --size 1GiB --slab-size 16MiB \
@@ -164,10 +165,18 @@ measure() { # on|off
   local hedge=$1 json=$work/tail-$1.json before after
   start_server "$hedge"
   before=$(status_of "$status_file" '[.slabs.hedgedReads, .slabs.hedgeWonByDisk, .slabs.hedgeWonByDaemon] | @tsv')
+  # The hedging bounds the server drew while fio ran (status file, every 0.5 s): the largest of any link.
+  (while :; do status_of "$status_file" '[.slabs.daemons[].hedgeBoundUs] | max'; sleep 0.5; done) >"$work/bounds-$hedge.txt" 2>/dev/null &
+  local sampler=$!
   fio --name=tail --ioengine=nbd --uri="$uri" --rw=randread --bs=4k --iodepth=1 --size="${region_mib}M" \
     --norandommap --randrepeat=0 --time_based --runtime="$seconds" --ramp_time=1 \
     --percentile_list=50:99:99.9 --output-format=json --output="$json" >"$work/tail-$hedge.log" 2>&1 \
     || { cat "$work/tail-$hedge.log" >&2; die "fio ($hedge) failed"; }
+  kill "$sampler" 2>/dev/null || true
+  wait "$sampler" 2>/dev/null || true
+  local bound_max bound_median
+  bound_max=$(grep -E '^[0-9]+$' "$work/bounds-$hedge.txt" | sort -n | tail -1)
+  bound_median=$(grep -E '^[0-9]+$' "$work/bounds-$hedge.txt" | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }')
   sleep 1.2 # the status file is rewritten every second
   after=$(status_of "$status_file" '[.slabs.hedgedReads, .slabs.hedgeWonByDisk, .slabs.hedgeWonByDaemon] | @tsv')
   stop_server
@@ -176,8 +185,9 @@ measure() { # on|off
   read -r h0 d0 m0 <<<"${before:-0 0 0}"
   read -r h1 d1 m1 <<<"${after:-0 0 0}"
   rows+=("$(awk -v h="$hedge" -v l="$loss" -v i="$iops" -v a="$p50" -v b="$p99" -v c="$p999" \
-    -v hr=$((h1 - h0)) -v wd=$((d1 - d0)) -v wm=$((m1 - m0)) \
-    'BEGIN { printf "| %s | %s %% | %.0f | %.0f | %.0f | %.0f | %.1fx | %d | %d | %d |", h, l, i, a / 1000, b / 1000, c / 1000, c / a, hr, wd, wm }')")
+    -v hr=$((h1 - h0)) -v wd=$((d1 - d0)) -v wm=$((m1 - m0)) -v bm="${bound_median:--}" -v bx="${bound_max:--}" \
+    'BEGIN { if (h == "off") { bm = "-"; bx = "-" }
+             printf "| %s | %s %% | %.0f | %.0f | %.0f | %.0f | %.1fx | %d | %d | %d | %s / %s |", h, l, i, a / 1000, b / 1000, c / 1000, c / a, hr, wd, wm, bm, bx }')")
   log "hedging $hedge: ${rows[-1]}"
 }
 
@@ -191,8 +201,8 @@ report=$(
   echo "4K random reads at QD1 (fio nbd engine on the Unix socket), $donors donors behind the network lab at $loss % loss"
   echo "each way, ${region_mib} MiB pre-written, ${seconds} s per row, $(nproc) CPUs, $(fio --version). Latencies in µs."
   echo
-  echo "| hedging | loss | IOPS | p50 | p99 | p99.9 | p99.9/p50 | hedged reads | won by disk | won by daemon |"
-  echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+  echo "| hedging | loss | IOPS | p50 | p99 | p99.9 | p99.9/p50 | hedged reads | won by disk | won by daemon | bound µs (median / max of any link) |"
+  echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
   printf '%s\n' "${rows[@]}"
 )
 echo "$report"

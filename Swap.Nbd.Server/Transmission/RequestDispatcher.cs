@@ -41,11 +41,21 @@ internal sealed class RequestDispatcher(
 
                 await budget.WaitForRoomAsync(request.Length).ConfigureAwait(false);
                 var readBuffer = buffers.Rent((int)request.Length);
-                Start(device.ReadAsync(offset, readBuffer.AsMemory(0, (int)request.Length), ct), request, readBuffer);
+                ValueTask read;
+                try
+                {
+                    read = device.ReadAsync(offset, readBuffer.AsMemory(0, (int)request.Length), ct);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    read = ValueTask.FromException(ex);
+                }
+
+                Start(read, request, readBuffer);
                 return;
 
             case NbdCommand.Write:
-                if (TryWriteInline(offset, payload, fua, out var writeError))
+                if (TryWriteInline(request, payload, fua, out var writeError))
                 {
                     await replies.ReplyAsync(request, writeError, ct).ConfigureAwait(false);
                     return;
@@ -54,20 +64,40 @@ internal sealed class RequestDispatcher(
                 await budget.WaitForRoomAsync(request.Length).ConfigureAwait(false);
                 var writeBuffer = buffers.Rent((int)request.Length);
                 payload.CopyTo(writeBuffer);
-                Start(device.WriteAsync(offset, writeBuffer.AsMemory(0, (int)request.Length), fua, ct), request, writeBuffer);
+                ValueTask write;
+                try
+                {
+                    write = device.WriteAsync(offset, writeBuffer.AsMemory(0, (int)request.Length), fua, ct);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    write = ValueTask.FromException(ex);
+                }
+
+                Start(write, request, writeBuffer);
                 return;
 
             case NbdCommand.Flush:
-                await CompleteAsync(device.FlushAsync(ct), request, ct).ConfigureAwait(false);
-                return;
-
             case NbdCommand.Trim:
-                await CompleteAsync(device.TrimAsync(offset, request.Length, fua, ct), request, ct).ConfigureAwait(false);
-                return;
-
             case NbdCommand.WriteZeroes:
-                await CompleteAsync(device.WriteZeroesAsync(offset, request.Length,
-                    (request.Flags & NbdCommandFlags.NoHole) != 0, (request.Flags & NbdCommandFlags.FastZero) != 0, fua, ct), request, ct).ConfigureAwait(false);
+                ValueTask operation;
+                try
+                {
+                    operation = request.Command switch
+                    {
+                        NbdCommand.Flush => device.FlushAsync(ct),
+                        NbdCommand.Trim => device.TrimAsync(offset, request.Length, fua, ct),
+                        _ => device.WriteZeroesAsync(offset, request.Length, (request.Flags & NbdCommandFlags.NoHole) != 0,
+                            (request.Flags & NbdCommandFlags.FastZero) != 0, fua, ct),
+                    };
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // A device that throws instead of returning a faulted task: answered like one.
+                    operation = ValueTask.FromException(ex);
+                }
+
+                await CompleteAsync(operation, request, ct).ConfigureAwait(false);
                 return;
 
             case NbdCommand.Cache:
@@ -77,8 +107,23 @@ internal sealed class RequestDispatcher(
 
             case NbdCommand.BlockStatus:
                 _extents ??= new AllocationExtent[MaxExtentsPerReply];
-                var count = device.GetAllocation((long)request.Offset, request.Length,
-                    (request.Flags & NbdCommandFlags.ReqOne) != 0 ? _extents.AsSpan(0, 1) : _extents);
+                int count;
+                try
+                {
+                    count = device.GetAllocation((long)request.Offset, request.Length,
+                        (request.Flags & NbdCommandFlags.ReqOne) != 0 ? _extents.AsSpan(0, 1) : _extents);
+                }
+                catch (BlockDeviceException ex)
+                {
+                    await replies.ReplyAsync(request, MapError(request, ex), ct).ConfigureAwait(false);
+                    return;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    await replies.ReplyAsync(request, Unexpected(request, ex), ct).ConfigureAwait(false);
+                    return;
+                }
+
                 await replies.ReplyBlockStatusAsync(request, _extents, count, ct).ConfigureAwait(false);
                 return;
         }
@@ -109,6 +154,11 @@ internal sealed class RequestDispatcher(
                     replies.WriteError(request, MapError(request, ex));
                     return true;
                 }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    replies.WriteError(request, Unexpected(request, ex));
+                    return true;
+                }
 
                 if (!done)
                 {
@@ -128,8 +178,9 @@ internal sealed class RequestDispatcher(
         }
     }
 
-    private bool TryWriteInline(long offset, in ReadOnlySequence<byte> payload, bool fua, out NbdError error)
+    private bool TryWriteInline(in NbdRequest request, in ReadOnlySequence<byte> payload, bool fua, out NbdError error)
     {
+        var offset = (long)request.Offset;
         error = NbdError.None;
         try
         {
@@ -153,7 +204,12 @@ internal sealed class RequestDispatcher(
         }
         catch (BlockDeviceException ex)
         {
-            error = MapError(new NbdRequest(0, NbdCommand.Write, 0, (ulong)offset, (uint)payload.Length), ex);
+            error = MapError(request, ex);
+            return true;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            error = Unexpected(request, ex);
             return true;
         }
     }

@@ -5,7 +5,7 @@ namespace Swap.Slabs.Hedging;
 
 /// <summary>
 /// Hedged reads for one swap device: a fixed pool of <see cref="HedgedRead"/> entries, the bound each link's reads
-/// get (<see cref="Multiplier"/> times the link's recent p90, within a floor and a cap), the sweeper that fires the
+/// get (<see cref="Multiplier"/> times the link's recent median, within a floor and a cap), the sweeper that fires the
 /// ones past their bound, and the counters the status file shows. A read that finds every entry taken is simply
 /// not hedged.
 /// </summary>
@@ -14,8 +14,13 @@ internal sealed class ReadHedger : IDisposable
     /// <summary>Entries per device: reads that can be hedged at once.</summary>
     public const int DefaultEntries = 256;
 
-    /// <summary>The bound is this times the link's recent p90 READ latency.</summary>
-    public const double Multiplier = 1.5;
+    /// <summary>
+    /// The bound is this times the link's recent median READ latency: about its p95-p99 on a healthy link (so few
+    /// reads are hedged), and the median, unlike a p90, does not move when a stall of the link lands a burst of late
+    /// answers in its histogram (at QD1 with hedging a 200 ms retransmission wait puts a fifth of a link's recent
+    /// reads there; a p90 then climbed to the cap and stayed for thousands of reads).
+    /// </summary>
+    public const double Multiplier = 3;
 
     /// <summary>The most a bound can be: well under TCP's 200 ms minimum retransmission timeout.</summary>
     public static readonly TimeSpan DefaultCap = TimeSpan.FromMilliseconds(50);

@@ -230,7 +230,11 @@ public sealed class SwapDevice : IBlockDevice
         var usage = new DaemonUsage[daemons.Count];
         for (var i = 0; i < usage.Length; i++)
         {
-            usage[i] = new DaemonUsage(daemons[i].Name, daemons[i].Link?.IsAlive == true, slabs[i], remote[i], _openFailures.CountOf(daemons[i]));
+            var link = daemons[i].Link;
+            var median = link?.ReadLatency.EstimateNanoseconds ?? -1;
+            var bound = link is not null && _hedger is not null ? (long)_hedger.Bound(link.ReadLatency).TotalMicroseconds : -1;
+            usage[i] = new DaemonUsage(daemons[i].Name, link?.IsAlive == true, slabs[i], remote[i], _openFailures.CountOf(daemons[i]),
+                median < 0 ? -1 : median / 1000, bound);
         }
 
         return new SwapDeviceStats(_table.Count, mapped, active, _table.OnDisk.Count(), remote.Sum(), usage, _openFailures.Count,

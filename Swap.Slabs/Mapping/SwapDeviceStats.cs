@@ -12,5 +12,8 @@ public sealed record SwapDeviceStats(int Slabs, int MappedSlabs, int ActiveSlabs
     public long PagesDiskOnly => PagesWritten - PagesRemote;
 }
 
-/// <summary>One daemon's share of a swap device, and the page runs it returned that failed to open.</summary>
-public sealed record DaemonUsage(string Name, bool Up, int Slabs, long PagesRemote, long OpenFailures = 0);
+/// <summary>
+/// One daemon's share of a swap device, the page runs it returned that failed to open, its recent median READ latency
+/// (µs; -1 before enough reads) and the bound after which its reads are hedged (µs; -1 without hedging).
+/// </summary>
+public sealed record DaemonUsage(string Name, bool Up, int Slabs, long PagesRemote, long OpenFailures = 0, long ReadMedianUs = -1, long HedgeBoundUs = -1);

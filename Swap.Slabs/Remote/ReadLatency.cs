@@ -7,8 +7,9 @@ namespace Swap.Slabs.Remote;
 /// per power of two, so a bucket is at most 25 % wide) that halves itself every <see cref="Window"/> samples, so it
 /// follows the link within a few thousand reads and forgets a bad minute. Lock-free and allocation-free; the receive
 /// thread records, any thread reads <see cref="EstimateNanoseconds"/>, which is refreshed every 16 samples.
-/// A quantile rather than a mean: reads that waited for a TCP retransmission (a few in a hundred on a lossy link)
-/// sit above it and do not drag the bound up to the very delay hedging is there to cut.
+/// A quantile rather than a mean, and the median by default: reads that waited for a TCP retransmission sit above it
+/// and do not drag the bound up to the very delay hedging is there to cut, even when a stall answers a burst of them
+/// at once (a fifth of a link's recent reads at QD1; a p90 followed such a burst to the cap).
 /// </summary>
 internal sealed class ReadLatency
 {
@@ -29,8 +30,8 @@ internal sealed class ReadLatency
     private long _estimate = -1;
 
     /// <param name="timestampFrequency">Ticks per second of the timestamps whose differences are recorded.</param>
-    /// <param name="quantile">Which quantile <see cref="EstimateNanoseconds"/> follows (0.9: the p90).</param>
-    public ReadLatency(long timestampFrequency, double quantile = 0.9)
+    /// <param name="quantile">Which quantile <see cref="EstimateNanoseconds"/> follows (0.5: the median).</param>
+    public ReadLatency(long timestampFrequency, double quantile = 0.5)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(timestampFrequency);
         if (quantile is <= 0 or >= 1)

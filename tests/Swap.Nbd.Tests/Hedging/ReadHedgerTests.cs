@@ -57,7 +57,7 @@ public sealed class ReadHedgerTests
     }
 
     [Test]
-    public void The_bound_is_the_links_p90_times_the_multiplier_within_the_floor_and_the_cap()
+    public void The_bound_is_the_links_median_times_the_multiplier_within_the_floor_and_the_cap()
     {
         using var hedger = NewHedger();
         var latency = new ReadLatency(_time.TimestampFrequency);
@@ -67,7 +67,7 @@ public sealed class ReadHedgerTests
         Assert.That(hedger.Bound(latency), Is.EqualTo(Floor), "a fast link gets the floor");
 
         Record(latency, 10 * ReadLatency.Window, TimeSpan.FromMicroseconds(200));
-        Assert.That(hedger.Bound(latency), Is.InRange(TimeSpan.FromMicroseconds(300), TimeSpan.FromMicroseconds(1.25 * 1.5 * 200)));
+        Assert.That(hedger.Bound(latency), Is.InRange(TimeSpan.FromMicroseconds(ReadHedger.Multiplier * 200), TimeSpan.FromMicroseconds(1.25 * ReadHedger.Multiplier * 200)));
 
         Record(latency, 10 * ReadLatency.Window, TimeSpan.FromMilliseconds(80));
         Assert.That(hedger.Bound(latency), Is.EqualTo(Cap), "a slow link gets the cap");
