@@ -37,6 +37,7 @@ internal sealed class HedgedRead : IValueTaskSource<HedgeOutcome>, IThreadPoolWo
     private ValueTask<DaemonReply> _daemonRead;
     private long _diskOffset;
     private int _length;
+    private int _rentedBytes;
 
     public HedgedRead(ReadHedger owner, int index)
     {
@@ -58,6 +59,7 @@ internal sealed class HedgedRead : IValueTaskSource<HedgeOutcome>, IThreadPoolWo
     /// <summary>Called by the hedger on a free entry: the caller's own hold and a daemon buffer of at least <paramref name="bytes"/>.</summary>
     internal void Rent(int bytes)
     {
+        _rentedBytes = bytes;
         DaemonBuffer = PinnedBufferPool.Shared.Rent(bytes);
         _failures = 0;
         _refused = -1;
@@ -181,7 +183,7 @@ internal sealed class HedgedRead : IValueTaskSource<HedgeOutcome>, IThreadPoolWo
 
         _core.Reset();
         Volatile.Write(ref _state, Volatile.Read(ref _state) & ~PhaseMask);
-        _owner.Return(this);
+        _owner.Return(this, _rentedBytes);
     }
 
     /// <summary>The daemon side: runs where the daemon's reply completed (the link's receive thread, usually).</summary>

@@ -189,6 +189,27 @@ public sealed class ReadHedgerTests
     }
 
     [Test]
+    public void Hedged_reads_hold_at_most_the_byte_budget_of_daemon_buffers()
+    {
+        using var hedger = new ReadHedger(_disk, Floor, Cap, _time, entries: 64, sweep: false);
+        const int big = 8 << 20;
+        var held = Enumerable.Range(0, (int)(ReadHedger.MaxHeldBytes / big)).Select(_ => hedger.TryRent(big)).ToList();
+        Assert.That(held, Has.All.Not.Null, "up to the budget");
+        Assert.That(hedger.TryRent(big), Is.Null, "a read past the budget goes unhedged, though entries are free");
+        Assert.That(hedger.TryRent(Length), Is.Null, "even a small one while the budget is spent");
+        held[0]!.Release();
+        var again = hedger.TryRent(big);
+        Assert.That(again, Is.Not.Null, "a released buffer's bytes count again");
+        again!.Release();
+        foreach (var entry in held.Skip(1))
+        {
+            entry!.Release();
+        }
+
+        Assert.That(hedger.FreeEntries, Is.EqualTo(64));
+    }
+
+    [Test]
     [CancelAfter(10_000)]
     public async Task The_sweeper_thread_fires_on_the_fake_clock_and_not_before(CancellationToken ct)
     {
