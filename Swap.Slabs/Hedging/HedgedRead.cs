@@ -95,6 +95,9 @@ internal sealed class HedgedRead : IValueTaskSource<HedgeOutcome>, IThreadPoolWo
         return new ValueTask<HedgeOutcome>(this, _core.Version);
     }
 
+    /// <summary>Waiting for its daemon within its bound (armed): what the sweeper looks at.</summary>
+    internal bool IsPending => (Volatile.Read(ref _state) & PhaseMask) == Pending;
+
     /// <summary>
     /// Called by the sweeper: starts the disk side if this read is still pending and its deadline has passed, on the
     /// thread pool, or (when <paramref name="runHere"/> is still null) leaves it to the sweeper to run in place.
