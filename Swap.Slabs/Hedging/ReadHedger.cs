@@ -69,7 +69,7 @@ internal sealed class ReadHedger : IDisposable
         _freeCount = entries;
         if (sweep)
         {
-            _sweeper = new HedgeSweeper(this, time, floor);
+            _sweeper = new HedgeSweeper(this, time);
             _sweeper.Start();
         }
     }
@@ -142,8 +142,7 @@ internal sealed class ReadHedger : IDisposable
         var next = long.MaxValue;
         HedgedRead? runHere = null;
         // Entries are taken lowest index first, so the armed ones sit low: the scan stops once it has seen as many as
-        // were armed when it began (one armed meanwhile further up is seen by the next sweep, a slice later and still
-        // before its deadline). Scanning all 4096 every slice cost the sweeper thread 10-20 µs per wake.
+        // were armed when it began (one armed meanwhile further up is seen by the next sweep, a tick later). Scanning all 4096 every slice cost the sweeper thread 10-20 µs per wake.
         var remaining = ArmedCount;
         for (var i = 0; i < _entries.Length && remaining > 0; i++)
         {
