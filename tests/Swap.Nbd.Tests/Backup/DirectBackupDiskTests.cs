@@ -13,7 +13,6 @@ namespace Swap.Nbd.Tests.Backup;
 [Category(Tier.Integration)]
 public sealed class DirectBackupDiskTests
 {
-    private const int BackupIoRefused = 381;
     private DirectoryInfo _dir = null!;
     private ScratchMount? _ext4;
 
@@ -185,7 +184,7 @@ public sealed class DirectBackupDiskTests
             Assert.That(back, Is.EqualTo(data));
         }
 
-        var warning = logs.Entries.Single(e => e.EventId.Id == BackupIoRefused);
+        var warning = logs.Entries.Single(e => e.EventId.Id == EventIds.BackupDirectRefused);
         Assert.That(warning.Level, Is.EqualTo(LogLevel.Warning));
         Assert.That(warning.Message, Does.Contain(path).And.Contain("O_DIRECT").And.Contain("page cache"));
 
