@@ -25,7 +25,7 @@ public static class ExportDevice
 
         var key = options.AuthKeyFile is { } keyFile ? ClusterKeyFile.Load(keyFile) : null;
         var daemons = PortalList.Load(options.Portal!).Select(Resolve).ToList();
-        var disk = BackupDisk.Open(options.BackupDisk!, options.Size);
+        var disk = BackupDisk.Open(options.BackupDisk!, options.Size, options.BackupIoMode, loggerFactory.CreateLogger<BackupDisk>());
         // A stable id, so daemons free what an earlier run of this server held as soon as it says hello.
         var slabs = options.Slabs.ClientId != 0 ? options.Slabs : options.Slabs with { ClientId = StableClientId.For(disk) };
         slabs = slabs with { Links = slabs.Links with { AuthKey = key, InsecureNoAuth = key is null } };

@@ -1,5 +1,6 @@
 using Swap.Common.Security;
 using Swap.Nbd.Server.Hosting;
+using Swap.Slabs.Backup;
 using Swap.Slabs.Mapping;
 
 namespace Swap.Server;
@@ -21,6 +22,20 @@ public sealed class ServerOptions
 
     /// <summary>Slab mode: the file or partition that mirrors every page (at least <see cref="Size"/>).</summary>
     public string? BackupDisk { get; set; }
+
+    /// <summary>
+    /// Slab mode: "auto" (direct I/O where the backup disk allows it, else buffered with a warning), "direct" (O_DIRECT
+    /// or refuse to start) or "buffered" (through the page cache).
+    /// </summary>
+    public string BackupIo { get; set; } = "auto";
+
+    /// <summary>Slab mode: <see cref="BackupIo"/> as a mode; valid once <see cref="Validate"/> found no error.</summary>
+    public BackupIoMode BackupIoMode => BackupIo switch
+    {
+        "direct" => BackupIoMode.Direct,
+        "buffered" => BackupIoMode.Buffered,
+        _ => BackupIoMode.Auto,
+    };
 
     /// <summary>
     /// Slab mode: the cluster key file (swapnbd-daemon keygen) this server proves to its daemons and they to it.
@@ -65,6 +80,11 @@ public sealed class ServerOptions
             if (string.IsNullOrWhiteSpace(BackupDisk))
             {
                 errors.Add("BackupDisk: slab mode needs --backup-disk PATH (a file or partition of at least --size)");
+            }
+
+            if (BackupIo is not ("auto" or "direct" or "buffered"))
+            {
+                errors.Add($"BackupIo: '{BackupIo}' is not a backup disk I/O mode; use 'auto' (direct where possible), 'direct' (O_DIRECT or refuse to start) or 'buffered' (page cache)");
             }
 
             if (AuthKeyFile is null)

@@ -151,6 +151,8 @@ for run in "${runs[@]}"; do
       attach_swap "$work/nbd.sock"
       run_workload "$key" "$limit"
       summary[$key]+=" rss_server=$(($(ps -o rss= -p "$server_pid") >> 10))MiB"
+      # The backup file's pages in this machine's page cache (--backup-io direct keeps it near 0; SWAPNBD_BACKUP_IO=buffered to compare).
+      summary[$key]+=" backup_cache=$(($(fincore --bytes --noheadings --output RES "$work/backup.img" 2>/dev/null || echo 0) >> 20))MiB"
       # Behind lossy links: were the donors still serving at the end (a failed one sends its slabs to disk)?
       [[ -z $loss ]] || summary[$key]+=" daemons_up=$(swapenv_daemons_up)/3, $(labenv_link_events "$work/server.log")"
       ;;

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Win32.SafeHandles;
 using Swap.BlockDevices;
 using Swap.Common.Units;
@@ -6,8 +8,10 @@ namespace Swap.Slabs.Backup;
 
 /// <summary>The disk mirror of every page: a regular file (kept sparse) or a block device, read and written synchronously.</summary>
 /// <remarks>
-/// Calls are synchronous on purpose: a write into the page cache takes microseconds and the caller overlaps it with
-/// the network round trip to the daemon. Concurrent calls are allowed (pread/pwrite). Ranges outside
+/// Calls are synchronous on purpose: the caller overlaps them with the network round trip to the daemon. With direct
+/// I/O (<see cref="BackupIoMode"/>) pages go around the page cache, through <see cref="DirectBlockIo"/>, so swapped
+/// pages do not sit in the RAM the swap device exists to free and a swap-out never needs a new page-cache page.
+/// Concurrent calls are allowed (pread/pwrite). Ranges outside
 /// <see cref="Size"/> are caller bugs and throw <see cref="ArgumentOutOfRangeException"/>; everything the disk
 /// itself refuses throws <see cref="BlockDeviceException"/> with <see cref="BlockDeviceError.Io"/>.
 /// </remarks>
@@ -16,9 +20,11 @@ public sealed class BackupDisk : IBackupStore
     // Discard zeroes unaligned edges by writing and punches only whole 4 KiB blocks: block devices refuse
     // fallocate on ranges not aligned to their logical block size, and 4 KiB covers 512-byte and 4K-native disks.
     private const int DiscardAlignment = 4096;
+    private const int MaxDirectAlignment = 64 * 1024;
     private static readonly byte[] Zeroes = new byte[64 * 1024];
 
     private readonly SafeFileHandle _handle;
+    private DirectBlockIo? _direct;
     private volatile bool _punchUnsupported;
 
     private BackupDisk(string path, long size, bool isBlockDevice, SafeFileHandle handle, (ulong, ulong) identity)
@@ -29,6 +35,15 @@ public sealed class BackupDisk : IBackupStore
         IsBlockDevice = isBlockDevice;
         _handle = handle;
     }
+
+    /// <summary>True when pages go around the page cache (O_DIRECT); false when through it.</summary>
+    public bool IsDirect => _direct is not null;
+
+    /// <summary>With direct I/O, the block size offsets and lengths are aligned to (smaller writes are read-modify-written); else 0.</summary>
+    public int DirectAlignment => _direct?.Alignment ?? 0;
+
+    /// <summary>With direct I/O, the bytes of aligned bounce buffers held (pre-allocated, touched); else 0.</summary>
+    public long DirectBufferBytes => _direct?.BufferBytes ?? 0;
 
     public string Path { get; }
 
@@ -58,9 +73,12 @@ public sealed class BackupDisk : IBackupStore
     /// <summary>Opens (creating if missing) a file or block device of at least <paramref name="size"/> bytes for read/write.</summary>
     /// <remarks>
     /// A smaller regular file is extended with ftruncate and stays sparse; a smaller block device is refused. The file
-    /// is locked (flock) so that two servers cannot share one backup disk. Throws <see cref="BackupDiskException"/>.
+    /// is locked (flock) so that two servers cannot share one backup disk. With <see cref="BackupIoMode.Auto"/> a file
+    /// system that refuses O_DIRECT (ramfs, some FUSE and network file systems) is used buffered, and
+    /// <paramref name="logger"/> says so; with <see cref="BackupIoMode.Direct"/> that is an error. Throws
+    /// <see cref="BackupDiskException"/>.
     /// </remarks>
-    public static BackupDisk Open(string path, long size)
+    public static BackupDisk Open(string path, long size, BackupIoMode mode = BackupIoMode.Auto, ILogger? logger = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(size);
@@ -97,7 +115,9 @@ public sealed class BackupDisk : IBackupStore
 
         try
         {
-            return Prepare(path, size, handle);
+            var disk = Prepare(path, size, handle);
+            disk.ChooseIo(mode, logger ?? NullLogger.Instance);
+            return disk;
         }
         catch
         {
@@ -163,6 +183,19 @@ public sealed class BackupDisk : IBackupStore
     public void Read(long offset, Span<byte> destination)
     {
         CheckRange(offset, destination.Length);
+        if (_direct is { } direct)
+        {
+            try
+            {
+                direct.Read(offset, destination);
+                return;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw Failure("read", offset, destination.Length, ex.Message, ex);
+            }
+        }
+
         var done = 0;
         try
         {
@@ -188,8 +221,15 @@ public sealed class BackupDisk : IBackupStore
         CheckRange(offset, source.Length);
         try
         {
-            // RandomAccess.Write loops over short writes itself.
-            RandomAccess.Write(_handle, source, offset);
+            if (_direct is { } direct)
+            {
+                direct.Write(offset, source);
+            }
+            else
+            {
+                // RandomAccess.Write loops over short writes itself.
+                RandomAccess.Write(_handle, source, offset);
+            }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -223,7 +263,71 @@ public sealed class BackupDisk : IBackupStore
         WriteZeroes(holeEnd, end - holeEnd);
     }
 
-    public void Dispose() => _handle.Dispose();
+    public void Dispose()
+    {
+        _handle.Dispose();
+        _direct?.Dispose();
+    }
+
+    /// <summary>Sets O_DIRECT on the handle when <paramref name="mode"/> asks for it and the file system allows it.</summary>
+    private void ChooseIo(BackupIoMode mode, ILogger logger)
+    {
+        if (mode == BackupIoMode.Buffered)
+        {
+            BackupLog.Buffered(logger, Path);
+            return;
+        }
+
+        var refusal = DirectIoRefusal(out var alignment, out var memoryAlignment);
+        if (refusal is not null)
+        {
+            if (mode == BackupIoMode.Direct)
+            {
+                throw new BackupDiskException(
+                    $"backup disk {Path}: direct I/O (BackupIo=direct) is not possible here: {refusal}; put the backup disk on a partition or on a " +
+                    "file system that supports O_DIRECT (ext4, xfs, btrfs), or set --backup-io auto or buffered");
+            }
+
+            BackupLog.DirectRefused(logger, Path, refusal);
+            return;
+        }
+
+        _direct = new DirectBlockIo(_handle, alignment, memoryAlignment);
+        BackupLog.Direct(logger, Path, alignment, _direct.BufferBytes);
+    }
+
+    /// <summary>Why this disk cannot do direct I/O, or null once O_DIRECT is set on the handle (with the alignments it needs).</summary>
+    private string? DirectIoRefusal(out int alignment, out int memoryAlignment)
+    {
+        var errno = BackupDiskNative.DirectIoAlignment(_handle, IsBlockDevice, out alignment, out memoryAlignment);
+        if (errno != 0)
+        {
+            return "cannot learn its block size: " + BackupDiskNative.Describe(errno);
+        }
+
+        // Unknown (statx without STATX_DIOALIGN, before Linux 6.1): 4096 covers 512-byte and 4K-native disks.
+        alignment = alignment == 0 ? DiscardAlignment : alignment;
+        memoryAlignment = memoryAlignment == 0 ? alignment : memoryAlignment;
+        if ((alignment & (alignment - 1)) != 0 || alignment > MaxDirectAlignment || (memoryAlignment & (memoryAlignment - 1)) != 0)
+        {
+            return $"its direct I/O alignment ({alignment} bytes, memory {memoryAlignment}) is not a power of two up to {MaxDirectAlignment}";
+        }
+
+        if (Size % alignment != 0)
+        {
+            return $"the size {Size} is not a multiple of its block size {alignment}";
+        }
+
+        errno = BackupDiskNative.EnableDirectIo(_handle);
+        if (errno != 0)
+        {
+            return errno == BackupDiskNative.ErrnoInvalid
+                ? "the file system refuses O_DIRECT (tmpfs before Linux 6.6, ramfs, some FUSE and network file systems do)"
+                : "setting O_DIRECT failed: " + BackupDiskNative.Describe(errno);
+        }
+
+        return null;
+    }
 
     private void PunchHole(long offset, long length)
     {
@@ -254,7 +358,15 @@ public sealed class BackupDisk : IBackupStore
             while (length > 0)
             {
                 var chunk = (int)Math.Min(length, Zeroes.Length);
-                RandomAccess.Write(_handle, Zeroes.AsSpan(0, chunk), offset);
+                if (_direct is { } direct)
+                {
+                    direct.Write(offset, Zeroes.AsSpan(0, chunk));
+                }
+                else
+                {
+                    RandomAccess.Write(_handle, Zeroes.AsSpan(0, chunk), offset);
+                }
+
                 offset += chunk;
                 length -= chunk;
             }

@@ -3,14 +3,25 @@ using System.Runtime.InteropServices;
 
 namespace Swap.Slabs.Backup;
 
-/// <summary>The libc calls the backup disk needs that .NET does not expose: fdatasync, fallocate, statx, BLKGETSIZE64.</summary>
+/// <summary>
+/// The libc calls the backup disk needs that .NET does not expose: fdatasync, fallocate, statx, BLKGETSIZE64, and for
+/// direct I/O fcntl(O_DIRECT), statx(STATX_DIOALIGN), BLKSSZGET.
+/// </summary>
 internal static partial class BackupDiskNative
 {
     public const int FallocFlKeepSize = 0x01;
     public const int FallocFlPunchHole = 0x02;
     public const int ErrnoNotSupported = 95; // EOPNOTSUPP (== ENOTSUP on Linux)
 
+    public const int ErrnoInvalid = 22; // EINVAL: what open/fcntl answer a file system without O_DIRECT
+
     private const int AtEmptyPath = 0x1000;
+    private const uint StatxDioAlign = 0x2000;
+    private const int StatxDioMemAlignOffset = 0x98;
+    private const int StatxDioOffsetAlignOffset = 0x9c;
+    private const ulong BlkSszGet = 0x1268;
+    private const int FcntlGetFlags = 3;
+    private const int FcntlSetFlags = 4;
     private const uint StatxBasicStats = 0x7ff;
     private const ulong BlkGetSize64 = 0x80081272;
     private const int StatxBufferSize = 256;
@@ -100,6 +111,86 @@ internal static partial class BackupDiskNative
         return 0;
     }
 
+    /// <summary>O_DIRECT's value differs between architectures (x86-64 0x4000; arm64 and arm 0x10000).</summary>
+    private static int DirectFlag => RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x10000 : 0x4000;
+
+    /// <summary>Sets O_DIRECT on an open file (fcntl F_SETFL); a file system that cannot do direct I/O answers EINVAL.</summary>
+    public static int EnableDirectIo(SafeHandle handle)
+    {
+        var added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            var fd = (int)handle.DangerousGetHandle();
+            var flags = fcntl(fd, FcntlGetFlags, 0);
+            if (flags < 0)
+            {
+                return Marshal.GetLastPInvokeError();
+            }
+
+            return fcntl(fd, FcntlSetFlags, flags | DirectFlag) == 0 ? 0 : Marshal.GetLastPInvokeError();
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>
+    /// The alignment direct I/O needs of file offsets and lengths (<paramref name="offsetAlign"/>) and of memory
+    /// (<paramref name="memoryAlign"/>), from statx(STATX_DIOALIGN) (Linux 6.1+); 0 for each when the kernel or file
+    /// system does not say. For a block device without it, both are its logical block size (BLKSSZGET).
+    /// </summary>
+    public static unsafe int DirectIoAlignment(SafeHandle handle, bool blockDevice, out int offsetAlign, out int memoryAlign)
+    {
+        offsetAlign = 0;
+        memoryAlign = 0;
+        var buffer = stackalloc byte[StatxBufferSize];
+        var added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            var fd = (int)handle.DangerousGetHandle();
+            var empty = stackalloc byte[1];
+            empty[0] = 0;
+            if (statx(fd, empty, AtEmptyPath, StatxDioAlign, buffer) != 0)
+            {
+                return Marshal.GetLastPInvokeError();
+            }
+
+            var span = new ReadOnlySpan<byte>(buffer, StatxBufferSize);
+            if ((BinaryPrimitives.ReadUInt32LittleEndian(span) & StatxDioAlign) != 0)
+            {
+                memoryAlign = (int)BinaryPrimitives.ReadUInt32LittleEndian(span[StatxDioMemAlignOffset..]);
+                offsetAlign = (int)BinaryPrimitives.ReadUInt32LittleEndian(span[StatxDioOffsetAlignOffset..]);
+            }
+
+            if (offsetAlign == 0 && blockDevice)
+            {
+                int sectorSize = 0;
+                if (ioctl(fd, BlkSszGet, &sectorSize) != 0)
+                {
+                    return Marshal.GetLastPInvokeError();
+                }
+
+                offsetAlign = sectorSize;
+                memoryAlign = sectorSize;
+            }
+
+            return 0;
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
     public static int DataSync(SafeHandle handle)
     {
         var added = false;
@@ -138,6 +229,12 @@ internal static partial class BackupDiskNative
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int fdatasync(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fcntl(int fd, int command, int argument);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial int ioctl(int fd, ulong request, int* result);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int fallocate(int fd, int mode, long offset, long length);

@@ -40,7 +40,19 @@ internal sealed class SlabFiller(SlabTable table, ReportedDisk disk, int paralle
             var copied = await CopyPassesAsync(slab, mapping, buffer, sealedBuffer).ConfigureAwait(false);
             mapping.Activate();
             await table.Writers.DrainAsync(slab, time, cancellationToken).ConfigureAwait(false);
-            copied += await CopyPassesAsync(slab, mapping, buffer, sealedBuffer).ConfigureAwait(false);
+            var copiedRound = await CopyPassesAsync(slab, mapping, buffer, sealedBuffer).ConfigureAwait(false);
+            copied += copiedRound;
+            // A write under way during those passes clears its pages once its disk write is done, possibly after a
+            // pass marked them valid, and its own reply cannot mark them (the fill's writes moved the sequence): left
+            // alone they would stay disk-only for good. Wait for such writes, then copy what they left, until a round
+            // finds nothing. Slow disk writes (direct I/O) make that window wide.
+            for (var round = 0; round < 8 && copiedRound > 0; round++)
+            {
+                await table.Writers.DrainAsync(slab, time, cancellationToken).ConfigureAwait(false);
+                copiedRound = await CopyPassesAsync(slab, mapping, buffer, sealedBuffer).ConfigureAwait(false);
+                copied += copiedRound;
+            }
+
             SlabLog.Filled(logger, slab, mapping.Daemon.Name, copied);
             return null;
         }

@@ -116,6 +116,21 @@ public sealed class ServerSettingsTests
     }
 
     [Test]
+    public void Backup_io_defaults_to_auto_takes_direct_and_buffered_and_names_the_key_for_anything_else()
+    {
+        string[] slabs = ["--portal", "/etc/swapnbd/portal.list", "--backup-disk", "/dev/null", "--insecure-no-auth"];
+        var errors = new List<string>();
+        Assert.That(ServerSettings.Load(slabs, errors, out _).BackupIoMode, Is.EqualTo(Swap.Slabs.Backup.BackupIoMode.Auto));
+        Assert.That(ServerSettings.Load([.. slabs, "--backup-io", "direct"], errors, out _).BackupIoMode, Is.EqualTo(Swap.Slabs.Backup.BackupIoMode.Direct));
+        Assert.That(ServerSettings.Load([.. slabs, "--backup-io", "buffered"], errors, out _).BackupIoMode, Is.EqualTo(Swap.Slabs.Backup.BackupIoMode.Buffered));
+        Assert.That(errors, Is.Empty);
+
+        ServerSettings.Load([.. slabs, "--backup-io", "odirect"], errors, out _);
+        Assert.That(errors, Has.Count.EqualTo(1));
+        Assert.That(errors[0], Does.StartWith("BackupIo: 'odirect'").And.Contain("'auto'").And.Contain("'direct'").And.Contain("'buffered'"));
+    }
+
+    [Test]
     public void Unknown_switches_and_stray_arguments_are_refused()
     {
         var errors = new List<string>();

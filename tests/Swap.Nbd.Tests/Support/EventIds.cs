@@ -51,6 +51,9 @@ internal static class EventIds
     /// <summary>SlabLog.BackupDiskError: the backup disk failed an I/O.</summary>
     public const int BackupDiskError = 354;
 
+    /// <summary>BackupLog.DirectRefused: the backup disk's file system refuses O_DIRECT; it is used through the page cache.</summary>
+    public const int BackupDirectRefused = 381;
+
     /// <summary>DonorLog.HandshakeRefused: the daemon refused a peer in the handshake (key, order), naming it.</summary>
     public const int HandshakeRefused = 23;
 
