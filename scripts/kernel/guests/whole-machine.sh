@@ -75,7 +75,11 @@ for t in /proc/"$server"/task/*; do
   flags=$(sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{print $7}')
   [ -n "$flags" ] || continue
   threads=$((threads + 1))
-  [ $((flags & 0x80000)) != 0 ] && [ $((flags & 0x100000)) != 0 ] && flushers=$((flushers + 1))
+  if [ $((flags & 0x80000)) != 0 ] && [ $((flags & 0x100000)) != 0 ]; then
+    flushers=$((flushers + 1))
+  else
+    say "server thread ${t##*/} ($(cat "$t/comm")) has no PR_SET_IO_FLUSHER (flags $flags)"
+  fi
 done
 say "server pid $server, oom_score_adj $(cat /proc/$server/oom_score_adj), threads $threads, io-flusher threads $flushers"
 say "server at start: VmRSS $(status_kb $server VmRSS) kB, VmLck $(status_kb $server VmLck) kB"

@@ -159,25 +159,35 @@ public sealed partial class WholeMachineSwapTests
 
         /// <summary>
         /// At the first hung-task report, every task's kernel stack onto the console (sysrq-t through the qemu monitor's
-        /// keyboard): what the server's threads wait on when the guest is too wedged to run a shell.
+        /// keyboard): what the server's threads wait on when the guest is too wedged to run a shell. Then qemu is told
+        /// to quit: a wedged guest does not recover, and waiting for its timeout would cost minutes of CI.
         /// </summary>
-        private async Task DumpTasksOnHungTaskAsync(CancellationToken ct)
+        private async Task DumpTasksAndStopOnHungTaskAsync(CancellationToken ct)
         {
             while (!Guest.HasExited && !ct.IsCancellationRequested)
             {
                 if (File.Exists(Guest.ConsolePath) && ReadShared(Guest.ConsolePath).Contains("blocked for more than", StringComparison.Ordinal))
                 {
-                    using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream,
-                        System.Net.Sockets.ProtocolType.Unspecified);
-                    await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(_monitor), ct);
-                    await socket.SendAsync("sendkey alt-sysrq-t\n"u8.ToArray(), ct);
-                    await Task.Delay(1000, ct);
-                    TestContext.Out.WriteLine($"hung task at {Guest.Elapsed.TotalSeconds:F0} s: sent sysrq-t (task stacks in the console log)");
+                    await MonitorAsync("sendkey alt-sysrq-t", ct);
+                    TestContext.Out.WriteLine($"hung task at {Guest.Elapsed.TotalSeconds:F0} s: sent sysrq-t (task stacks in the console log), quitting qemu in 20 s");
+                    // The dump of some 150 tasks crosses the emulated serial port in a few seconds.
+                    await Task.Delay(TimeSpan.FromSeconds(20), ct);
+                    await MonitorAsync("quit", ct);
                     return;
                 }
 
                 await Task.Delay(1000, ct);
             }
+        }
+
+        private async Task MonitorAsync(string command, CancellationToken ct)
+        {
+            using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream,
+                System.Net.Sockets.ProtocolType.Unspecified);
+            await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(_monitor), ct);
+            await socket.SendAsync(System.Text.Encoding.ASCII.GetBytes(command + "\n"), ct);
+            // Let the monitor read the line before the connection closes.
+            await Task.Delay(500, ct);
         }
 
         private static string ReadShared(string path)
@@ -221,7 +231,7 @@ public sealed partial class WholeMachineSwapTests
                 env = [.. env, "WM_SERVER_TTY=/dev/ttyS2"];
                 var guest = KernelGuest.Start(directory, port: null, Repo.Path("scripts", "kernel", "guests", "whole-machine.sh"), env, GuestTimeout, ct, args);
                 var run = new WholeMachineRun(directory, started, guest, serverLog, monitor);
-                run._watch = Task.Run(() => run.DumpTasksOnHungTaskAsync(ct), ct);
+                run._watch = Task.Run(() => run.DumpTasksAndStopOnHungTaskAsync(ct), ct);
                 return run;
             }
             catch
