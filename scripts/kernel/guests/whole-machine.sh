@@ -49,6 +49,7 @@ done
 
 mkdir -p "$run" /etc/swapnbd
 chmod 0700 "$run"
+# shellcheck disable=SC2086  # a list of HOST:PORT words
 set -- $WM_DAEMONS
 { echo "$#"; for d in "$@"; do echo "$d"; done; } >/etc/swapnbd/portal.list
 # The server as the operator runs it: default socket /run/swapnbd/swapnbd.sock, memory locked, IO_FLUSHER,
@@ -56,6 +57,7 @@ set -- $WM_DAEMONS
 # Its log goes to ttyS2 when run-guest.sh captures it (--serial2): the host reads it even if this guest wedges.
 log=$run/server.log
 [ -n "${WM_SERVER_TTY:-}" ] && [ -c "$WM_SERVER_TTY" ] && log=$WM_SERVER_TTY
+# shellcheck disable=SC2086  # WM_SERVER_ARGS: extra options, one word each
 swapnbd-server --portal /etc/swapnbd/portal.list --backup-disk /dev/vda --size "$size" --slab-size "$slab" \
   --auth-key-file /etc/swapnbd/cluster.key ${WM_SERVER_ARGS:-} >"$log" 2>&1 </dev/null &
 server=$!
@@ -150,8 +152,8 @@ while :; do
   kill -0 "$server" 2>/dev/null || { fail "the server died while swapping"; break; }
   r=$(status_kb "$server" VmRSS)
   l=$(status_kb "$server" VmLck)
-  [ "${r:-0}" -gt $rss_max ] && rss_max=$r
-  [ "${l:-0}" -gt $lck_max ] && lck_max=$l
+  [ "${r:-0}" -gt "$rss_max" ] && rss_max=$r
+  [ "${l:-0}" -gt "$lck_max" ] && lck_max=$l
   samples=$((samples + 1))
   if [ $marked = 0 ] && [ "$(swap_mib)" -ge 64 ]; then
     say "swapping, swap used $(swap_mib) MiB"

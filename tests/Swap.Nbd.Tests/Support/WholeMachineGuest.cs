@@ -41,8 +41,10 @@ internal static class WholeMachineGuest
 
         foreach (var library in libraries)
         {
-            // The resolved path (a symlink's target's contents) at the path the loader looks in.
-            args.AddRange(["--file", library + ":" + library]);
+            // The file itself at the path the loader looks in: run-guest.sh copies with cp -a, which would carry a symlink
+            // (/lib64/ld-linux-x86-64.so.2 is one) whose target is not in the guest, over the base initramfs's real file.
+            var real = File.ResolveLinkTarget(library, returnFinalTarget: true)?.FullName ?? library;
+            args.AddRange(["--file", real + ":" + library]);
         }
 
         foreach (var daemon in daemons)
