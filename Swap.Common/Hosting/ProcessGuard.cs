@@ -21,11 +21,16 @@ public static class ProcessGuard
     /// <summary>
     /// prctl(PR_SET_IO_FLUSHER, 1) on the calling thread. The flag is per thread and inherited by threads started
     /// afterwards, so call it first thing in Main: every thread the program starts later (connection threads, the
-    /// thread pool) has it; only the runtime's own threads started before Main do not.
+    /// thread pool) has it. The runtime's finalizer thread, started before Main, is marked from a finalizer.
     /// </summary>
     public static (ProcessGuardStep Step, int Errno) SetIoFlusher()
     {
         var errno = ProcessGuardNative.Prctl(ProcessGuardNative.PrSetIoFlusher, 1, out _);
+        if (errno == 0 && FinalizerThreadIoFlusher.Set() is { } finalizerErrno && finalizerErrno != 0)
+        {
+            errno = finalizerErrno;
+        }
+
         return (errno == 0 ? ProcessGuardStep.Done : ProcessGuardStep.Failed, errno);
     }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds what the kernel tests boot under qemu: Debian's stock kernel (it has the nbd module; the host kernel here does
-# not) and a busybox initramfs with nbd.ko, e1000.ko and Debian's nbd-client. Idempotent: everything is cached in
+# not) and a busybox initramfs with nbd.ko, e1000.ko, virtio_blk.ko (and their dependencies) and Debian's nbd-client. Idempotent: everything is cached in
 # $SWAPNBD_KERNEL_CACHE (default /var/cache/swapnbd-kernel) and a second run only checks stamps.
 #
 # Output on stdout (everything else goes to stderr), one KEY=VALUE per line:
@@ -119,6 +119,9 @@ add_module() {
 : >"$root/modules/load.list"
 add_module e1000
 add_module nbd
+# A second disk for a server that runs in the guest (its backup disk: run-guest.sh --disk).
+add_module virtio_pci
+add_module virtio_blk
 
 cp "$nbd_client" "$root/sbin/nbd-client"
 # nbd-client's shared libraries and the loader, at the paths ldd resolved them to.

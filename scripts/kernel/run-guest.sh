@@ -4,9 +4,16 @@
 #
 #   run-guest.sh --port PORT --script GUEST_SCRIPT [--env KEY=VALUE]... [--file SRC[:DEST]]... [--mem 512M]
 #                [--smp 2] [--timeout 300] [--log FILE] [--out FILE] [--append 'KERNEL ARGS'] [--console]
+#                [--forward PORT]... [--disk FILE]... [--accel tcg|kvm|auto] [--serial2 FILE] [--monitor SOCKET]
 #
 # The guest reaches the NBD server listening on host 127.0.0.1:PORT as 10.0.2.100:PORT (env NBD_HOST, NBD_PORT).
 # qemu user networking runs with restrict=on, so the guest can reach nothing else.
+# --forward another host loopback port the guest reaches as 10.0.2.100:PORT (e.g. donor daemons for a server that
+#           runs in the guest); with --forward, --port may be left out (no NBD_PORT then)
+# --disk    a file given to the guest as the next virtio disk (/dev/vda, /dev/vdb, ...), raw
+# --serial2 the guest's ttyS2 written to FILE (a guest process's log that the host reads even if the guest wedges)
+# --monitor a qemu monitor on the Unix socket SOCKET (e.g. "sendkey alt-sysrq-t": every task's stack on the console)
+# --accel   tcg (default; SWAPNBD_QEMU_ACCEL sets the default), kvm, or auto: kvm when /dev/kvm opens, else tcg
 # --env     extra environment for /test.sh (repeatable)        --file  extra file for the guest (default DEST /SRC's name)
 # --log     keep the full console log (kernel messages included) --console  also stream the console to stderr
 # --out     the guest script's own output (ttyS1), written to FILE as the guest prints it: a host can watch it
@@ -16,8 +23,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-usage() { sed -n '5,6p' "${BASH_SOURCE[0]}" | sed 's/^# *//' >&2; exit 2; }
-port="" script="" mem=512M smp=2 timeout=300 log="" out="" append="" console=0 envs=() files=()
+usage() { sed -n '5,7p' "${BASH_SOURCE[0]}" | sed 's/^# *//' >&2; exit 2; }
+port="" script="" mem=512M smp=2 timeout=300 log="" out="" append="" console=0 envs=() files=() forwards=() disks=()
+serial2="" monitor=""
+accel=${SWAPNBD_QEMU_ACCEL:-tcg}
 while (($#)); do
   case "$1" in
     --port) port=${2:?}; shift 2 ;;
@@ -31,11 +40,31 @@ while (($#)); do
     --out) out=${2:?}; shift 2 ;;
     --append) append=${2:?}; shift 2 ;;
     --console) console=1; shift ;;
+    --forward) forwards+=("${2:?}"); shift 2 ;;
+    --disk) disks+=("${2:?}"); shift 2 ;;
+    --accel) accel=${2:?}; shift 2 ;;
+    --serial2) serial2=${2:?}; shift 2 ;;
+    --monitor) monitor=${2:?}; shift 2 ;;
     -h | --help) usage ;;
     *) echo "run-guest: unknown argument $1" >&2; usage ;;
   esac
 done
-[[ "$port" =~ ^[0-9]+$ && -f "$script" ]] || usage
+[[ -f "$script" ]] || usage
+[[ "$port" =~ ^[0-9]+$ || ( -z "$port" && ${#forwards[@]} -gt 0 ) ]] || usage
+for p in "${forwards[@]}"; do [[ "$p" =~ ^[0-9]+$ ]] || usage; done
+for d in "${disks[@]}"; do
+  [[ -f "$d" || -b "$d" ]] || { echo "run-guest: --disk $d: no such file" >&2; exit 2; }
+  [[ "$d" != *,* ]] || { echo "run-guest: --disk path must not contain a comma" >&2; exit 2; }
+done
+case "$accel" in
+  tcg | kvm) ;;
+  auto)
+    # /dev/kvm may exist and still refuse (no VT-x in a VM, no permission): then emulate.
+    accel=tcg
+    if [[ -r /dev/kvm && -w /dev/kvm ]] && (exec 3<>/dev/kvm) 2>/dev/null; then accel=kvm; fi
+    ;;
+  *) usage ;;
+esac
 [[ "$timeout" =~ ^[0-9]+$ ]] || usage
 
 vmlinuz="" initramfs=""
@@ -67,7 +96,8 @@ install -m 0755 "$here"/guests/*.sh "$work/root/guests/"
 squote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 {
   echo "NBD_HOST=10.0.2.100"
-  echo "NBD_PORT=$port"
+  [[ -n "$port" ]] && echo "NBD_PORT=$port"
+  echo "QEMU_ACCEL=$accel"
   for kv in "${envs[@]}"; do
     key=${kv%%=*}
     [[ "$kv" == *=* && "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || { echo "run-guest: bad --env '$kv'" >&2; exit 2; }
@@ -93,12 +123,30 @@ cat "$initramfs" "$work/extra.cpio.gz" >"$work/initrd.cpio.gz"
 # That socket is a loopback TCP pair without TCP_NODELAY (libslirp's socketpair with OOB), and socat copies in 8 KiB
 # pieces: Nagle then held the tail of every 16-64 KiB READ reply for a delayed ACK, about 40 ms each (32 KiB reads
 # at 54 ms instead of ~4). setsockopt-int=6:1:1 is TCP_NODELAY on the stdio side; -b 1 MiB copies a reply whole.
-if command -v socat >/dev/null; then
-  relay="socat -b 1048576 -lf $work/relay.log STDIO,,setsockopt-int=6:1:1 TCP:127.0.0.1:$port,,nodelay"
-else
-  relay="busybox nc 127.0.0.1 $port"
+relay_to() {
+  if command -v socat >/dev/null; then
+    echo "socat -b 1048576 -lf $work/relay.log STDIO,,setsockopt-int=6:1:1 TCP:127.0.0.1:$1,,nodelay"
+  else
+    echo "busybox nc 127.0.0.1 $1"
+  fi
+}
+netdev="user,id=n0,restrict=on"
+for p in $port "${forwards[@]}"; do
+  netdev+=",guestfwd=tcp:10.0.2.100:$p-cmd:$(relay_to "$p")"
+done
+drives=()
+for d in "${disks[@]}"; do
+  drives+=(-drive "file=$d,if=virtio,format=raw")
+done
+if [[ -n "$serial2" ]]; then
+  [[ "$serial2" != *,* ]] || { echo "run-guest: --serial2 path must not contain a comma" >&2; exit 2; }
+  : >"$serial2"
+  drives+=(-serial "file:$serial2")
 fi
-netdev="user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:$port-cmd:$relay"
+if [[ -n "$monitor" ]]; then
+  [[ "$monitor" != *,* ]] || { echo "run-guest: --monitor path must not contain a comma" >&2; exit 2; }
+  drives+=(-monitor "unix:$monitor,server=on,wait=off")
+fi
 
 # --- boot --------------------------------------------------------------------------------------------------------------
 console_log=${log:-$work/console.log}
@@ -106,15 +154,18 @@ guest_out=${out:-$work/guest.out}
 [[ "$guest_out" != *,* ]] || { echo "run-guest: --out path must not contain a comma" >&2; exit 2; }
 : >"$console_log"
 : >"$guest_out"
+cpu=()
+# KVM: the host's CPU, so the guest has AES-NI (sealing picks AES-GCM with it, ChaCha20 without).
+[[ "$accel" == kvm ]] && cpu=(-cpu host)
 start=$(date +%s)
-# -accel tcg: KVM is present on these machines but hangs with this kernel. ttyS0 = console (stdio, monitor muxed),
+# -accel tcg by default: KVM was found to hang with this kernel on some of these machines (--accel). ttyS0 = console (stdio, monitor muxed),
 # ttyS1 = the test's own output (see init.sh). autonegotiation=off: the emulated e1000 otherwise reports link ~2 s
 # after the driver loads, and init waits for carrier.
-timeout --kill-after=10 "$timeout" qemu-system-x86_64 -accel tcg -m "$mem" -smp "$smp" -nographic -no-reboot \
+timeout --kill-after=10 "$timeout" qemu-system-x86_64 -accel "$accel" "${cpu[@]}" -m "$mem" -smp "$smp" -nographic -no-reboot \
   -serial mon:stdio -serial "file:$guest_out" \
   -kernel "$vmlinuz" -initrd "$work/initrd.cpio.gz" \
   -append "console=ttyS0 panic=-1 loglevel=7 random.trust_cpu=on $append" \
-  -netdev "$netdev" -device e1000,netdev=n0,autonegotiation=off \
+  -netdev "$netdev" -device e1000,netdev=n0,autonegotiation=off "${drives[@]}" \
   </dev/null >"$console_log" 2>&1 &
 qemu_pid=$!
 if ((console)); then

@@ -34,16 +34,25 @@ internal sealed class KernelGuest
     public bool HasExited => _run.IsCompleted;
 
     /// <summary>Boots the guest with <paramref name="script"/> against the NBD server on 127.0.0.1:<paramref name="port"/>.</summary>
-    public static KernelGuest Start(string directory, int port, string script, IEnumerable<string> env, TimeSpan timeout, CancellationToken ct)
+    /// <param name="port">The NBD server's port; null when the server runs in the guest (then <paramref name="extraArgs"/> holds --forward).</param>
+    /// <param name="extraArgs">More run-guest.sh options (--forward, --disk, --file, --mem).</param>
+    public static KernelGuest Start(string directory, int? port, string script, IEnumerable<string> env, TimeSpan timeout, CancellationToken ct,
+        IEnumerable<string>? extraArgs = null)
     {
         var outPath = Path.Combine(directory, "guest.out");
         var consolePath = Path.Combine(directory, "console.log");
         var args = new List<string>
         {
-            "--port", port.ToString(CultureInfo.InvariantCulture), "--script", script,
+            "--script", script,
             "--timeout", ((int)timeout.TotalSeconds).ToString(CultureInfo.InvariantCulture),
             "--log", consolePath, "--out", outPath,
         };
+        if (port is { } p)
+        {
+            args.AddRange(["--port", p.ToString(CultureInfo.InvariantCulture)]);
+        }
+
+        args.AddRange(extraArgs ?? []);
         foreach (var kv in env)
         {
             args.AddRange(["--env", kv]);
