@@ -75,6 +75,8 @@ public static class ServerSettings
         new("LogLevel", "--log-level", "LEVEL", "`Information`", "Trace, Debug, Information, Warning, Error (default Information)", null),
         new("StatusFile", "--status-file", "PATH", "none", "rewrite PATH every second with JSON: where the pages are (per daemon, disk)",
             static (r, k, o) => o.StatusFile = r.GetOptionalString(k)),
+        new("MetricsListen", "--metrics-listen", "HOST:PORT", "none", "serve metrics in Prometheus' text format on http://HOST:PORT/metrics",
+            static (r, k, o) => o.MetricsListen = r.GetOptionalString(k)),
     ];
 
     /// <summary>Command-line switch → configuration key.</summary>

@@ -16,6 +16,14 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
     public const int MaxHedgedBytes = 1 << 20;
 
     private const int PageShift = SlabTable.PageShift;
+    private long _bytesFromDaemons;
+    private long _bytesFromDisk;
+
+    /// <summary>Bytes of READs answered by a daemon so far.</summary>
+    public long BytesFromDaemons => Interlocked.Read(ref _bytesFromDaemons);
+
+    /// <summary>Bytes of READs answered by the backup disk so far (unplaced slabs, pages not valid remotely, fallbacks).</summary>
+    public long BytesFromDisk => Interlocked.Read(ref _bytesFromDisk);
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask ReadAsync(long offset, Memory<byte> destination)
@@ -37,6 +45,7 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
         if (mapping is null || !mapping.Usable)
         {
             disk.Read(offset, destination.Span);
+            Interlocked.Add(ref _bytesFromDisk, destination.Length);
             return;
         }
 
@@ -56,6 +65,7 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
             if (valid && await TryRemoteReadAsync(slab, mapping, position - slabBase, run).ConfigureAwait(false))
             {
                 awaitedRemote = true;
+                Interlocked.Add(ref _bytesFromDaemons, run.Length);
             }
             else
             {
@@ -66,6 +76,7 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
                 }
 
                 disk.Read(position, run.Span);
+                Interlocked.Add(ref _bytesFromDisk, run.Length);
             }
 
             position = runEnd;
