@@ -87,6 +87,7 @@ public static class ServerSettings
         swapnbd-server: an NBD server for remote-memory swap
 
         usage: swapnbd-server [--config FILE.json] [options]
+               swapnbd-server status [--status-file PATH] [--json] [--watch [SECONDS]]   (a running server's state)
         """,
         Options,
         column: 34,

@@ -243,7 +243,7 @@ public sealed class SwapDevice : IBlockDevice
         }
 
         return new SwapDeviceStats(_table.Count, mapped, active, _table.OnDisk.Count(), remote.Sum(), usage, _openFailures.Count,
-            _hedger?.Started ?? 0, _hedger?.WonByDisk ?? 0, _hedger?.WonByDaemon ?? 0);
+            _hedger?.Started ?? 0, _hedger?.WonByDisk ?? 0, _hedger?.WonByDaemon ?? 0, _reads.BytesFromDaemons, _reads.BytesFromDisk);
     }
 
     /// <summary>Stops placement, closes every daemon link and the backup disk.</summary>
