@@ -75,7 +75,11 @@ public sealed class DonorDaemon : IAsyncDisposable
         Key = options.AuthKeyFile is { } keyFile ? ClusterKeyFile.Load(keyFile) : null;
         DaemonId = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
         Welcome = new DaemonWelcome(DaemonFrameHeader.Version, (uint)options.MaxSlabsPerClient, DaemonId);
+        Metrics = new DonorMetrics(this, () => _evictor.Evicted);
     }
+
+    /// <summary>The daemon's instruments (meter <see cref="DonorMetrics.MeterName"/>), disposed with the daemon.</summary>
+    public DonorMetrics Metrics { get; }
 
     /// <summary>Random id of this daemon run, sent in the HELLO reply.</summary>
     public ulong DaemonId { get; }
@@ -281,6 +285,7 @@ public sealed class DonorDaemon : IAsyncDisposable
         await Task.WhenAll(closing).ConfigureAwait(false);
         Clients.ReleaseAll();
         _ownedMemory?.Dispose();
+        Metrics.Dispose();
     }
 
     public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);

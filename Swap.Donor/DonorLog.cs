@@ -79,4 +79,7 @@ internal static partial class DonorLog
     [LoggerMessage(40, LogLevel.Warning, "Connection {Id} from {Remote} closed before its HELLO to admit connection {NewId} from {NewRemote}: " +
         "{Limit} connections were already waiting for their HELLO (MaxHandshakes)")]
     public static partial void HandshakeEvicted(ILogger logger, long id, string remote, long newId, string newRemote, int limit);
+
+    [LoggerMessage(41, LogLevel.Information, "Metrics in Prometheus' text format on {Url}")]
+    public static partial void Metrics(ILogger logger, string url);
 }

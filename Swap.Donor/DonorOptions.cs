@@ -10,6 +10,9 @@ public sealed class DonorOptions
     /// <summary>TCP endpoint HOST:PORT; port 0 picks a free port.</summary>
     public string Listen { get; set; } = "127.0.0.1:9400";
 
+    /// <summary>HOST:PORT serving the metrics in Prometheus' text format (GET /metrics); null for none.</summary>
+    public string? MetricsListen { get; set; }
+
     /// <summary>
     /// The cluster key file (swapnbd-daemon keygen): only servers that prove this key in the handshake are served.
     /// Required unless <see cref="InsecureNoAuth"/>.
@@ -89,6 +92,11 @@ public sealed class DonorOptions
         if (!EndpointParser.TryParse(Listen, out _))
         {
             errors.Add($"Listen: '{Listen}' is not HOST:PORT (e.g. 127.0.0.1:9400 or [::1]:9400)");
+        }
+
+        if (MetricsListen is not null && MetricsEndpoint.Check("MetricsListen", MetricsListen) is { } metricsError)
+        {
+            errors.Add(metricsError);
         }
 
         if (AuthKeyFile is null)

@@ -34,6 +34,9 @@ internal sealed class NbdServerState(long bufferBudget = long.MaxValue)
 
     public void EndPoll() => Interlocked.Decrement(ref _pollers);
 
+    /// <summary>The host's instruments (<see cref="NbdMetrics.Unobserved"/> for a state made without one).</summary>
+    public NbdMetrics Metrics { get; init; } = NbdMetrics.Unobserved;
+
     public bool IsStopping => _stopping;
 
     public void BeginStopping() => _stopping = true;

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Swap.Slabs.Backup;
 using Swap.Common.Hosting;
 using Swap.Common.Security;
+using Swap.Server.Status;
 using Swap.Slabs.Placement;
 
 namespace Swap.Server;
@@ -16,6 +17,17 @@ public static class ServerCommand
     public static async Task<int> RunAsync(string[] args)
     {
         // Before anything else starts threads: the flag is per thread and inherited by the threads started after it.
+        if (args.Length > 0 && args[0] == "status")
+        {
+            using var interrupted = new CancellationTokenSource();
+            Console.CancelKeyPress += (_, e) =>
+            {
+                e.Cancel = true;
+                interrupted.Cancel();
+            };
+            return await StatusView.RunAsync(args[1..], Console.Out, Console.Error, interrupted.Token).ConfigureAwait(false);
+        }
+
         var ioFlusher = ProcessGuard.SetIoFlusher();
         if (args.Contains("--help") || args.Contains("-h"))
         {

@@ -7,4 +7,7 @@ internal static partial class ServerLog
 {
     [LoggerMessage(2, LogLevel.Information, "Export '{Name}': {Size} bytes, backend {Backend}, flags {Flags}")]
     public static partial void Export(ILogger logger, string name, long size, string backend, string flags);
+
+    [LoggerMessage(27, LogLevel.Information, "Metrics in Prometheus' text format on {Url}")]
+    public static partial void Metrics(ILogger logger, string url);
 }

@@ -1,3 +1,4 @@
+using Swap.Common.Configuration;
 using Swap.Common.Security;
 using Swap.Nbd.Server.Hosting;
 using Swap.Slabs.Backup;
@@ -54,6 +55,9 @@ public sealed class ServerOptions
 
     /// <summary>File rewritten every second with JSON saying where the pages are (per daemon, backup disk); null for none.</summary>
     public string? StatusFile { get; set; }
+
+    /// <summary>HOST:PORT serving the metrics in Prometheus' text format (GET /metrics); null for none.</summary>
+    public string? MetricsListen { get; set; }
 
     /// <summary>
     /// mlockall at start, so no page the server needs to answer a swap request is itself swapped out. Applied by the
@@ -129,6 +133,11 @@ public sealed class ServerOptions
         if (StatusFile is not null && (StatusFile.Length == 0 || !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(StatusFile)))))
         {
             errors.Add($"StatusFile: '{StatusFile}' is not a file path in an existing directory (e.g. /run/swapnbd/status.json)");
+        }
+
+        if (MetricsListen is not null && MetricsEndpoint.Check("MetricsListen", MetricsListen) is { } metricsError)
+        {
+            errors.Add(metricsError);
         }
 
         return errors;

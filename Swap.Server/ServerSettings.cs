@@ -78,6 +78,8 @@ public static class ServerSettings
         new("LogLevel", "--log-level", "LEVEL", "`Information`", "Trace, Debug, Information, Warning, Error (default Information)", null),
         new("StatusFile", "--status-file", "PATH", "none", "rewrite PATH every second with JSON: where the pages are (per daemon, disk)",
             static (r, k, o) => o.StatusFile = r.GetOptionalString(k)),
+        new("MetricsListen", "--metrics-listen", "HOST:PORT", "none", "serve metrics in Prometheus' text format on http://HOST:PORT/metrics",
+            static (r, k, o) => o.MetricsListen = r.GetOptionalString(k)),
     ];
 
     /// <summary>Command-line switch → configuration key.</summary>
@@ -88,6 +90,7 @@ public static class ServerSettings
         swapnbd-server: an NBD server for remote-memory swap
 
         usage: swapnbd-server [--config FILE.json] [options]
+               swapnbd-server status [--status-file PATH] [--json] [--watch [SECONDS]]   (a running server's state)
         """,
         Options,
         column: 34,

@@ -1,7 +1,9 @@
 using Microsoft.Extensions.Logging;
 using Swap.BlockDevices;
 using Swap.Common.Buffers;
+using Swap.Nbd.Server;
 using Swap.Nbd.Server.Hosting;
+using Swap.Server.Metrics;
 using Swap.Server.Status;
 using Swap.Slabs.Mapping;
 
@@ -21,6 +23,7 @@ public sealed class SwapServerHost : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private StatusFileWriter? _status;
+    private MetricsExporter? _metrics;
     private int _stopped;
 
     /// <summary>
@@ -77,6 +80,12 @@ public sealed class SwapServerHost : IAsyncDisposable
 
         Server.Start();
         ServerLog.Export(_logger, Server.Export.Name, Device.Size, _options.Backend, Server.Export.FlagsFor(false).ToString());
+        if (_options.MetricsListen is { } metricsListen)
+        {
+            _metrics = new MetricsExporter(metricsListen, NbdMetrics.MeterName, SlabMetrics.MeterName);
+            ServerLog.Metrics(_logger, _metrics.Url);
+        }
+
         if (_options.StatusFile is { } statusFile)
         {
             _status = new StatusFileWriter(statusFile, CaptureStatus, _time, _logger);
@@ -100,6 +109,7 @@ public sealed class SwapServerHost : IAsyncDisposable
         }
 
         await Server.StopAsync().ConfigureAwait(false);
+        _metrics?.Dispose();
         if (_status is not null)
         {
             await _status.DisposeAsync().ConfigureAwait(false);

@@ -112,6 +112,7 @@ internal sealed class DonorHandshake(DonorConnection connection, DonorDaemon dae
         if (status != DaemonStatus.Ok)
         {
             // The registry logged why (LIMIT); the nonce is spent, so the server starts over on a new connection.
+            daemon.Metrics.Refused();
             return new HandshakeStep(status, 0, Close: true);
         }
 
@@ -127,6 +128,7 @@ internal sealed class DonorHandshake(DonorConnection connection, DonorDaemon dae
     private HandshakeStep Refuse(DaemonStatus status, string reason)
     {
         DonorLog.HandshakeRefused(logger, connection.Id, connection.Remote, reason);
+        daemon.Metrics.Refused();
         return new HandshakeStep(status, 0, Close: true);
     }
 }

@@ -161,7 +161,7 @@ internal sealed class DonorRequestDispatcher(DonorConnection connection, DonorDa
             slab!.Release();
         }
 
-        Reply(DaemonOpcode.Write, status, header.RequestId, 0);
+        Reply(DaemonOpcode.Write, status, header.RequestId, 0, status == DaemonStatus.Ok ? (long)range.Length : 0);
     }
 
     private void ServeRead(ulong requestId, SlabRange range)
@@ -182,6 +182,7 @@ internal sealed class DonorRequestDispatcher(DonorConnection connection, DonorDa
         try
         {
             replies.QueueRead(requestId, slab!.Device, (long)range.Offset, (int)range.Length);
+            daemon.Metrics.Answered(DaemonOpcode.Read, (long)range.Length);
         }
         finally
         {
@@ -231,8 +232,10 @@ internal sealed class DonorRequestDispatcher(DonorConnection connection, DonorDa
     }
 
     /// <summary>Queues a reply whose body (<paramref name="bodyLength"/> bytes) is already in the frame buffer after the header.</summary>
-    private void Reply(DaemonOpcode opcode, DaemonStatus status, ulong requestId, int bodyLength)
+    /// <param name="written">Page bytes a WRITE stored (for the metrics; a READ's are its body).</param>
+    private void Reply(DaemonOpcode opcode, DaemonStatus status, ulong requestId, int bodyLength, long written = 0)
     {
+        daemon.Metrics.Answered(opcode, opcode == DaemonOpcode.Read ? bodyLength : written);
         DaemonFrameHeader.For(opcode, status, requestId, bodyLength).Write(_frame);
         replies.Queue(_frame.AsSpan(0, DaemonFrameHeader.Size + bodyLength));
     }

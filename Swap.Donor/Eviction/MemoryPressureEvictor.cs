@@ -13,6 +13,10 @@ internal sealed class MemoryPressureEvictor(
 {
     private ITimer? _timer;
     private bool _stopped;
+    private long _evicted;
+
+    /// <summary>Slabs evicted so far.</summary>
+    public long Evicted => Interlocked.Read(ref _evicted);
 
     /// <summary>The smoothed MemAvailable last computed, in bytes.</summary>
     public long SmoothedMemAvailable
@@ -88,6 +92,7 @@ internal sealed class MemoryPressureEvictor(
                         var committed = slabs.RemoveLocked(slab);
                         freed += committed;
                         DonorLog.SlabEvicted(logger, slab.Id, slab.Epoch, slab.Owner.Id, committed);
+                        Interlocked.Increment(ref _evicted);
                         notices.Add((slab.Owner.LiveConnection(), slab.Id, slab.Epoch));
                     }
                 }

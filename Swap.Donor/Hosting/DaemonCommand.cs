@@ -72,6 +72,12 @@ public static class DaemonCommand
                 return ExitStartFailed;
             }
 
+            using var metrics = options.MetricsListen is { } metricsListen ? new DaemonMetricsExporter(metricsListen) : null;
+            if (metrics is not null)
+            {
+                DonorLog.Metrics(loggerFactory.CreateLogger("Swap.Slabs.Donor"), metrics.Url);
+            }
+
             using var stop = ConsoleProgram.ListenForStop();
             await stop.Received.ConfigureAwait(false);
             await daemon.StopAsync().ConfigureAwait(false);

@@ -52,6 +52,8 @@ public static class DaemonSettings
         new("LockMemory", "--lock-memory", "true|false", "`true`", "mlockall at start so lent memory stays in RAM (default true)",
             static (r, k, o) => o.LockMemory = r.GetBool(k, o.LockMemory)),
         new("LogLevel", "--log-level", "LEVEL", "`Information`", "Trace, Debug, Information, Warning, Error (default Information)", null),
+        new("MetricsListen", "--metrics-listen", "HOST:PORT", "none", "serve metrics in Prometheus' text format on http://HOST:PORT/metrics",
+            static (r, k, o) => o.MetricsListen = r.GetOptionalString(k)),
     ];
 
     /// <summary>Command-line switch → configuration key.</summary>

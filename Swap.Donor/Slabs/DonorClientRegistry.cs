@@ -25,6 +25,15 @@ internal sealed class DonorClientRegistry(Lock gate, DonorSlabTable slabs, Donor
         }
     }
 
+    /// <summary>Slabs held per client id (hex), for the metrics.</summary>
+    public List<(string Client, int Slabs)> SlabsPerClient()
+    {
+        lock (gate)
+        {
+            return _clients.Values.Select(c => (c.Id.ToString("x16", System.Globalization.CultureInfo.InvariantCulture), c.Slabs.Count)).ToList();
+        }
+    }
+
     /// <summary>Whether the client is still served (not expired); the caller holds the lock.</summary>
     public bool IsKnownLocked(DonorClient client) => _clients.ContainsKey(client.Id);
 

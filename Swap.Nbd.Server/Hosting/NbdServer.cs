@@ -46,7 +46,9 @@ public sealed class NbdServer : IAsyncDisposable
         }
 
         _options = options;
-        _state = new NbdServerState(BufferBudgetFor(options));
+        _time = timeProvider ?? TimeProvider.System;
+        Metrics = new NbdMetrics(() => ConnectionCount, _time);
+        _state = new NbdServerState(BufferBudgetFor(options)) { Metrics = Metrics };
         // A handshake budget per listener: strangers on a TCP port cannot push out the kernel's handshakes on the socket.
         _budget = new ConnectionBudget<NbdConnection>(options.MaxHandshakes, options.MaxConnections,
             Math.Max(1, options.SplitListen().Count() + (options.Socket is null ? 0 : 1)));
@@ -54,7 +56,6 @@ public sealed class NbdServer : IAsyncDisposable
         _export = new NbdExport(options.ExportName, options.Description, device);
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger("Swap.Nbd.Server");
-        _time = timeProvider ?? TimeProvider.System;
     }
 
     /// <summary>
@@ -80,6 +81,9 @@ public sealed class NbdServer : IAsyncDisposable
 
     /// <summary>Open connections, in their handshake or past it.</summary>
     public int ConnectionCount => _connections.Count;
+
+    /// <summary>The server's instruments (meter <see cref="NbdMetrics.MeterName"/>), disposed with the server.</summary>
+    public NbdMetrics Metrics { get; }
 
     /// <summary>Open connections still in their handshake (each holds one of <see cref="NbdServerOptions.MaxHandshakes"/>).</summary>
     public int HandshakingCount => _budget.Handshaking;
@@ -268,6 +272,7 @@ public sealed class NbdServer : IAsyncDisposable
         }
 
         ServerLog.Stopped(_logger);
+        Metrics.Dispose();
     }
 
     private async Task<bool> WaitAsync(Task task, TimeSpan timeout)

@@ -19,6 +19,7 @@ internal sealed class RequestDispatcher(
     PinnedBufferPool buffers,
     Action abort,
     ILogger logger,
+    NbdMetrics metrics,
     CancellationToken aborted)
 {
     private const int MaxExtentsPerReply = 1024;
@@ -31,11 +32,13 @@ internal sealed class RequestDispatcher(
     {
         var offset = (long)request.Offset;
         var fua = (request.Flags & NbdCommandFlags.Fua) != 0;
+        var started = metrics.Received(request.Command, request.Length);
         switch (request.Command)
         {
             case NbdCommand.Read:
                 if (await TryReadInlineAsync(request, ct).ConfigureAwait(false))
                 {
+                    metrics.Answered(request.Command, started);
                     return;
                 }
 
@@ -51,13 +54,14 @@ internal sealed class RequestDispatcher(
                     read = ValueTask.FromException(ex);
                 }
 
-                Start(read, request, readBuffer);
+                Start(read, request, readBuffer, started);
                 return;
 
             case NbdCommand.Write:
                 if (TryWriteInline(request, payload, fua, out var writeError))
                 {
                     await replies.ReplyAsync(request, writeError, ct).ConfigureAwait(false);
+                    metrics.Answered(request.Command, started);
                     return;
                 }
 
@@ -74,7 +78,7 @@ internal sealed class RequestDispatcher(
                     write = ValueTask.FromException(ex);
                 }
 
-                Start(write, request, writeBuffer);
+                Start(write, request, writeBuffer, started);
                 return;
 
             case NbdCommand.Flush:
@@ -97,12 +101,13 @@ internal sealed class RequestDispatcher(
                     operation = ValueTask.FromException(ex);
                 }
 
-                await CompleteAsync(operation, request, ct).ConfigureAwait(false);
+                await CompleteAsync(operation, request, started, ct).ConfigureAwait(false);
                 return;
 
             case NbdCommand.Cache:
                 // A prefetch hint: everything is in memory already.
                 await replies.ReplyAsync(request, NbdError.None, ct).ConfigureAwait(false);
+                metrics.Answered(request.Command, started);
                 return;
 
             case NbdCommand.BlockStatus:
@@ -116,15 +121,18 @@ internal sealed class RequestDispatcher(
                 catch (BlockDeviceException ex)
                 {
                     await replies.ReplyAsync(request, MapError(request, ex), ct).ConfigureAwait(false);
+                    metrics.Answered(request.Command, started);
                     return;
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
                     await replies.ReplyAsync(request, Unexpected(request, ex), ct).ConfigureAwait(false);
+                    metrics.Answered(request.Command, started);
                     return;
                 }
 
                 await replies.ReplyBlockStatusAsync(request, _extents, count, ct).ConfigureAwait(false);
+                metrics.Answered(request.Command, started);
                 return;
         }
     }
@@ -215,11 +223,11 @@ internal sealed class RequestDispatcher(
     }
 
     /// <summary>Replies at once if the operation finished synchronously, otherwise when it does.</summary>
-    private async ValueTask CompleteAsync(ValueTask operation, NbdRequest request, CancellationToken ct)
+    private async ValueTask CompleteAsync(ValueTask operation, NbdRequest request, long started, CancellationToken ct)
     {
         if (!operation.IsCompleted)
         {
-            Start(operation, request, null);
+            Start(operation, request, null, started);
             return;
         }
 
@@ -238,15 +246,16 @@ internal sealed class RequestDispatcher(
         }
 
         await replies.ReplyAsync(request, error, ct).ConfigureAwait(false);
+        metrics.Answered(request.Command, started);
     }
 
-    private void Start(ValueTask operation, NbdRequest request, byte[]? buffer)
+    private void Start(ValueTask operation, NbdRequest request, byte[]? buffer, long started)
     {
         budget.Begin(request.Length, buffer?.Length ?? 0);
-        _ = FinishAsync(operation, request, buffer);
+        _ = FinishAsync(operation, request, buffer, started);
     }
 
-    private async Task FinishAsync(ValueTask operation, NbdRequest request, byte[]? buffer)
+    private async Task FinishAsync(ValueTask operation, NbdRequest request, byte[]? buffer, long started)
     {
         var error = NbdError.None;
         try
@@ -300,6 +309,7 @@ internal sealed class RequestDispatcher(
             }
 
             budget.End(request.Length);
+            metrics.Answered(request.Command, started);
         }
     }
 

@@ -18,6 +18,9 @@ internal sealed class DaemonPool
     private readonly SlabPlacer _placer;
     private readonly DaemonProbation _probation;
     private readonly ILogger _logger;
+    private readonly long[] _joins;
+    private readonly long[] _failures;
+    private readonly long[] _evictions;
 
     /// <param name="daemons">Made by <see cref="CreateEndpoints"/>, not started yet.</param>
     /// <param name="probation">The same the placer's chooser asks.</param>
@@ -28,6 +31,9 @@ internal sealed class DaemonPool
         _placer = placer;
         _probation = probation;
         _logger = logger;
+        _joins = new long[daemons.Length];
+        _failures = new long[daemons.Length];
+        _evictions = new long[daemons.Length];
         foreach (var daemon in _daemons)
         {
             daemon.Joined += OnJoined;
@@ -67,6 +73,15 @@ internal sealed class DaemonPool
         }
     }
 
+    /// <summary>Times the daemon at <paramref name="index"/> has come up (the first connect and every reconnect).</summary>
+    public long JoinsOf(int index) => Interlocked.Read(ref _joins[index]);
+
+    /// <summary>Times the daemon's link was lost (killed, timed out, garbage, closed).</summary>
+    public long FailuresOf(int index) => Interlocked.Read(ref _failures[index]);
+
+    /// <summary>Eviction notices the daemon sent.</summary>
+    public long EvictionsOf(int index) => Interlocked.Read(ref _evictions[index]);
+
     /// <summary>Where the daemon is in <see cref="Daemons"/>.</summary>
     public int IndexOf(DaemonEndpoint daemon) => Array.IndexOf(_daemons, daemon);
 
@@ -74,6 +89,7 @@ internal sealed class DaemonPool
     {
         link.Evicted += OnEvicted;
         var index = IndexOf(daemon);
+        Interlocked.Increment(ref _joins[index]);
         var probation = _probation.Joined(index);
         if (probation > TimeSpan.Zero)
         {
@@ -88,6 +104,7 @@ internal sealed class DaemonPool
     private void OnLost(DaemonEndpoint daemon, DaemonLink link)
     {
         _probation.Lost(IndexOf(daemon));
+        Interlocked.Increment(ref _failures[IndexOf(daemon)]);
         link.Evicted -= OnEvicted;
         for (var slab = 0; slab < _table.Count; slab++)
         {
@@ -100,6 +117,12 @@ internal sealed class DaemonPool
 
     private void OnEvicted(DaemonLink link, SlabGrant grant)
     {
+        var daemon = Array.FindIndex(_daemons, d => d.Link == link);
+        if (daemon >= 0)
+        {
+            Interlocked.Increment(ref _evictions[daemon]);
+        }
+
         for (var slab = 0; slab < _table.Count; slab++)
         {
             if (_table.Mapping(slab) is { } mapping && mapping.Link == link && mapping.Grant == grant)

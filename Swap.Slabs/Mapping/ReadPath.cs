@@ -16,6 +16,18 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
     public const int MaxHedgedBytes = 1 << 20;
 
     private const int PageShift = SlabTable.PageShift;
+    private long _bytesFromDaemons;
+    private long _bytesFromDisk;
+    private long _hedgeBytesFromDisk;
+
+    /// <summary>Bytes of READs answered by a daemon so far.</summary>
+    public long BytesFromDaemons => Interlocked.Read(ref _bytesFromDaemons) - HedgeBytesFromDisk;
+
+    /// <summary>Bytes of READs answered by the backup disk so far (unplaced slabs, pages not valid remotely, fallbacks,
+    /// hedged reads the disk won).</summary>
+    public long BytesFromDisk => Interlocked.Read(ref _bytesFromDisk) + HedgeBytesFromDisk;
+
+    private long HedgeBytesFromDisk => Interlocked.Read(ref _hedgeBytesFromDisk) + (sealedReads?.HedgeBytesFromDisk ?? 0);
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask ReadAsync(long offset, Memory<byte> destination)
@@ -37,6 +49,7 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
         if (mapping is null || !mapping.Usable)
         {
             disk.Read(offset, destination.Span);
+            Interlocked.Add(ref _bytesFromDisk, destination.Length);
             return;
         }
 
@@ -56,6 +69,7 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
             if (valid && await TryRemoteReadAsync(slab, mapping, position - slabBase, run).ConfigureAwait(false))
             {
                 awaitedRemote = true;
+                Interlocked.Add(ref _bytesFromDaemons, run.Length);
             }
             else
             {
@@ -66,6 +80,7 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
                 }
 
                 disk.Read(position, run.Span);
+                Interlocked.Add(ref _bytesFromDisk, run.Length);
             }
 
             position = runEnd;
@@ -134,6 +149,8 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
                     return true;
                 case HedgeWinner.Disk:
                     hedge.DiskBuffer.AsSpan(0, destination.Length).CopyTo(destination.Span);
+                    // Answered in place like a daemon's run (the caller counts it so); the disk's in fact.
+                    Interlocked.Add(ref _hedgeBytesFromDisk, destination.Length);
                     return true;
                 default:
                     return false;

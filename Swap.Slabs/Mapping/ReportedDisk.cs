@@ -9,7 +9,7 @@ namespace Swap.Slabs.Mapping;
 /// so disk errors are reported and never swallowed. A backup store itself, so the layers that only read (hedged
 /// reads) take it as one.
 /// </summary>
-internal sealed class ReportedDisk(IBackupStore disk, ILogger logger) : IBackupStore
+internal sealed class ReportedDisk(IBackupStore disk, SlabMetrics metrics, ILogger logger) : IBackupStore
 {
     public long Size => disk.Size;
 
@@ -17,10 +17,13 @@ internal sealed class ReportedDisk(IBackupStore disk, ILogger logger) : IBackupS
     {
         try
         {
+            var started = metrics.DiskStart();
             disk.Read(offset, destination);
+            metrics.DiskRead(started);
         }
         catch (BlockDeviceException ex)
         {
+            metrics.DiskError("read");
             SlabLog.DiskError(logger, ex.Message);
             throw;
         }
@@ -30,10 +33,13 @@ internal sealed class ReportedDisk(IBackupStore disk, ILogger logger) : IBackupS
     {
         try
         {
+            var started = metrics.DiskStart();
             disk.Write(offset, source);
+            metrics.DiskWrite(started);
         }
         catch (BlockDeviceException ex)
         {
+            metrics.DiskError("write");
             SlabLog.DiskError(logger, ex.Message);
             throw;
         }
@@ -47,6 +53,7 @@ internal sealed class ReportedDisk(IBackupStore disk, ILogger logger) : IBackupS
         }
         catch (BlockDeviceException ex)
         {
+            metrics.DiskError("flush");
             SlabLog.DiskError(logger, ex.Message);
             throw;
         }
@@ -60,6 +67,7 @@ internal sealed class ReportedDisk(IBackupStore disk, ILogger logger) : IBackupS
         }
         catch (BlockDeviceException ex)
         {
+            metrics.DiskError("discard");
             SlabLog.DiskError(logger, ex.Message);
             throw;
         }

@@ -18,6 +18,11 @@ namespace Swap.Slabs.Mapping;
 /// </summary>
 internal sealed class SealedReads(SlabTable table, PageSealer sealer, OpenFailures failures, SlabPlacer placer, ReadHedger? hedger)
 {
+    private long _hedgeBytesFromDisk;
+
+    /// <summary>Bytes of hedged reads the disk won, answered in place (reported to the caller as served).</summary>
+    public long HedgeBytesFromDisk => Interlocked.Read(ref _hedgeBytesFromDisk);
+
     /// <summary>Pages per READ: 1 MiB of plaintext, 1 MiB + 4 KiB on the wire, well under the frame limit.</summary>
     public const int ChunkPages = 256;
 
@@ -81,6 +86,7 @@ internal sealed class SealedReads(SlabTable table, PageSealer sealer, OpenFailur
                     }
 
                     hedge.DiskBuffer.AsSpan(0, destination.Length).CopyTo(destination.Span);
+                    Interlocked.Add(ref _hedgeBytesFromDisk, destination.Length);
                     return true;
                 }
             }

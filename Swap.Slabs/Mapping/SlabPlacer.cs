@@ -23,6 +23,8 @@ internal sealed class SlabPlacer(SlabTable table, DaemonChooser chooser, SlabFil
     /// </summary>
     private readonly SemaphoreSlim _choosing = new(1, 1);
     private int _stopped;
+    private long _placements;
+    private long _unmaps;
 
     /// <summary>Places the slab in the background unless it is placed, being placed, or waiting to retry.</summary>
     public void EnsurePlaced(int slab)
@@ -34,6 +36,12 @@ internal sealed class SlabPlacer(SlabTable table, DaemonChooser chooser, SlabFil
         }
     }
 
+    /// <summary>Slabs placed on a daemon so far (a slab placed again after an unmap counts again).</summary>
+    public long Placements => Interlocked.Read(ref _placements);
+
+    /// <summary>Slabs taken off a daemon so far (lost link, eviction, a bad answer).</summary>
+    public long Unmaps => Interlocked.Read(ref _unmaps);
+
     /// <summary>Drops the slab to disk-only at once and places it again in the background.</summary>
     public void Unmap(int slab, SlabMapping mapping, string reason)
     {
@@ -43,6 +51,7 @@ internal sealed class SlabPlacer(SlabTable table, DaemonChooser chooser, SlabFil
         }
 
         SlabLog.Unmapped(logger, slab, mapping.Daemon.Name, reason);
+        Interlocked.Increment(ref _unmaps);
         table.SetPlacement(slab, SlabPlacement.Unplaced);
         if (table.HasData(slab))
         {
@@ -107,6 +116,7 @@ internal sealed class SlabPlacer(SlabTable table, DaemonChooser chooser, SlabFil
                 table.Publish(slab, mapping);
                 Volatile.Write(ref _retries[slab], 0);
                 SlabLog.Placed(logger, slab, daemon.Name, reply.Grant.SlabId, reply.Grant.Epoch);
+                Interlocked.Increment(ref _placements);
                 if (!link.IsAlive)
                 {
                     // Lost between the grant and publishing the mapping: the pool may have looked before it was there.

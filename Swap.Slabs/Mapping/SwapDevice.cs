@@ -70,7 +70,8 @@ public sealed class SwapDevice : IBlockDevice
         time ??= TimeProvider.System;
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Swap.Slabs.SwapDevice");
         _table = new SlabTable(size, options.SlabSize);
-        _disk = new ReportedDisk(disk, logger);
+        Metrics = new SlabMetrics(time);
+        _disk = new ReportedDisk(disk, Metrics, logger);
         var random = new LockedRandom(options.Seed);
         var clientId = options.ClientId != 0 ? options.ClientId : (ulong)Random.Shared.NextInt64(1, long.MaxValue);
         var endpoints = DaemonPool.CreateEndpoints(daemons, clientId, options.Links, time, logger);
@@ -93,7 +94,11 @@ public sealed class SwapDevice : IBlockDevice
         _reads = new ReadPath(_table, _disk, _placer, _sealer is null ? null : new SealedReads(_table, _sealer, _openFailures, _placer, _hedger), _hedger);
         _writes = new WritePath(_table, _disk, new RemoteWrites(_placer), _placer, _sealer);
         _discards = new DiscardPath(_table, _disk, _sealer is not null);
+        Metrics.Observe(this, _daemons, _placer, _reads, _openFailures);
     }
+
+    /// <summary>The slab layer's instruments (meter <see cref="SlabMetrics.MeterName"/>), disposed with the device.</summary>
+    public SlabMetrics Metrics { get; }
 
     public long Size { get; }
 
@@ -238,7 +243,7 @@ public sealed class SwapDevice : IBlockDevice
         }
 
         return new SwapDeviceStats(_table.Count, mapped, active, _table.OnDisk.Count(), remote.Sum(), usage, _openFailures.Count,
-            _hedger?.Started ?? 0, _hedger?.WonByDisk ?? 0, _hedger?.WonByDaemon ?? 0);
+            _hedger?.Started ?? 0, _hedger?.WonByDisk ?? 0, _hedger?.WonByDaemon ?? 0, _reads.BytesFromDaemons, _reads.BytesFromDisk);
     }
 
     /// <summary>Stops placement, closes every daemon link and the backup disk.</summary>
@@ -254,6 +259,7 @@ public sealed class SwapDevice : IBlockDevice
         await _daemons.StopAsync().ConfigureAwait(false);
         _hedger?.Dispose();
         _disk.Dispose();
+        Metrics.Dispose();
         _sealer?.Dispose();
     }
 

@@ -6,7 +6,7 @@ namespace Swap.Slabs.Mapping;
 /// its bound and the disk was asked too), won by the disk, won by the daemon after all.
 /// </summary>
 public sealed record SwapDeviceStats(int Slabs, int MappedSlabs, int ActiveSlabs, long PagesWritten, long PagesRemote, IReadOnlyList<DaemonUsage> Daemons,
-    long OpenFailures = 0, long HedgedReads = 0, long HedgeWonByDisk = 0, long HedgeWonByDaemon = 0)
+    long OpenFailures = 0, long HedgedReads = 0, long HedgeWonByDisk = 0, long HedgeWonByDaemon = 0, long ReadBytesFromDaemons = 0, long ReadBytesFromDisk = 0)
 {
     /// <summary>Written pages whose only current copy is on the backup disk.</summary>
     public long PagesDiskOnly => PagesWritten - PagesRemote;

@@ -53,8 +53,12 @@ internal sealed class SwapSystem : IAsyncDisposable
     public IReadOnlyCollection<string> ServerLog => [.. _earlierLog, .. _server.Lines];
 
     /// <summary>Starts the daemons, then the server over them, and waits until the server listens.</summary>
-    public static Task<SwapSystem> StartAsync(long size, long slabSize, int daemons = 3, IEnumerable<string>? extraServerArgs = null, CancellationToken ct = default) =>
-        StartAsync(size, slabSize, Enumerable.Range(1, daemons).Select(_ => (Func<Task<TestDaemon>>)(() => TestDaemon.StartAsync(process: true))).ToList(),
+    /// <param name="daemonArgs">Options for daemon K (0-based) after the usual ones, e.g. its --metrics-listen.</param>
+    public static Task<SwapSystem> StartAsync(long size, long slabSize, int daemons = 3, IEnumerable<string>? extraServerArgs = null,
+        Func<int, IReadOnlyList<string>>? daemonArgs = null, CancellationToken ct = default) =>
+        StartAsync(size, slabSize, Enumerable.Range(0, daemons).Select(k => (Func<Task<TestDaemon>>)(() => daemonArgs is null
+                ? TestDaemon.StartAsync(process: true)
+                : TestDaemon.StartProcessAsync("127.0.0.1", [], daemonArgs(k)))).ToList(),
             extraServerArgs, lab: null, ct);
 
     /// <summary>
