@@ -44,6 +44,17 @@ internal sealed unsafe class DirectBlockIo : IDisposable
     /// <summary>Bytes of bounce buffers held (allocated, touched and locked at construction).</summary>
     public long BufferBytes => (long)_pool.Count * _pool.BufferSize;
 
+    /// <summary>
+    /// The next bounce-buffer chunk of [<paramref name="position"/>, <paramref name="end"/>): the aligned blocks it
+    /// covers (from the block holding <paramref name="position"/>, at most one buffer long) and where its data ends.
+    /// </summary>
+    private (long BlockStart, long CoverEnd, long DataEnd) Chunk(long position, long end)
+    {
+        var blockStart = position & ~_blockMask;
+        var coverEnd = Math.Min(AlignUp(end), blockStart + _pool.BufferSize);
+        return (blockStart, coverEnd, Math.Min(end, coverEnd));
+    }
+
     public void Read(long offset, Span<byte> destination)
     {
         if (destination.IsEmpty)
@@ -64,9 +75,7 @@ internal sealed unsafe class DirectBlockIo : IDisposable
             var position = offset;
             while (position < end)
             {
-                var blockStart = position & ~_blockMask;
-                var coverEnd = Math.Min(AlignUp(end), blockStart + _pool.BufferSize);
-                var dataEnd = Math.Min(end, coverEnd);
+                var (blockStart, coverEnd, dataEnd) = Chunk(position, end);
                 var bounce = new Span<byte>(buffer, (int)(coverEnd - blockStart));
                 ReadExact(bounce, blockStart);
                 bounce.Slice((int)(position - blockStart), (int)(dataEnd - position)).CopyTo(destination[(int)(position - offset)..]);
@@ -99,9 +108,7 @@ internal sealed unsafe class DirectBlockIo : IDisposable
             var position = offset;
             while (position < end)
             {
-                var blockStart = position & ~_blockMask;
-                var coverEnd = Math.Min(AlignUp(end), blockStart + _pool.BufferSize);
-                var dataEnd = Math.Min(end, coverEnd);
+                var (blockStart, coverEnd, dataEnd) = Chunk(position, end);
                 var bounce = new Span<byte>(buffer, (int)(coverEnd - blockStart));
                 var data = source.Slice((int)(position - offset), (int)(dataEnd - position));
                 var headPartial = blockStart < position;
