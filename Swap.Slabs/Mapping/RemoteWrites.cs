@@ -8,11 +8,26 @@ namespace Swap.Slabs.Mapping;
 /// <see cref="UnsentWrites"/>), anything else unmaps the slab. The waiting is done by pooled <see cref="RemoteWrite"/>
 /// trackers, so a write allocates nothing once the pool has as many trackers as writes are ever queued at once.
 /// </summary>
-internal sealed class RemoteWrites(SlabTable table, SlabPlacer placer)
+internal sealed class RemoteWrites
 {
+    /// <summary>Trackers made at start: as many pieces as one link's queue holds (more are made if ever needed).</summary>
+    private const int InitialTrackers = WriteBehind.MaxEntries;
+
+    private readonly SlabTable _table;
+    private readonly SlabPlacer _placer;
     private readonly Lock _lock = new();
-    private readonly Stack<RemoteWrite> _trackers = new();
+    private readonly Stack<RemoteWrite> _trackers = new(InitialTrackers);
     private long _queueFull;
+
+    public RemoteWrites(SlabTable table, SlabPlacer placer)
+    {
+        _table = table;
+        _placer = placer;
+        for (var i = 0; i < InitialTrackers; i++)
+        {
+            _trackers.Push(new RemoteWrite(this));
+        }
+    }
 
     /// <summary>Pieces that found their link's queue full (or a page with 255 writes waiting) and stayed on the disk only.</summary>
     public long QueueFull => Interlocked.Read(ref _queueFull);
@@ -39,7 +54,7 @@ internal sealed class RemoteWrites(SlabTable table, SlabPlacer placer)
     public bool Commit(in PendingPiece piece, long ticket, long remoteOffset)
     {
         var mapping = piece.Mapping!;
-        if (!table.Unsent.TryAdd(GlobalPage(piece), piece.Pages))
+        if (!_table.Unsent.TryAdd(GlobalPage(piece), piece.Pages))
         {
             mapping.Link.WriteBehind.Cancel(ticket);
             Interlocked.Increment(ref _queueFull);
@@ -56,7 +71,7 @@ internal sealed class RemoteWrites(SlabTable table, SlabPlacer placer)
         // Counted as a write in progress on its slab until it is settled: a fill waits for it (SlabWriters.DrainAsync)
         // and copies its pages if its reply could not make them valid.
         var queued = piece;
-        queued.Generation = table.Writers.Enter(piece.Slab);
+        queued.Generation = _table.Writers.Enter(piece.Slab);
         tracker.Prepare(queued);
         mapping.Link.WriteBehind.Commit(ticket, mapping.Grant, remoteOffset, tracker);
         return true;
@@ -73,7 +88,7 @@ internal sealed class RemoteWrites(SlabTable table, SlabPlacer placer)
     }
 
     /// <summary>The piece's frame has its place in its link's order (or never will): its pages stop counting as unsent.</summary>
-    public void Uncount(in PendingPiece piece) => table.Unsent.Remove(GlobalPage(piece), piece.Pages);
+    public void Uncount(in PendingPiece piece) => _table.Unsent.Remove(GlobalPage(piece), piece.Pages);
 
     /// <summary>
     /// The daemon's answer to a piece (null: the link failed or the piece never left): an OK makes the pages valid
@@ -89,7 +104,7 @@ internal sealed class RemoteWrites(SlabTable table, SlabPlacer placer)
         }
         finally
         {
-            table.Writers.Exit(piece.Slab, piece.Generation);
+            _table.Writers.Exit(piece.Slab, piece.Generation);
         }
     }
 
@@ -102,14 +117,14 @@ internal sealed class RemoteWrites(SlabTable table, SlabPlacer placer)
         }
         else if (!answer.Ok)
         {
-            placer.Unmap(piece.Slab, mapping, $"daemon answered {answer.Status} to a write");
+            _placer.Unmap(piece.Slab, mapping, $"daemon answered {answer.Status} to a write");
         }
         else if (piece.DiskError is null && Interlocked.Read(ref mapping.FillSequence) == piece.FillSequence
             && Interlocked.Read(ref mapping.DiscardSequence) == piece.DiscardSequence)
         {
-            mapping.SetValid(piece.FirstPage, piece.Pages, table.Unsent, GlobalPage(piece) - piece.FirstPage);
+            mapping.SetValid(piece.FirstPage, piece.Pages, _table.Unsent, GlobalPage(piece) - piece.FirstPage);
         }
     }
 
-    private long GlobalPage(in PendingPiece piece) => ((long)piece.Slab * table.PagesPerSlab) + piece.FirstPage;
+    private long GlobalPage(in PendingPiece piece) => ((long)piece.Slab * _table.PagesPerSlab) + piece.FirstPage;
 }

@@ -87,7 +87,7 @@ internal sealed class SlabMapping
             while (page < end)
             {
                 var touched = Touched.NextDifferent(page, end, value: false);
-                SetIdle(page, touched, unsent, slabFirstPage);
+                unsent.MarkIdle(Valid, page, touched, slabFirstPage);
                 page = Touched.NextDifferent(touched, end, value: true);
             }
         }
@@ -98,19 +98,7 @@ internal sealed class SlabMapping
     {
         lock (_bits)
         {
-            SetIdle(first, first + count, unsent, slabFirstPage);
-        }
-    }
-
-    /// <summary>Sets the pages of [first, end) with no write waiting; called holding the bits lock, which orders it after a newer write's invalidation.</summary>
-    private void SetIdle(long first, long end, UnsentWrites unsent, long slabFirstPage)
-    {
-        var page = first;
-        while (page < end)
-        {
-            var waiting = unsent.Next(slabFirstPage + page, slabFirstPage + end, waiting: true) - slabFirstPage;
-            Valid.Set(page, waiting - page);
-            page = unsent.Next(slabFirstPage + waiting, slabFirstPage + end, waiting: false) - slabFirstPage;
+            unsent.MarkIdle(Valid, first, first + count, slabFirstPage);
         }
     }
 

@@ -53,6 +53,22 @@ internal sealed class UnsentWrites(long pages)
         return index < 0 ? end : from + index;
     }
 
+    /// <summary>
+    /// Sets the pages of [<paramref name="first"/>, <paramref name="end"/>) in <paramref name="bitmap"/> (a slab's,
+    /// whose first page is <paramref name="slabFirstPage"/> here) that have no write waiting. Called holding the
+    /// mapping's bits lock, which orders it after a newer write's invalidation of the pages.
+    /// </summary>
+    public void MarkIdle(PageBitmap bitmap, long first, long end, long slabFirstPage)
+    {
+        var page = first;
+        while (page < end)
+        {
+            var waiting = Next(slabFirstPage + page, slabFirstPage + end, waiting: true) - slabFirstPage;
+            bitmap.Set(page, waiting - page);
+            page = Next(slabFirstPage + waiting, slabFirstPage + end, waiting: false) - slabFirstPage;
+        }
+    }
+
     /// <summary>Pages with a write waiting, in all (a test's and the status view's figure).</summary>
     public long Count()
     {

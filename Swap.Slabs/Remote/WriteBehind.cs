@@ -153,6 +153,7 @@ public sealed class WriteBehind : IDisposable
 
     private void Run()
     {
+        Swap.Common.Hosting.StackPrefault.Touch();
         while (_link.IsAlive)
         {
             if (!TryTakeHead(out var entry, out var more))
