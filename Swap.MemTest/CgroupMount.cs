@@ -23,7 +23,7 @@ internal sealed record CgroupMount(string Root, string MountPoint, bool Unified,
         foreach (var line in lines)
         {
             var fields = line.Split(' ');
-            var dash = Array.IndexOf(fields, "-", 6);
+            var dash = fields.Length > 6 ? Array.IndexOf(fields, "-", 6) : -1;
             if (dash < 0 || fields.Length < dash + 4 || fields[dash + 1] is not ("cgroup" or "cgroup2"))
             {
                 continue;
