@@ -84,15 +84,7 @@ public sealed class ClusterKeyFileTests
     public void A_symbolic_link_is_judged_by_the_file_it_leads_to()
     {
         // As a Kubernetes Secret volume lays a key out: KEY -> ..data/KEY, ..data -> ..TIMESTAMP (deploy/kubernetes).
-        var volume = TestKeys.ScratchPath($"volume-{Guid.NewGuid():N}");
-        var generation = Path.Combine(volume, "..2026_12_02_14_00_00.1");
-        Directory.CreateDirectory(generation);
-        var file = Path.Combine(generation, "cluster.key");
-        ClusterKeyFile.Create(file, force: false);
-        File.SetUnixFileMode(file, UnixFileMode.UserRead);
-        Directory.CreateSymbolicLink(Path.Combine(volume, "..data"), Path.GetFileName(generation));
-        var link = Path.Combine(volume, "cluster.key");
-        File.CreateSymbolicLink(link, Path.Combine("..data", "cluster.key"));
+        var (link, file) = SecretVolume.Create(TestKeys.ScratchPath($"volume-{Guid.NewGuid():N}"), "cluster.key", UnixFileMode.UserRead);
         Assert.That(ClusterKeyFile.Problem(link), Is.Null, "a link to a 0400 key file");
 
         File.SetUnixFileMode(file, OwnerOnly | UnixFileMode.GroupRead);

@@ -93,7 +93,7 @@ internal sealed class DockerDaemon : IAsyncDisposable
         File.Copy(executable, Path.Combine(bin, Path.GetFileName(executable)));
         var ldd = await ExternalTool.RunAsync("ldd", "libc-bin", [executable], TimeSpan.FromSeconds(30), ct);
         Assert.That(ldd.ExitCode, Is.Zero, ldd.ToString());
-        foreach (var library in ldd.Stdout.Split('\n').SelectMany(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Where(w => w.StartsWith('/')).Distinct())
+        foreach (var library in ldd.Stdout.Split('\n').SelectMany(l => l.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries)).Where(w => w.StartsWith('/')).Distinct())
         {
             var target = Path.Combine(root, library.TrimStart('/'));
             System.IO.Directory.CreateDirectory(Path.GetDirectoryName(target)!);
