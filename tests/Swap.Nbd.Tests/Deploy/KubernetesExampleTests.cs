@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Runtime.Versioning;
 using System.Text.Json;
 using NUnit.Framework;
@@ -29,7 +28,7 @@ public sealed class KubernetesExampleTests
         var documents = new Dictionary<string, JsonElement>();
         foreach (var file in Directory.GetFiles(Repo.Path("deploy", "kubernetes"), "*.yaml"))
         {
-            var parsed = await ParseAsync(file, ct);
+            var parsed = await KubernetesManifest.ParseAsync(file, ct);
             Assert.That(parsed.GetArrayLength(), Is.EqualTo(1), $"{file}: one document");
             var document = parsed[0];
             Assert.That(document.TryGetProperty("apiVersion", out _) && document.TryGetProperty("kind", out _), Is.True, $"{file}: apiVersion and kind");
@@ -65,8 +64,7 @@ public sealed class KubernetesExampleTests
     [Test, CancelAfter(60_000)]
     public async Task The_daemon_accepts_the_arguments_and_the_memory_limit_is_max_memory_plus_overhead(CancellationToken ct)
     {
-        var daemonSet = (await ParseAsync(Repo.Path("deploy", "kubernetes", "donor-daemonset.yaml"), ct))[0];
-        var pod = daemonSet.GetProperty("spec").GetProperty("template").GetProperty("spec");
+        var pod = await KubernetesManifest.DonorPodAsync(ct);
         var container = pod.GetProperty("containers")[0];
         var args = container.GetProperty("args").EnumerateArray().Select(a => a.GetString()!).ToList();
 
@@ -79,8 +77,8 @@ public sealed class KubernetesExampleTests
         Assert.That(errors, Is.Empty, "swapnbd-daemon accepts the DaemonSet's arguments");
 
         var resources = container.GetProperty("resources");
-        var limit = Quantity(resources.GetProperty("limits").GetProperty("memory").GetString()!);
-        var request = Quantity(resources.GetProperty("requests").GetProperty("memory").GetString()!);
+        var limit = KubernetesManifest.Quantity(resources.GetProperty("limits").GetProperty("memory").GetString()!);
+        var request = KubernetesManifest.Quantity(resources.GetProperty("requests").GetProperty("memory").GetString()!);
         Assert.That(limit - options.MaxMemory, Is.InRange(MinOverhead, MaxOverhead),
             $"limits.memory {limit >> 20} MiB = --max-memory {options.MaxMemory >> 20} MiB + overhead (lent memory is locked in the pod's cgroup)");
         Assert.That(request, Is.EqualTo(limit), "requests = limits: the scheduler counts the lent memory");
@@ -123,30 +121,6 @@ public sealed class KubernetesExampleTests
         }
     }
 
-    // Kubernetes memory quantities as the examples write them: a number with an optional binary suffix.
-    private static long Quantity(string text)
-    {
-        var suffixes = new Dictionary<string, int> { ["Ki"] = 10, ["Mi"] = 20, ["Gi"] = 30, ["Ti"] = 40 };
-        foreach (var (suffix, shift) in suffixes)
-        {
-            if (text.EndsWith(suffix, StringComparison.Ordinal))
-            {
-                return long.Parse(text[..^suffix.Length], CultureInfo.InvariantCulture) << shift;
-            }
-        }
-
-        return long.Parse(text, CultureInfo.InvariantCulture);
-    }
-
     private static Dictionary<string, string> Map(JsonElement element) =>
         element.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!);
-
-    /// <summary>Every YAML document of <paramref name="file"/>, as JSON (python3-yaml's safe loader).</summary>
-    private static async Task<JsonElement> ParseAsync(string file, CancellationToken ct)
-    {
-        var result = await ExternalTool.RunAsync("/usr/bin/python3", "python3-yaml",
-            ["-c", "import json, sys, yaml; json.dump(list(yaml.safe_load_all(open(sys.argv[1]))), sys.stdout)", file], TimeSpan.FromSeconds(30), ct);
-        Assert.That(result.ExitCode, Is.Zero, $"{file} is not valid YAML (or python3-yaml is missing: apt-get install python3-yaml)\n{result}");
-        return JsonDocument.Parse(result.Stdout).RootElement.Clone();
-    }
 }

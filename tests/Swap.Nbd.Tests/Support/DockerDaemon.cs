@@ -9,7 +9,7 @@ namespace Swap.Nbd.Tests.Support;
 /// --network none), the vfs storage driver (works on any filesystem), and containers placed in cgroups below the
 /// test process's own memory cgroup. Disposal removes every container, stops dockerd and its containerd, unmounts
 /// what they left and deletes the directory and the cgroups it made. No registry is reachable: images come from
-/// <see cref="ImportAsync"/>.
+/// <c>ImportAsync</c>.
 /// </summary>
 internal sealed class DockerDaemon : IAsyncDisposable
 {
@@ -85,26 +85,59 @@ internal sealed class DockerDaemon : IAsyncDisposable
     /// Builds image <paramref name="tag"/> from <paramref name="executable"/> and the libraries ldd lists for it
     /// (docker import of a tarball: no registry, no base image); the executable is /usr/local/bin/NAME in the image.
     /// </summary>
-    public async Task ImportAsync(string executable, string tag, CancellationToken ct)
+    public Task ImportAsync(string executable, string tag, CancellationToken ct) =>
+        ImportAsync(tag, [(executable, "/usr/local/bin/" + Path.GetFileName(executable))], [], ct);
+
+    /// <summary>
+    /// Builds image <paramref name="tag"/> from <paramref name="files"/> (files or whole directories, each to its path
+    /// in the image), every library ldd lists for any ELF file among them, and <paramref name="libraries"/> (those a
+    /// program opens itself, e.g. OpenSSL for .NET's cryptography), at the same paths as on this host.
+    /// </summary>
+    public async Task ImportAsync(string tag, IReadOnlyList<(string Source, string Target)> files, IReadOnlyList<string> libraries, CancellationToken ct)
     {
-        var root = Path.Combine(Directory, "image");
-        var bin = Path.Combine(root, "usr", "local", "bin");
-        System.IO.Directory.CreateDirectory(bin);
-        File.Copy(executable, Path.Combine(bin, Path.GetFileName(executable)));
-        var ldd = await ExternalTool.RunAsync("ldd", "libc-bin", [executable], TimeSpan.FromSeconds(30), ct);
-        Assert.That(ldd.ExitCode, Is.Zero, ldd.ToString());
-        foreach (var library in ldd.Stdout.Split('\n').SelectMany(l => l.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries)).Where(w => w.StartsWith('/')).Distinct())
+        var root = Path.Combine(Directory, "image-" + tag.Replace(':', '-'));
+        var elves = new List<string>();
+        foreach (var (source, target) in files)
         {
-            var target = Path.Combine(root, library.TrimStart('/'));
-            System.IO.Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(library, target); // follows the symlink: the file itself, under the name the loader asks for
+            var sources = System.IO.Directory.Exists(source) ? System.IO.Directory.GetFiles(source, "*", SearchOption.AllDirectories) : [source];
+            foreach (var file in sources)
+            {
+                var copy = Path.Combine(root, (target + file[source.Length..]).TrimStart('/'));
+                System.IO.Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+                File.Copy(file, copy);
+                if (IsElf(file))
+                {
+                    elves.Add(file);
+                }
+            }
         }
 
-        var tarball = Path.Combine(Directory, "image.tar");
-        var tar = await ExternalTool.RunAsync("tar", "tar", ["-C", root, "-cf", tarball, "."], TimeSpan.FromSeconds(60), ct);
+        var ldd = await ExternalTool.RunAsync("ldd", "libc-bin", elves, TimeSpan.FromSeconds(60), ct);
+        Assert.That(ldd.ExitCode, Is.Zero, ldd.ToString());
+        var needed = ldd.Stdout.Split('\n').SelectMany(l => l.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries))
+            .Where(w => w.StartsWith('/') && !w.EndsWith(':')).Concat(libraries).Distinct();
+        foreach (var library in needed)
+        {
+            var target = Path.Combine(root, library.TrimStart('/'));
+            if (!File.Exists(target))
+            {
+                System.IO.Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.Copy(library, target); // follows the symlink: the file itself, under the name the loader asks for
+            }
+        }
+
+        var tarball = root + ".tar";
+        var tar = await ExternalTool.RunAsync("tar", "tar", ["-C", root, "-cf", tarball, "."], TimeSpan.FromSeconds(120), ct);
         Assert.That(tar.ExitCode, Is.Zero, tar.ToString());
-        var import = await RunAsync(["import", tarball, tag], TimeSpan.FromSeconds(120), ct);
+        var import = await RunAsync(["import", tarball, tag], TimeSpan.FromSeconds(300), ct);
         Assert.That(import.ExitCode, Is.Zero, import.ToString());
+    }
+
+    private static bool IsElf(string file)
+    {
+        Span<byte> magic = stackalloc byte[4];
+        using var stream = File.OpenRead(file);
+        return stream.Read(magic) == 4 && magic.SequenceEqual("\u007FELF"u8);
     }
 
     public async ValueTask DisposeAsync()
