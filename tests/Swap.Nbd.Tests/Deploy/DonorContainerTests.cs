@@ -11,8 +11,8 @@ namespace Swap.Nbd.Tests.Deploy;
 
 /// <summary>
 /// The donor pod of deploy/kubernetes/donor-daemonset.yaml as near as docker gets without a cluster: a dockerd of the
-/// test's own runs out/swapnbd-daemon (on the .NET runtime of this machine, imported with the libraries ldd lists and
-/// OpenSSL, since no registry is reachable) with the DaemonSet's arguments, memory limit, capabilities (all dropped
+/// test's own builds deploy/kubernetes/Dockerfile over a stand-in for its base image (this machine's .NET runtime
+/// and the libraries ldd lists and OpenSSL, imported: no registry is reachable) and runs it with the DaemonSet's arguments, memory limit, capabilities (all dropped
 /// but IPC_LOCK), read-only root with a small /tmp, and the cluster key as the kubelet lays out a Secret volume with
 /// the DaemonSet's defaultMode, mounted read-only. It must lock its memory, pass its readiness probe (/metrics),
 /// serve a server holding the key, and exit 0 on docker stop within the pod's grace period.
@@ -22,6 +22,7 @@ namespace Swap.Nbd.Tests.Deploy;
 public sealed class DonorContainerTests
 {
     private const string Image = "swapnbd-daemon:test";
+    private const string BaseImage = "mcr.microsoft.com/dotnet/runtime:10.0";
     private const string DotnetRoot = "/usr/share/dotnet";
 
     [Test, CancelAfter(300_000)]
@@ -47,12 +48,18 @@ public sealed class DonorContainerTests
         var runtime = Path.Combine(DotnetRoot, "shared", "Microsoft.NETCore.App");
         var version = Directory.GetDirectories(runtime).Select(Path.GetFileName).Single(v => v!.StartsWith("10.", StringComparison.Ordinal))!;
         await using var docker = await DockerDaemon.StartAsync(ct);
-        await docker.ImportAsync(Image,
+        // The Dockerfile's base image, which no registry here can give: this machine's .NET runtime where the official
+        // image has it (/usr/share/dotnet, found by the apphost without DOTNET_ROOT), tagged with the base's name.
+        await docker.ImportAsync(BaseImage,
         [
-            (OutBinary.Path("swapnbd-daemon"), "/usr/local/bin/swapnbd-daemon"),
             (Path.Combine(runtime, version), Path.Combine(runtime, version)),
             (Path.Combine(DotnetRoot, "host"), Path.Combine(DotnetRoot, "host")),
         ], ["/usr/lib/x86_64-linux-gnu/libssl.so.3", "/usr/lib/x86_64-linux-gnu/libcrypto.so.3"], ct);
+        var dockerfile = Repo.Path("deploy", "kubernetes", "Dockerfile");
+        Assert.That(File.ReadAllText(dockerfile), Does.Contain($"\nFROM {BaseImage}\n"));
+        OutBinary.Path("swapnbd-daemon");
+        var build = await docker.RunAsync(["build", "-f", dockerfile, "-t", Image, Repo.Path("out")], TimeSpan.FromMinutes(5), ct);
+        Assert.That(build.ExitCode, Is.Zero, "docker build of deploy/kubernetes/Dockerfile\n" + build);
 
         var volume = Path.Combine(docker.Directory, "secret");
         SecretVolume.Create(volume, "cluster.key", keyMode, TestKeys.File);
@@ -66,8 +73,8 @@ public sealed class DonorContainerTests
             .. capabilities.GetProperty("add").EnumerateArray().SelectMany(c => new[] { "--cap-add", c.GetString()! }),
             "--security-opt", "no-new-privileges", "--read-only", "--tmpfs", "/tmp:size=16m",
             "--user", security.GetProperty("runAsUser").GetInt32().ToString(CultureInfo.InvariantCulture),
-            "-v", $"{volume}:{keyMount}:ro", "-e", "DOTNET_ROOT=" + DotnetRoot,
-            Image, "/usr/local/bin/swapnbd-daemon", .. args,
+            "-v", $"{volume}:{keyMount}:ro",
+            Image, .. args,
         ], TimeSpan.FromSeconds(60), ct);
         Assert.That(run.ExitCode, Is.Zero, run.ToString());
 

@@ -95,7 +95,7 @@ internal sealed class DockerDaemon : IAsyncDisposable
     /// </summary>
     public async Task ImportAsync(string tag, IReadOnlyList<(string Source, string Target)> files, IReadOnlyList<string> libraries, CancellationToken ct)
     {
-        var root = Path.Combine(Directory, "image-" + tag.Replace(':', '-'));
+        var root = Path.Combine(Directory, "image-" + tag.Replace(':', '-').Replace('/', '-'));
         var elves = new List<string>();
         foreach (var (source, target) in files)
         {
