@@ -70,6 +70,9 @@ public sealed class SwapServerHost : IAsyncDisposable
         // Buffers for a full kernel queue (128 requests) of 4-16 KiB and fewer larger ones, allocated and touched (so
         // locked) now rather than during the first swap storm. 2 MiB per size class up to 1 MiB: 18 MiB.
         Server.Buffers.PreallocateClasses(PreallocatedLargest, PreallocatedBytesPerClass);
+        // With memory locked the request buffers are all there will be: a request waits for one to come back rather
+        // than make new pages, which on a host swapping to this server could wait on the requests in flight.
+        Server.Buffers.Fixed = _options.LockMemory;
         // The pipes' blocks for two connections (swap-attach.sh's default), 6 MiB.
         Server.PipeBlocks.Preallocate(PreallocatedPipeBlocks);
         if (Device is SwapDevice)

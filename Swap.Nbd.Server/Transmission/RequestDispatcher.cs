@@ -43,7 +43,7 @@ internal sealed class RequestDispatcher(
                 }
 
                 await budget.WaitForRoomAsync(request.Length).ConfigureAwait(false);
-                var readBuffer = buffers.Rent((int)request.Length);
+                var readBuffer = await buffers.RentAsync((int)request.Length).ConfigureAwait(false);
                 ValueTask read;
                 try
                 {
@@ -66,7 +66,7 @@ internal sealed class RequestDispatcher(
                 }
 
                 await budget.WaitForRoomAsync(request.Length).ConfigureAwait(false);
-                var writeBuffer = buffers.Rent((int)request.Length);
+                var writeBuffer = await buffers.RentAsync((int)request.Length).ConfigureAwait(false);
                 payload.CopyTo(writeBuffer);
                 ValueTask write;
                 try

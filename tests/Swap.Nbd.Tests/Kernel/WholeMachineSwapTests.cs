@@ -229,6 +229,16 @@ public sealed partial class WholeMachineSwapTests
                 // the guest is wedged in reclaim and its own processes cannot run.
                 args.AddRange(["--mem", $"{GuestMiB}M", "--serial2", serverLog, "--monitor", monitor]);
                 env = [.. env, "WM_SERVER_TTY=/dev/ttyS2"];
+                // An experiment's extra server options and sysctls, e.g. SWAPNBD_WM_SERVER_ARGS="--max-in-flight 1MiB".
+                if (Environment.GetEnvironmentVariable("SWAPNBD_WM_SERVER_ARGS") is { Length: > 0 } serverArgs)
+                {
+                    env = [.. env, "WM_SERVER_ARGS=" + serverArgs];
+                }
+
+                if (Environment.GetEnvironmentVariable("SWAPNBD_WM_SYSCTL") is { Length: > 0 } sysctl)
+                {
+                    env = [.. env, "WM_SYSCTL=" + sysctl];
+                }
                 var guest = KernelGuest.Start(directory, port: null, Repo.Path("scripts", "kernel", "guests", "whole-machine.sh"), env, GuestTimeout, ct, args);
                 var run = new WholeMachineRun(directory, started, guest, serverLog, monitor);
                 run._watch = Task.Run(() => run.DumpTasksAndStopOnHungTaskAsync(ct), ct);

@@ -1,0 +1,49 @@
+using NUnit.Framework;
+using Swap.Nbd.Tests.Support;
+
+namespace Swap.Nbd.Tests.Slabs;
+
+/// <summary>
+/// A swap-out (a WRITE without FUA, done on the connection's thread) allocates nothing once warm: on a host swapping
+/// to this server every new page is an allocation that may wait in reclaim for the swap-out itself, and GC memory
+/// is new pages (docs/operations.md, "Whole-machine swap").
+/// </summary>
+[Category(Tier.Integration)]
+public sealed class WritePathAllocationTests
+{
+    private const int SlabSize = 1 << 20;
+
+    [TestCase(true, 4096)]
+    [TestCase(true, 128 << 10)]
+    [TestCase(false, 4096)]
+    [TestCase(false, 128 << 10)]
+    [CancelAfter(60_000)]
+    public async Task A_write_to_a_placed_slab_allocates_nothing_on_the_callers_thread(bool sealPages, int length, CancellationToken ct)
+    {
+        await using var cluster = await SlabCluster.StartAsync(1, 2 * SlabSize, SlabSize, sealPages: sealPages);
+        var device = cluster.Device;
+        var data = new byte[length];
+        new Random(3).NextBytes(data);
+        void Round(int count)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                var offset = (long)i * length % SlabSize;
+                if (!device.TryWrite(offset, data.AsSpan(0, length), fua: false))
+                {
+                    throw new AssertionException("a write without FUA is done in place");
+                }
+            }
+        }
+
+        Round(SlabSize / length);
+        await cluster.WaitForAsync(s => s.ActiveSlabs == 1 && s.PagesRemote == SlabSize / 4096, "the slab placed and valid on its daemon", ct);
+        Round(2000);
+        await cluster.WaitForAsync(s => s.PagesUnsent == 0, "the queue drained", ct);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Round(2000);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.That(allocated, Is.Zero, $"{allocated} bytes allocated by 2000 writes of {length} bytes (sealed: {sealPages})");
+    }
+}
