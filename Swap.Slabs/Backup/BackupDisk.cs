@@ -292,7 +292,13 @@ public sealed class BackupDisk : IBackupStore
             return;
         }
 
-        _direct = new DirectBlockIo(_handle, alignment, memoryAlignment);
+        // On a block device the kernel's synchronous direct I/O keeps up to 4 pages' vectors on its stack and
+        // kmallocs them for more (__blkdev_direct_IO_simple): 16 KiB pieces never allocate, which under whole-machine
+        // swap is the difference between a swap-out written and one waiting in reclaim for itself (docs/operations.md).
+        // A file system's direct I/O allocates per call whatever the size, so files keep the large pieces.
+        _direct = IsBlockDevice
+            ? new DirectBlockIo(_handle, alignment, memoryAlignment, DirectBlockIo.DefaultBuffers, DirectBlockIo.NoAllocationPieceSize)
+            : new DirectBlockIo(_handle, alignment, memoryAlignment);
         BackupLog.Direct(logger, Path, alignment, _direct.BufferBytes);
     }
 

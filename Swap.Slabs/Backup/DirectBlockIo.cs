@@ -14,6 +14,9 @@ internal sealed unsafe class DirectBlockIo : IDisposable
     public const int DefaultBuffers = 8;
     public const int DefaultBufferSize = 256 * 1024;
 
+    /// <summary>The largest direct I/O a block device does without allocating (DIO_INLINE_BIO_VECS = 4 pages).</summary>
+    public const int NoAllocationPieceSize = 16 * 1024;
+
     private readonly SafeFileHandle _handle;
     private readonly AlignedBufferPool _pool;
     private readonly BlockStripeLocks _locks = new();
