@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Swap.Slabs.Backup;
 using Swap.Common.Hosting;
@@ -85,6 +86,12 @@ public static class ServerCommand
             return ExitStartFailed;
         }
 
+        // SIGHUP re-reads the portal (a portal.list edited in place, or DNS asked now) instead of ending the process.
+        using var reload = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+        {
+            context.Cancel = true;
+            host.ReloadPortal();
+        });
         using var stop = ConsoleProgram.ListenForStop();
         await stop.Received.ConfigureAwait(false);
         await host.StopAsync().ConfigureAwait(false);
