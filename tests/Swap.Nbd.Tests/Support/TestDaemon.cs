@@ -27,6 +27,12 @@ internal sealed class TestDaemon : IAsyncDisposable
         _authArgs = authArgs ?? ["--auth-key-file", TestKeys.File];
     }
 
+    private TestDaemon(string host, bool process)
+        : this(process, configure: null, authArgs: null)
+    {
+        _host = host;
+    }
+
     private TestDaemon(string host, IReadOnlyList<string> wrapper, IReadOnlyList<string> extraArgs)
         : this(process: true, configure: null, authArgs: null)
     {
@@ -72,6 +78,17 @@ internal sealed class TestDaemon : IAsyncDisposable
     public static async Task<TestDaemon> StartProcessAsync(string host, IReadOnlyList<string> wrapper, IReadOnlyList<string>? extraArgs = null)
     {
         var daemon = new TestDaemon(host, wrapper, extraArgs ?? []);
+        await daemon.StartAsync();
+        return daemon;
+    }
+
+    /// <summary>
+    /// An in-process daemon on <paramref name="host"/> (any 127.0.0.x is loopback) and <paramref name="port"/> (0: its
+    /// own choice): daemons of a DNS portal share one port at several addresses.
+    /// </summary>
+    public static async Task<TestDaemon> StartAtAsync(string host, int port = 0)
+    {
+        var daemon = new TestDaemon(host, process: false) { Port = port };
         await daemon.StartAsync();
         return daemon;
     }
