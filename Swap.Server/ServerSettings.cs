@@ -27,7 +27,7 @@ public static class ServerSettings
         new("Backend", "--backend", "memory|slabs", "`memory` (`slabs` when `--portal` is given)",
             "storage behind the export (default memory: sparse, in-process;\nslabs when --portal is given)",
             static (r, k, o) => o.Backend = r.GetString(k, r.GetOptionalString("Portal") is null ? o.Backend : "slabs")),
-        new("Portal", "--portal", "FILE|dns://NAME:PORT|dns+srv://NAME", "none",
+        new("Portal", "--portal", "FILE|URL", "none",
             "slab mode: donor daemons: a portal.list file (Infiniswap's format),\ndns://NAME:PORT (A/AAAA records) or dns+srv://_SVC._PROTO.NAME (SRV)",
             static (r, k, o) => o.Portal = r.GetOptionalString(k)),
         new("DnsServer", "--dns-server", "IP:PORT", "those in `/etc/resolv.conf`",

@@ -23,6 +23,7 @@ internal sealed class DaemonPool
     private readonly SlabPlacer _placer;
     private readonly DaemonProbation _probation;
     private readonly TimeSpan _drainTimeout;
+    private readonly TimeSpan _joinWait;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationToken _stopping;
@@ -35,11 +36,13 @@ internal sealed class DaemonPool
     /// <param name="members">The same the placer's chooser reads.</param>
     /// <param name="probation">The same the placer's chooser asks.</param>
     /// <param name="drainTimeout">Longest a drain waits for its slabs to find other daemons before it closes the link anyway.</param>
+    /// <param name="joinWait">Longest a drain waits for the daemons that joined with it to come up (one connect attempt and a retry).</param>
     /// <param name="stopping">Cancelled when the device stops: drains end.</param>
     public DaemonPool(IReadOnlyList<(string Name, EndPoint EndPoint)> daemons, Func<string, EndPoint, DaemonEndpoint> connect,
-        DaemonMembers members, SlabTable table, SlabPlacer placer, DaemonProbation probation, TimeSpan drainTimeout,
+        DaemonMembers members, SlabTable table, SlabPlacer placer, DaemonProbation probation, TimeSpan drainTimeout, TimeSpan joinWait,
         TimeProvider time, ILogger logger, CancellationToken stopping)
     {
+        _joinWait = joinWait;
         _members = members;
         _connect = connect;
         _table = table;
@@ -122,12 +125,13 @@ internal sealed class DaemonPool
                 }
             }
 
+            var joining = _members.Current.Where(m => added.Contains(m.Name)).ToArray();
             foreach (var member in _members.Current)
             {
                 if (!names.Contains(member.Name) && member.StartDraining())
                 {
                     removed.Add(member.Name);
-                    var drain = Task.Run(() => DrainAsync(member));
+                    var drain = Task.Run(() => DrainAsync(member, joining));
                     _drains.Add(drain);
                     drains.Add(drain);
                 }
@@ -172,12 +176,19 @@ internal sealed class DaemonPool
     /// from a copy a later write made stale. The link is closed once every moved slab is placed elsewhere (filled) or
     /// waiting on the disk, or after the drain timeout; anything still in flight on it then fails over to the disk.
     /// </summary>
-    private async Task DrainAsync(DaemonMember member)
+    /// <param name="joining">Daemons that joined in the same change (a donor replaced by another): the drain waits a
+    /// moment for their links, so the slabs can move to them rather than crowd the daemons that were there before.</param>
+    private async Task DrainAsync(DaemonMember member, DaemonMember[] joining)
     {
         var started = _time.GetTimestamp();
         var moved = new HashSet<int>();
         try
         {
+            while (joining.Any(j => j.Endpoint.Link is not { IsAlive: true }) && _time.GetElapsedTime(started) < _joinWait)
+            {
+                await Task.Delay(DrainPoll, _time, _stopping).ConfigureAwait(false);
+            }
+
             SlabLog.Draining(_logger, member.Name, await MoveSlabsAsync(member, moved).ConfigureAwait(false));
             while (member.Draining && _time.GetElapsedTime(started) < _drainTimeout)
             {

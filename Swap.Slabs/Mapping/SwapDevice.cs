@@ -89,7 +89,7 @@ public sealed class SwapDevice : IBlockDevice
         var members = new DaemonMembers();
         _placer = new SlabPlacer(_table, new DaemonChooser(members, options.DonorSlabSize, random, probation), filler, options, random, time, logger, _stop.Token);
         _daemons = new DaemonPool(daemons, (name, endPoint) => new DaemonEndpoint(name, endPoint, clientId, options.Links, time, logger),
-            members, _table, _placer, probation, options.DrainTimeout, time, logger, _stop.Token);
+            members, _table, _placer, probation, options.DrainTimeout, options.Links.ConnectTimeout * 2, time, logger, _stop.Token);
         _openFailures = new OpenFailures(_placer, time, logger);
         _hedger = CreateHedger(options, _disk, time, logger);
         _reads = new ReadPath(_table, _disk, _placer, _sealer is null ? null : new SealedReads(_table, _sealer, _openFailures, _placer, _hedger), _hedger);

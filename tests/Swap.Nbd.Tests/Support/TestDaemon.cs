@@ -134,6 +134,17 @@ internal sealed class TestDaemon : IAsyncDisposable
         }
     }
 
+    /// <summary>Open connections of the in-process daemon once it has seen every closed one go (up to 5 s).</summary>
+    public async Task<int> SettledConnectionsAsync(int expected, CancellationToken ct)
+    {
+        for (var i = 0; i < 100 && Daemon!.ConnectionCount != expected; i++)
+        {
+            await Task.Delay(50, ct);
+        }
+
+        return Daemon!.ConnectionCount;
+    }
+
     public async ValueTask DisposeAsync() => await KillAsync();
 
     /// <summary>The daemon process's resident memory (VmRSS), which grows as it takes pages.</summary>
