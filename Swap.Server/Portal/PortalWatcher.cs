@@ -71,13 +71,12 @@ public sealed class PortalWatcher : IAsyncDisposable
         while (!_stop.IsCancellationRequested)
         {
             var wake = Volatile.Read(ref _wake).Task;
-            try
+            using (var wait = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
             {
-                await Task.WhenAny(Task.Delay(delay, _time, _stop.Token), wake).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
+                var timer = Task.Delay(delay, _time, wait.Token);
+                await Task.WhenAny(timer, wake).ConfigureAwait(false);
+                // A reload ends the wait early: the timer goes with it.
+                await wait.CancelAsync().ConfigureAwait(false);
             }
 
             if (_stop.IsCancellationRequested)
