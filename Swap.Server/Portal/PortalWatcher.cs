@@ -28,6 +28,7 @@ public sealed class PortalWatcher : IAsyncDisposable
     private string? _lastProblem;
     private int _failures;
     private long _readings;
+    private int _reloadRequested;
     private readonly TimeSpan? _initialTtl;
     private Task _loop = Task.CompletedTask;
 
@@ -62,6 +63,7 @@ public sealed class PortalWatcher : IAsyncDisposable
     public void Reload()
     {
         PortalLog.ReloadRequested(_logger, _source.Name);
+        Volatile.Write(ref _reloadRequested, 1);
         Interlocked.Exchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
     }
 
@@ -71,12 +73,15 @@ public sealed class PortalWatcher : IAsyncDisposable
         while (!_stop.IsCancellationRequested)
         {
             var wake = Volatile.Read(ref _wake).Task;
-            using (var wait = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
+            // A reload asked before this wait began (even before the loop started) is not lost: the flag says so.
+            if (Interlocked.Exchange(ref _reloadRequested, 0) == 0)
             {
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
                 var timer = Task.Delay(delay, _time, wait.Token);
                 await Task.WhenAny(timer, wake).ConfigureAwait(false);
                 // A reload ends the wait early: the timer goes with it.
                 await wait.CancelAsync().ConfigureAwait(false);
+                Interlocked.Exchange(ref _reloadRequested, 0);
             }
 
             if (_stop.IsCancellationRequested)

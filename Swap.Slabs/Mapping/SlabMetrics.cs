@@ -98,6 +98,8 @@ public sealed class SlabMetrics : IDisposable
             };
         }, "{read}", "hedged reads: started (a daemon missed its bound), won by the backup disk, won by the daemon");
         _meter.CreateObservableGauge("swapnbd.daemon.up", () => PerDaemon(device, (d, _) => d.Up ? 1 : 0), "1", "1 while the daemon's link is up");
+        _meter.CreateObservableGauge("swapnbd.daemon.draining", () => PerDaemon(device, (d, _) => d.Draining ? 1 : 0), "1",
+            "1 while the daemon is drained: it left the portal and its slabs are moving off it before its link closes");
         _meter.CreateObservableGauge("swapnbd.daemon.slabs", () => PerDaemon(device, (d, _) => d.Slabs), "{slab}", "slabs placed on the daemon");
         _meter.CreateObservableGauge("swapnbd.daemon.pages", () => PerDaemon(device, (d, _) => d.PagesRemote * PageSize), "By",
             "bytes of pages the daemon holds current copies of");

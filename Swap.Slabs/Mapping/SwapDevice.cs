@@ -89,7 +89,7 @@ public sealed class SwapDevice : IBlockDevice
         var members = new DaemonMembers();
         _placer = new SlabPlacer(_table, new DaemonChooser(members, options.DonorSlabSize, random, probation), filler, options, random, time, logger, _stop.Token);
         _daemons = new DaemonPool(daemons, (name, endPoint) => new DaemonEndpoint(name, endPoint, clientId, options.Links, time, logger),
-            members, _table, _placer, probation, options.DrainTimeout, options.Links.ConnectTimeout * 2, time, logger, _stop.Token);
+            members, _table, _placer, probation, options.DrainTimeout, JoinWait(options), time, logger, _stop.Token);
         _openFailures = new OpenFailures(_placer, time, logger);
         _hedger = CreateHedger(options, _disk, time, logger);
         _reads = new ReadPath(_table, _disk, _placer, _sealer is null ? null : new SealedReads(_table, _sealer, _openFailures, _placer, _hedger), _hedger);
@@ -282,6 +282,10 @@ public sealed class SwapDevice : IBlockDevice
     }
 
     public void Dispose() => StopAsync().AsTask().GetAwaiter().GetResult();
+
+    /// <summary>How long a drain waits for the daemons that joined with it: two connect attempts, and at least 5 s (a loaded host).</summary>
+    private static TimeSpan JoinWait(SwapDeviceOptions options) =>
+        TimeSpan.FromTicks(Math.Max(options.Links.ConnectTimeout.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
 
     /// <summary>The hedger when hedged reads are on; its cap stays under half the daemon timeout, which fails the link anyway.</summary>
     private static ReadHedger? CreateHedger(SwapDeviceOptions options, ReportedDisk disk, TimeProvider time, ILogger logger)

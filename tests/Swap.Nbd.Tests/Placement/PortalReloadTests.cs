@@ -68,7 +68,8 @@ public sealed class PortalReloadTests
             Assert.That(aSlabs, Is.GreaterThan(0));
             Assert.That(a.Daemon!.SlabCount, Is.Zero, "the daemon removed from the file was drained");
             Assert.That(aConnections, Is.Zero);
-            Assert.That(server.Daemons.Single(d => d.Name == c.Name).Slabs, Is.GreaterThan(0), "the daemon added took slabs");
+            Assert.That(server.Daemons.Single(d => d.Name == c.Name).Slabs, Is.GreaterThan(0),
+                "the daemon added took slabs\n" + string.Join('\n', server.Log.Entries.Select(e => $"{e.EventId.Id} {e.Message}")));
         });
         Directory.Delete(directory, recursive: true);
     }
