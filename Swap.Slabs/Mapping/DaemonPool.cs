@@ -177,14 +177,15 @@ internal sealed class DaemonPool
     /// waiting on the disk, or after the drain timeout; anything still in flight on it then fails over to the disk.
     /// </summary>
     /// <param name="joining">Daemons that joined in the same change (a donor replaced by another): the drain waits a
-    /// moment for their links, so the slabs can move to them rather than crowd the daemons that were there before.</param>
+    /// moment for their links (up, and past a probation if the first one failed), so the slabs can move to them rather
+    /// than crowd the daemons that were there before.</param>
     private async Task DrainAsync(DaemonMember member, DaemonMember[] joining)
     {
         var started = _time.GetTimestamp();
         var moved = new HashSet<int>();
         try
         {
-            while (joining.Any(j => j.Endpoint.Link is not { IsAlive: true }) && _time.GetElapsedTime(started) < _joinWait)
+            while (joining.Any(j => j.Endpoint.Link is not { IsAlive: true } || !_probation.MayTakeSlabs(j.Serial)) && _time.GetElapsedTime(started) < _joinWait)
             {
                 await Task.Delay(DrainPoll, _time, _stopping).ConfigureAwait(false);
             }

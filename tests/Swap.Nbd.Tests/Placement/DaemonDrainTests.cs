@@ -52,6 +52,8 @@ public sealed class DaemonDrainTests
 
         var stats = cluster.Device.GetStats();
         var victimConnections = await cluster.Daemons[victim].SettledConnectionsAsync(0, ct);
+        TestContext.Out.WriteLine(cluster.Log.Entries.FirstOrDefault(e => e.EventId.Id == EventIds.DaemonDrained)?.Message);
+        TestContext.Out.WriteLine($"longest request {workload.LongestRequest.TotalMilliseconds:0.0} ms over {workload.Operations} operations");
         Assert.Multiple(() =>
         {
             Assert.That(workload.Mismatches, Is.Zero, "every read matched the reference model");
