@@ -82,21 +82,16 @@ public sealed class DaemonLink : IDisposable
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            DaemonWelcome welcome;
             await using (cancellationToken.Register(static s => ((Socket)s!).Dispose(), socket).ConfigureAwait(false))
             {
                 // Blocking connect and HELLO on a pool thread: an async socket operation would leave the socket in
                 // non-blocking mode for good, and every later blocking call would pay for emulation.
-                welcome = await Task.Run(() => DaemonLinkHandshake.Run(socket, endPoint, clientId, settings), cancellationToken).ConfigureAwait(false);
+                var welcome = await Task.Run(() => DaemonLinkHandshake.Run(socket, endPoint, clientId, settings), cancellationToken).ConfigureAwait(false);
+                socket.SendTimeout = (int)Math.Max(1, settings.RequestTimeout.TotalMilliseconds);
+                var link = new DaemonLink(socket, endPoint, welcome, settings, time, logger);
+                link._receiver.Start();
+                return link;
             }
-
-            // Cancelled just as the HELLO completed: the registration may have closed the socket already (a link over it
-            // would die at once, "disposed object"); with the registration gone, nothing else closes it.
-            cancellationToken.ThrowIfCancellationRequested();
-            socket.SendTimeout = (int)Math.Max(1, settings.RequestTimeout.TotalMilliseconds);
-            var link = new DaemonLink(socket, endPoint, welcome, settings, time, logger);
-            link._receiver.Start();
-            return link;
         }
         catch (Exception ex) when (ex is ObjectDisposedException || (ex is SocketException && cancellationToken.IsCancellationRequested))
         {
