@@ -92,8 +92,14 @@ public static class ServerCommand
             context.Cancel = true;
             host.ReloadPortal();
         });
+
+        // Every listener is bound and accepting: a client that connects now gets its handshake answered, so a
+        // Type=notify unit (deploy/systemd) starts swapnbd-swap.service only now, without polling for the socket.
+        var notifier = new SystemdNotifier(loggerFactory.CreateLogger("Swap.Nbd.Server"));
         using var stop = ConsoleProgram.ListenForStop();
+        notifier.Ready($"serving export '{host.Server.Export.Name}' ({host.Device.Size} bytes) on {string.Join(", ", host.Server.EndPoints)}");
         await stop.Received.ConfigureAwait(false);
+        notifier.Stopping("stopping: answering the requests in flight");
         await host.StopAsync().ConfigureAwait(false);
         return ExitOk;
     }

@@ -21,6 +21,9 @@ public sealed class SwapServerHost : IAsyncDisposable
     private const int PreallocatedLargest = 1 << 20;
     private const long PreallocatedBytesPerClass = 2L << 20;
 
+    /// <summary>Pipe blocks (1 MiB each) made at start: about three a connection, for the two swap-attach.sh makes.</summary>
+    private const int PreallocatedPipeBlocks = 6;
+
     private readonly ServerOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -111,6 +114,8 @@ public sealed class SwapServerHost : IAsyncDisposable
         // Buffers for a full kernel queue (128 requests) of 4-16 KiB and fewer larger ones, allocated and touched (so
         // locked) now rather than during the first swap storm. 2 MiB per size class up to 1 MiB: 18 MiB.
         Server.Buffers.PreallocateClasses(PreallocatedLargest, PreallocatedBytesPerClass);
+        // The pipes' blocks for two connections (swap-attach.sh's default), 6 MiB.
+        Server.PipeBlocks.Preallocate(PreallocatedPipeBlocks);
         if (Device is SwapDevice)
         {
             PinnedBufferPool.Shared.Preallocate(SwapDevice.CopyChunkSize, _options.Slabs.ParallelFills);

@@ -38,7 +38,17 @@ if [[ -f "$trx" ]]; then
   python3 - "$trx" <<'PY'
 import sys, xml.etree.ElementTree as ET
 ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
-c = ET.parse(sys.argv[1]).getroot().find("t:ResultSummary/t:Counters", ns)
+root = ET.parse(sys.argv[1]).getroot()
+# The failures again at the end, where a CI log's tail shows them: name, message, the first lines of the stack.
+for r in root.iterfind("t:Results/t:UnitTestResult", ns):
+    if r.get("outcome") in ("Failed", "Error", "Timeout"):
+        info = r.find("t:Output/t:ErrorInfo", ns)
+        msg = (info.findtext("t:Message", "", ns) if info is not None else "").strip()
+        stack = (info.findtext("t:StackTrace", "", ns) if info is not None else "").strip().splitlines()
+        print(f"FAILED {r.get('testName')} ({r.get('duration')})")
+        for line in msg.splitlines()[:12] + stack[:4]:
+            print(f"    {line}")
+c = root.find("t:ResultSummary/t:Counters", ns)
 passed, failed = int(c.get("passed")), int(c.get("failed")) + int(c.get("error")) + int(c.get("timeout"))
 skipped = int(c.get("total")) - int(c.get("executed"))
 print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")

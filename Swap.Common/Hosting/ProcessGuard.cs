@@ -84,11 +84,20 @@ public static class ProcessGuard
             return ProcessGuardNative.LockAll(current | later);
         }
 
-        // MCL_ONFAULT applies to both in one call, so two calls: the first (MCL_CURRENT) locks what is mapped now; the
-        // second sets the flags for later mappings and leaves the current ones locked. (The other order would not
-        // work: a call without MCL_FUTURE clears the flags for later mappings.)
+        // MCL_ONFAULT applies to both in one call, so two calls: the first (MCL_CURRENT) reads in and locks what is
+        // mapped now; the second sets the flags for later mappings and, with MCL_CURRENT|MCL_ONFAULT, turns every
+        // current mapping to lock-on-fault too: its pages stay resident and locked, but a part of it made accessible
+        // later (the GC commits regions of the range it reserved at start with mprotect) is no longer read in whole
+        // by that mprotect, which the kernel does holding mmap_lock for writing. Under global memory pressure that
+        // populate waits in reclaim, and every other thread of the process that faults or maps waits behind the lock
+        // (seen in the whole-machine test: an nbd-connection thread in mprotect -> populate -> reclaim).
         var errno = ProcessGuardNative.LockAll(current);
-        return errno != 0 ? errno : ProcessGuardNative.LockAll(later);
+        if (errno != 0 || !laterOnFault)
+        {
+            return errno != 0 ? errno : ProcessGuardNative.LockAll(later);
+        }
+
+        return ProcessGuardNative.LockAll(ProcessGuardNative.MclCurrent | later);
     }
 
     /// <summary>The VmLck and VmRSS lines of /proc/self/status ("VmLck: 1234 kB, VmRSS: 5678 kB"), for a log line.</summary>

@@ -28,6 +28,20 @@ public static class ClusterKeyFile
             throw new ClusterKeyException($"{path} is a directory, not a key file; create one with: swapnbd-daemon keygen FILE");
         }
 
+        // A symbolic link is judged by the file it leads to, as ssh judges a key: a Kubernetes Secret volume links
+        // KEY -> ..data/KEY -> ..TIMESTAMP/KEY, and the link's own size and mode (0777) say nothing about the key.
+        try
+        {
+            if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is FileInfo target)
+            {
+                info = target;
+            }
+        }
+        catch (IOException ex)
+        {
+            throw new ClusterKeyException($"{path} is a symbolic link that cannot be followed: {ex.Message}", ex);
+        }
+
         if (!info.Exists)
         {
             throw new ClusterKeyException($"{path} does not exist; create it with: swapnbd-daemon keygen {path} (and copy it to every server and donor)");

@@ -78,8 +78,11 @@ public static class DaemonCommand
                 DonorLog.Metrics(loggerFactory.CreateLogger("Swap.Slabs.Donor"), metrics.Url);
             }
 
+            var notifier = new SystemdNotifier(loggerFactory.CreateLogger("Swap.Slabs.Donor"));
             using var stop = ConsoleProgram.ListenForStop();
+            notifier.Ready($"lending up to {options.MaxMemory} bytes on {string.Join(", ", daemon.EndPoints)}");
             await stop.Received.ConfigureAwait(false);
+            notifier.Stopping("stopping: closing server connections");
             await daemon.StopAsync().ConfigureAwait(false);
             return ExitOk;
         }

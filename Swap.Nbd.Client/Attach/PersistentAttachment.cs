@@ -55,15 +55,18 @@ internal sealed class PersistentAttachment
 
     /// <summary>
     /// Keeps this process resident and alive while the machine swaps through its device, as nbd-client -swap does:
-    /// mlockall(MCL_CURRENT|MCL_FUTURE) and oom_score_adj -1000. Best effort: each refusal is a warning, not an error.
+    /// mlockall and oom_score_adj -1000. What is mapped now is read in and locked; later mappings are locked as they
+    /// are touched (MCL_ONFAULT): plain MCL_FUTURE reads in each new thread's whole stack (8 MiB for a thread the
+    /// runtime starts with the default size), which on a small machine was enough to start the OOM killer (measured
+    /// in the whole-machine test, 256 MiB guest). Best effort: each refusal is a warning, not an error.
     /// </summary>
     public static void ProtectProcess(AttachLog log)
     {
-        var guard = ProcessGuard.Apply(lockMemory: true, populate: true, ProcessGuard.OomScoreAdjMinimum, lockLaterOnFault: false);
+        var guard = ProcessGuard.Apply(lockMemory: true, populate: true, ProcessGuard.OomScoreAdjMinimum);
         if (guard.MemoryLock == ProcessGuardStep.Failed)
         {
             var errno = guard.MemoryLockErrno;
-            log.Warn($"mlockall(MCL_CURRENT|MCL_FUTURE) failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}); the client's pages can be swapped out, which can deadlock a reconnect under memory pressure");
+            log.Warn($"mlockall failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}); the client's pages can be swapped out, which can deadlock a reconnect under memory pressure");
         }
 
         if (guard.OomScoreAdj == ProcessGuardStep.Failed)

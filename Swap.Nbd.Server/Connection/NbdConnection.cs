@@ -34,7 +34,7 @@ internal sealed class NbdConnection : IAsyncDisposable
         Id = id;
         _handshakeDone = handshakeDone;
         _budget = new InFlightBudget(settings.MaxInFlightBytes, state, id, logger);
-        _transport = new SocketTransport(socket, settings.PollMicroseconds, new ConnectionPollGate(_budget, state));
+        _transport = new SocketTransport(socket, settings.PollMicroseconds, new ConnectionPollGate(_budget, state), settings.PipeBlocks);
         _export = export;
         _settings = settings;
         _state = state;

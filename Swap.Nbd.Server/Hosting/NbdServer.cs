@@ -4,6 +4,7 @@ using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Logging;
 using Swap.Nbd.Server.Connection;
+using Swap.Nbd.Server.Transport;
 using Swap.Common.Buffers;
 using Swap.Common.Configuration;
 using Swap.BlockDevices;
@@ -52,7 +53,7 @@ public sealed class NbdServer : IAsyncDisposable
         // A handshake budget per listener: strangers on a TCP port cannot push out the kernel's handshakes on the socket.
         _budget = new ConnectionBudget<NbdConnection>(options.MaxHandshakes, options.MaxConnections,
             Math.Max(1, options.SplitListen().Count() + (options.Socket is null ? 0 : 1)));
-        _connectionSettings = new ConnectionSettings(options.HandshakeTimeout, options.MaxInFlightBytes, options.PollMicroseconds);
+        _connectionSettings = new ConnectionSettings(options.HandshakeTimeout, options.MaxInFlightBytes, options.PollMicroseconds, PipeBlocks);
         _export = new NbdExport(options.ExportName, options.Description, device);
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger("Swap.Nbd.Server");
@@ -95,6 +96,13 @@ public sealed class NbdServer : IAsyncDisposable
 
     /// <summary>The pool that request buffers are rented from (pinned, reused across connections).</summary>
     public PinnedBufferPool Buffers => _buffers;
+
+    /// <summary>
+    /// The pipes' memory: blocks of <see cref="SocketTransport.ReceiveSize"/>, touched when made and never given back
+    /// (a connection holds about three: its input, a receive in progress, its replies). The host makes the first ones
+    /// at start (<see cref="PinnedBlockMemoryPool.Preallocate"/>).
+    /// </summary>
+    public PinnedBlockMemoryPool PipeBlocks { get; } = new(SocketTransport.ReceiveSize);
 
     /// <summary>Binds every listener and starts accepting; throws if an address cannot be bound.</summary>
     public void Start()

@@ -1,6 +1,8 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using Swap.Common.Hosting;
 
 namespace Swap.Nbd.Server.Transport;
 
@@ -16,7 +18,8 @@ namespace Swap.Nbd.Server.Transport;
 /// </remarks>
 internal sealed class SocketTransport
 {
-    private const int ReceiveSize = 1024 * 1024;
+    /// <summary>Bytes one receive may take, and the size of the pipes' blocks (<see cref="Hosting.NbdServer"/> makes their pool).</summary>
+    public const int ReceiveSize = 1024 * 1024;
 
     private readonly Socket _socket;
     private readonly Pipe _input;
@@ -27,7 +30,8 @@ internal sealed class SocketTransport
     /// <param name="pollMicroseconds">How long to poll for input before a blocking receive; 0 never polls.</param>
     /// <param name="pollGate">Whether the peer is the one to move next (for NBD: every request received so far has
     /// been answered), and the polling slots shared with other connections.</param>
-    public SocketTransport(Socket socket, int pollMicroseconds, IInputPollGate pollGate)
+    /// <param name="blocks">Memory for both pipes, blocks of <see cref="ReceiveSize"/>.</param>
+    public SocketTransport(Socket socket, int pollMicroseconds, IInputPollGate pollGate, MemoryPool<byte> blocks)
     {
         _socket = socket;
         _pollMicroseconds = pollMicroseconds;
@@ -38,11 +42,12 @@ internal sealed class SocketTransport
         _input = new Pipe(new PipeOptions(
             readerScheduler: PipeScheduler.Inline,
             writerScheduler: PipeScheduler.Inline,
+            pool: blocks,
             pauseWriterThreshold: 0,
             resumeWriterThreshold: 0,
             minimumSegmentSize: ReceiveSize,
             useSynchronizationContext: false));
-        Output = PipeWriter.Create(new SocketSendStream(socket), new StreamPipeWriterOptions(minimumBufferSize: ReceiveSize, leaveOpen: true));
+        Output = PipeWriter.Create(new SocketSendStream(socket), new StreamPipeWriterOptions(pool: blocks, minimumBufferSize: ReceiveSize, leaveOpen: true));
     }
 
     public PipeReader Input => _input.Reader;
@@ -65,6 +70,7 @@ internal sealed class SocketTransport
 
     private void ReceiveLoop()
     {
+        StackPrefault.Touch();
         var writer = _input.Writer;
         Exception? error = null;
         try

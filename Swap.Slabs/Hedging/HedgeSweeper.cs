@@ -66,6 +66,7 @@ internal sealed class HedgeSweeper : IDisposable
 
     private void Run()
     {
+        Swap.Common.Hosting.StackPrefault.Touch();
         _ = HedgeNative.SetTimerSlack(TimerSlackNanoseconds);
         var idleSince = Stopwatch.GetTimestamp();
         while (Volatile.Read(ref _stop) == 0)

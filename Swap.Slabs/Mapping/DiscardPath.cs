@@ -61,11 +61,21 @@ internal sealed class DiscardPath(SlabTable table, ReportedDisk disk, bool seale
 
                 if (mapping is not null && mapping.Usable)
                 {
+                    var writeZeroesValid = true;
                     try
                     {
-                        var fillSequence = Interlocked.Read(ref mapping.FillSequence);
                         var trimFirst = (wholeStart - slabBase) >> PageShift;
                         var trimPages = (wholeEnd - wholeStart) >> PageShift;
+                        var unsentFirst = wholeStart >> PageShift;
+                        if (table.Unsent.Next(unsentFirst, unsentFirst + trimPages, waiting: true) < unsentFirst + trimPages)
+                        {
+                            // An older write of these pages still waits in the link's queue and leaves after the TRIM:
+                            // its reply must not make them valid (it moves the sequence it checks), nor may this one.
+                            Interlocked.Increment(ref mapping.DiscardSequence);
+                            writeZeroesValid = false;
+                        }
+
+                        var fillSequence = Interlocked.Read(ref mapping.FillSequence);
                         var trimmed = TrimAsync(mapping, trimFirst, trimPages);
                         if (sealedPages)
                         {
@@ -82,7 +92,7 @@ internal sealed class DiscardPath(SlabTable table, ReportedDisk disk, bool seale
                             mapping.Invalidate(trimFirst, trimPages);
                         }
 
-                        if (writeZeroes && !sealedPages && reply.Ok && mapping.Active && Interlocked.Read(ref mapping.FillSequence) == fillSequence)
+                        if (writeZeroes && writeZeroesValid && !sealedPages && reply.Ok && mapping.Active && Interlocked.Read(ref mapping.FillSequence) == fillSequence)
                         {
                             mapping.Valid.Set(trimFirst, trimPages);
                         }

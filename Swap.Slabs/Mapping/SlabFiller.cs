@@ -144,7 +144,7 @@ internal sealed class SlabFiller(SlabTable table, ReportedDisk disk, int paralle
                     throw new FillAbortedException($"daemon answered {reply.Status} while filling");
                 }
 
-                mapping.Filled(page, count);
+                mapping.Filled(page, count, table.Unsent, firstPage);
                 copiedThisPass += count;
                 page = end;
             }

@@ -49,8 +49,17 @@ internal sealed class SlabMapping
     /// <summary>True for the first page of this mapping that fails to open: a slab counts once against its daemon.</summary>
     public bool MarkOpenFailed() => Interlocked.Exchange(ref _openFailed, 1) == 0;
 
-    /// <summary>Bumped before every fill write: a write whose reply arrives after a fill write was sent cannot tell which landed last.</summary>
+    /// <summary>
+    /// Bumped before and after every fill write is sent, so it is odd while one is under way: a write whose reply
+    /// arrives after a fill write was placed behind it cannot tell which landed last.
+    /// </summary>
     public long FillSequence;
+
+    /// <summary>
+    /// Bumped when a TRIM or WRITE_ZEROES leaves ahead of an older write still in the link's queue: that write's reply
+    /// cannot make its pages valid (the daemon applies it after the discard).
+    /// </summary>
+    public long DiscardSequence;
 
     /// <summary>
     /// Called before any write to the pages: they are no longer valid on the daemon (until the write's own remote
@@ -65,8 +74,11 @@ internal sealed class SlabMapping
         }
     }
 
-    /// <summary>The fill copied these pages: valid unless a write touched them since the copy began.</summary>
-    public void Filled(long first, long count)
+    /// <summary>
+    /// The fill copied these pages: valid unless a write touched them since the copy began or a write of them still
+    /// waits to be sent (<paramref name="slabFirstPage"/>: the slab's first page in <paramref name="unsent"/>).
+    /// </summary>
+    public void Filled(long first, long count, UnsentWrites unsent, long slabFirstPage)
     {
         lock (_bits)
         {
@@ -75,9 +87,18 @@ internal sealed class SlabMapping
             while (page < end)
             {
                 var touched = Touched.NextDifferent(page, end, value: false);
-                Valid.Set(page, touched - page);
+                unsent.MarkIdle(Valid, page, touched, slabFirstPage);
                 page = Touched.NextDifferent(touched, end, value: true);
             }
+        }
+    }
+
+    /// <summary>A write's reply: its pages are valid, except those a newer write still waits to send (see <see cref="UnsentWrites"/>).</summary>
+    public void SetValid(long first, long count, UnsentWrites unsent, long slabFirstPage)
+    {
+        lock (_bits)
+        {
+            unsent.MarkIdle(Valid, first, first + count, slabFirstPage);
         }
     }
 

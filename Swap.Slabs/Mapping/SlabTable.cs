@@ -27,6 +27,7 @@ internal sealed class SlabTable
         _placement = new int[slabs];
         Writers = new SlabWriters(slabs);
         OnDisk = new PageBitmap((size + PageSize - 1) >> PageShift);
+        Unsent = new UnsentWrites(OnDisk.Pages);
     }
 
     public int Count => _map.Length;
@@ -37,6 +38,9 @@ internal sealed class SlabTable
     public PageBitmap OnDisk { get; }
 
     public SlabWriters Writers { get; }
+
+    /// <summary>Per page, the acknowledged writes still waiting in a link's queue.</summary>
+    public UnsentWrites Unsent { get; }
 
     public int SlabOf(long offset) => (int)(offset >> _slabShift);
 

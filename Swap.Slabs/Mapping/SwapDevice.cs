@@ -39,6 +39,7 @@ public sealed class SwapDevice : IBlockDevice
     private readonly DaemonPool _daemons;
     private readonly ReadPath _reads;
     private readonly WritePath _writes;
+    private readonly RemoteWrites _remoteWrites;
     private readonly DiscardPath _discards;
     private readonly PageSealer? _sealer;
     private readonly OpenFailures _openFailures;
@@ -93,7 +94,8 @@ public sealed class SwapDevice : IBlockDevice
         _openFailures = new OpenFailures(_placer, time, logger);
         _hedger = CreateHedger(options, _disk, time, logger);
         _reads = new ReadPath(_table, _disk, _placer, _sealer is null ? null : new SealedReads(_table, _sealer, _openFailures, _placer, _hedger), _hedger);
-        _writes = new WritePath(_table, _disk, new RemoteWrites(_placer), _placer, _sealer);
+        _remoteWrites = new RemoteWrites(_table, _placer);
+        _writes = new WritePath(_table, _disk, _remoteWrites, _placer, _sealer);
         _discards = new DiscardPath(_table, _disk, _sealer is not null);
         Metrics.Observe(this, _daemons, _placer, _reads, _openFailures);
     }
@@ -261,7 +263,8 @@ public sealed class SwapDevice : IBlockDevice
         }
 
         return new SwapDeviceStats(_table.Count, mapped, active, _table.OnDisk.Count(), remote.Sum() + remoteElsewhere, usage, _openFailures.Count,
-            _hedger?.Started ?? 0, _hedger?.WonByDisk ?? 0, _hedger?.WonByDaemon ?? 0, _reads.BytesFromDaemons, _reads.BytesFromDisk);
+            _hedger?.Started ?? 0, _hedger?.WonByDisk ?? 0, _hedger?.WonByDaemon ?? 0, _reads.BytesFromDaemons, _reads.BytesFromDisk,
+            _table.Unsent.Count(), _remoteWrites.QueueFull);
     }
 
     /// <summary>Stops placement, closes every daemon link and the backup disk.</summary>

@@ -3,10 +3,12 @@ namespace Swap.Slabs.Mapping;
 /// <summary>
 /// Where a swap device's pages are: per daemon and on the backup disk only; and how many page runs came back from a
 /// daemon failing to open (each read from the backup disk instead); and the hedged reads: started (the daemon missed
-/// its bound and the disk was asked too), won by the disk, won by the daemon after all.
+/// its bound and the disk was asked too), won by the disk, won by the daemon after all; the pages whose acknowledged
+/// writes still wait in a link's write-behind queue, and the write pieces that found a queue full (left disk-only).
 /// </summary>
 public sealed record SwapDeviceStats(int Slabs, int MappedSlabs, int ActiveSlabs, long PagesWritten, long PagesRemote, IReadOnlyList<DaemonUsage> Daemons,
-    long OpenFailures = 0, long HedgedReads = 0, long HedgeWonByDisk = 0, long HedgeWonByDaemon = 0, long ReadBytesFromDaemons = 0, long ReadBytesFromDisk = 0)
+    long OpenFailures = 0, long HedgedReads = 0, long HedgeWonByDisk = 0, long HedgeWonByDaemon = 0, long ReadBytesFromDaemons = 0, long ReadBytesFromDisk = 0,
+    long PagesUnsent = 0, long WritesQueueFull = 0)
 {
     /// <summary>Written pages whose only current copy is on the backup disk.</summary>
     public long PagesDiskOnly => PagesWritten - PagesRemote;

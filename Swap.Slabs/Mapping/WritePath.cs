@@ -5,12 +5,13 @@ using Swap.Slabs.Sealing;
 namespace Swap.Slabs.Mapping;
 
 /// <summary>
-/// Writes a request piece by piece (one a slab): each piece is sent to its slab's daemon when the slab is active
-/// (deferred, so small writes leave with the link's next request) and written to the disk, on the caller's thread.
-/// The daemon's answer is settled later by <see cref="RemoteWrites"/>; a slab without a mapping is placed.
-/// With a <paramref name="sealer"/>, the daemon gets the pages sealed (<see cref="SealedPage"/> format, sealed into a
-/// pooled pinned buffer that goes back as soon as the link has sent or copied it), and pieces are at most
-/// <see cref="SealedReads.ChunkPages"/> pages so one sealed piece is one frame.
+/// Writes a request piece by piece (one a slab), on the caller's thread: each piece is written to the disk and, when
+/// its slab is active, queued for its daemon (<see cref="RemoteWrites"/>: copied, or sealed, into the link's
+/// write-behind queue, which the link's own thread sends). The caller never waits on a daemon's socket: a write is
+/// done when the disk has it. A slab without a mapping is placed.
+/// With a <paramref name="sealer"/>, the daemon gets the pages sealed (<see cref="SealedPage"/> format, sealed
+/// straight into the queue), and pieces are at most <see cref="SealedReads.ChunkPages"/> pages so one sealed piece
+/// is one frame.
 /// </summary>
 internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites remoteWrites, SlabPlacer placer, PageSealer? sealer)
 {
@@ -20,6 +21,9 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
     /// <summary>Part-page writes up to this size are completed from the disk and sent whole; larger ones leave their edge pages disk-only.</summary>
     private const int EdgeLimit = 1 << 20;
 
+    /// <summary>Unsealed pieces are queued in frames of at most this many pages.</summary>
+    private const int FramePages = 64;
+
     /// <summary>Sealed pieces end at multiples of this many bytes of the device.</summary>
     private const long SealedPieceSize = (long)SealedReads.ChunkPages << PageShift;
 
@@ -27,7 +31,7 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
     private readonly SlabWriters _writers = table.Writers;
     private readonly Lock _edgeLock = new();
 
-    /// <summary>Every piece is on the disk and sent to its daemon when this returns; <paramref name="source"/> is not used after.</summary>
+    /// <summary>Every piece is on the disk and queued for its daemon when this returns; <paramref name="source"/> is not used after.</summary>
     public void Write(long offset, ReadOnlySpan<byte> source)
     {
         while (!source.IsEmpty)
@@ -38,12 +42,7 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
                 n = (int)Math.Min(n, SealedPieceSize - (offset & (SealedPieceSize - 1)));
             }
 
-            var piece = BeginPiece(offset, source[..n]);
-            if (piece.Sent)
-            {
-                remoteWrites.Track(piece);
-            }
-
+            var piece = WritePiece(offset, source[..n]);
             if (piece.DiskError is not null)
             {
                 throw piece.DiskError;
@@ -60,10 +59,11 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
     }
 
     /// <summary>
-    /// The synchronous half of a write within one slab: sends the pages to the daemon (when the slab is active) and
-    /// writes the disk. <paramref name="source"/> is not used after this returns.
+    /// A write within one slab: the disk first, then (when the slab is active) the remote copy queued. The pages are
+    /// invalidated on the daemon before and again after, so no read takes its old copy once the disk has the new one
+    /// and no fill that read the disk before marks them valid. <paramref name="source"/> is not used after this returns.
     /// </summary>
-    private PendingPiece BeginPiece(long offset, ReadOnlySpan<byte> source)
+    private PendingPiece WritePiece(long offset, ReadOnlySpan<byte> source)
     {
         var slab = table.SlabOf(offset);
         var slabBase = table.BaseOf(slab);
@@ -78,37 +78,38 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
         };
         var generation = _writers.Enter(slab);
         var mapping = piece.Mapping;
+        var queued = false;
         try
         {
-            // Before the write, so no read can take the daemon's old copy for current once the disk has the new one.
             mapping?.Invalidate(piece.FirstPage, piece.Pages);
             if (mapping is not null && mapping.Active)
             {
-                piece.FillSequence = Interlocked.Read(ref mapping.FillSequence);
+                piece.DiscardSequence = Interlocked.Read(ref mapping.DiscardSequence);
                 if (coverStart == offset && coverEnd == offset + source.Length)
                 {
-                    // The swap case: whole pages, sent to the daemon first so its round trip overlaps the disk write.
-                    piece.Sent = Send(ref piece, mapping, source);
+                    // The swap case: whole pages.
                     disk.Write(offset, source);
+                    Queue(piece, mapping, source);
+                    queued = true;
                 }
                 else if (coverEnd - coverStart <= EdgeLimit)
                 {
                     // Part pages: the daemon gets whole pages read back from the disk. Serialized, so two part-page
-                    // writes to one page reach the daemon in the order their disk writes happened.
+                    // writes to one page are queued in the order their disk writes happened.
                     var length = (int)(coverEnd - coverStart);
                     var edge = PinnedBufferPool.Shared.Rent(length);
-                    piece.Edge = edge;
-                    lock (_edgeLock)
+                    try
                     {
-                        disk.Write(offset, source);
-                        disk.Read(coverStart, edge.AsSpan(0, length));
-                        piece.Sent = Send(ref piece, mapping, edge.AsSpan(0, length));
+                        lock (_edgeLock)
+                        {
+                            disk.Write(offset, source);
+                            disk.Read(coverStart, edge.AsSpan(0, length));
+                            Queue(piece, mapping, edge.AsSpan(0, length));
+                            queued = true;
+                        }
                     }
-
-                    if (sealer is not null)
+                    finally
                     {
-                        // Sealed into a buffer of its own, which the link is done with: the plain pages are not needed.
-                        piece.Edge = null;
                         PinnedBufferPool.Shared.Return(edge);
                     }
                 }
@@ -130,8 +131,13 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
         }
         finally
         {
-            // Again after the disk write: a fill that read the disk before it must not mark these pages valid.
-            mapping?.Invalidate(piece.FirstPage, piece.Pages);
+            if (!queued)
+            {
+                // Again after the disk write: a fill that read the disk before it must not mark these pages valid.
+                // (Queue did so before its frames could leave: after that a fast reply may have made them valid.)
+                mapping?.Invalidate(piece.FirstPage, piece.Pages);
+            }
+
             _writers.Exit(slab, generation);
         }
 
@@ -139,38 +145,46 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
     }
 
     /// <summary>
-    /// Sends whole pages (the piece's) to the slab's daemon, sealed when sealing is on; false when they cannot leave
-    /// the server (a page has used its last version), so they stay on the disk only.
+    /// Queues the piece's whole pages for the slab's daemon, sealed when sealing is on, in frames of at most
+    /// <see cref="FramePages"/> pages. Pages whose frame finds the queue full, or that cannot be sealed (a page has
+    /// used its last version), stay on the disk only.
     /// </summary>
-    private bool Send(ref PendingPiece piece, SlabMapping mapping, ReadOnlySpan<byte> pages)
+    private void Queue(in PendingPiece whole, SlabMapping mapping, ReadOnlySpan<byte> pages)
     {
-        if (sealer is null)
+        // Again after the disk write, before any frame can leave and be answered: a fill that read the disk before
+        // it must not mark these pages valid.
+        mapping.Invalidate(whole.FirstPage, whole.Pages);
+        var framePages = sealer is null ? FramePages : (int)whole.Pages;
+        for (var done = 0L; done < whole.Pages; done += framePages)
         {
-#pragma warning disable CA2012 // consumed exactly once, by the RemoteWrite that RemoteWrites.Track hands it to
-            piece.Remote = mapping.Link.WriteAsync(mapping.Grant, piece.FirstPage << PageShift, pages, defer: true);
-#pragma warning restore CA2012
-            return true;
-        }
-
-        var sealedLength = (int)piece.Pages * SealedPage.Stride;
-        var buffer = PinnedBufferPool.Shared.Rent(sealedLength);
-        try
-        {
-            var firstPage = (piece.Slab * table.PagesPerSlab) + piece.FirstPage;
-            if (!sealer.TrySeal(firstPage, pages, buffer.AsSpan(0, sealedLength)))
+            var piece = whole;
+            piece.FirstPage = whole.FirstPage + done;
+            piece.Pages = Math.Min(framePages, whole.Pages - done);
+            var plain = pages.Slice((int)(done << PageShift), (int)(piece.Pages << PageShift));
+            if (sealer is null)
             {
-                return false;
+                if (remoteWrites.TryReserve(mapping, plain.Length, out var ticket, out var payload))
+                {
+                    plain.CopyTo(payload);
+                    remoteWrites.Commit(piece, ticket, piece.FirstPage << PageShift);
+                }
+
+                continue;
             }
 
-            // The link has sent or copied the frame when WriteAsync returns: the buffer can go back at once.
-#pragma warning disable CA2012 // consumed exactly once, by the RemoteWrite that RemoteWrites.Track hands it to
-            piece.Remote = mapping.Link.WriteAsync(mapping.Grant, SealedPage.DonorOffset(piece.FirstPage), buffer.AsSpan(0, sealedLength), defer: true);
-#pragma warning restore CA2012
-            return true;
-        }
-        finally
-        {
-            PinnedBufferPool.Shared.Return(buffer);
+            var sealedLength = (int)piece.Pages * SealedPage.Stride;
+            if (remoteWrites.TryReserve(mapping, sealedLength, out var sealedTicket, out var sealedPayload))
+            {
+                var firstPage = (piece.Slab * table.PagesPerSlab) + piece.FirstPage;
+                if (sealer.TrySeal(firstPage, plain, sealedPayload))
+                {
+                    remoteWrites.Commit(piece, sealedTicket, SealedPage.DonorOffset(piece.FirstPage));
+                }
+                else
+                {
+                    RemoteWrites.Cancel(mapping, sealedTicket);
+                }
+            }
         }
     }
 }

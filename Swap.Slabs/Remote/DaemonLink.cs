@@ -45,9 +45,13 @@ public sealed class DaemonLink : IDisposable
         ReadLatency = new ReadLatency(time.TimestampFrequency);
         _receiver = new ReplyReceiver(this, socket, _slots, ReadLatency, _timeoutTicks, time, logger);
         _watchdog = new LinkWatchdog(this, _slots, _sender, _receiver, settings, time);
+        WriteBehind = new WriteBehind(this, settings.WriteBehindBytes);
     }
 
     public EndPoint EndPoint { get; }
+
+    /// <summary>Acknowledged writes waiting for this link's send thread (see <see cref="Remote.WriteBehind"/>).</summary>
+    public WriteBehind WriteBehind { get; }
 
     /// <summary>The daemon's identity from its HELLO reply; a restarted daemon has a new one.</summary>
     public ulong DaemonId { get; }
@@ -90,6 +94,7 @@ public sealed class DaemonLink : IDisposable
                 socket.SendTimeout = (int)Math.Max(1, settings.RequestTimeout.TotalMilliseconds);
                 var link = new DaemonLink(socket, endPoint, welcome, settings, time, logger);
                 link._receiver.Start();
+                link.WriteBehind.Start();
                 return link;
             }
         }
@@ -129,6 +134,26 @@ public sealed class DaemonLink : IDisposable
         return Send(DaemonOpcode.Write, new DaemonRequestBody(new SlabRange(slab.SlabId, slab.Epoch, (ulong)offset, (uint)data.Length), default, 0), data, default, defer);
     }
 
+    /// <summary>
+    /// Sends a WRITE from the <see cref="WriteBehind"/> queue, on its send thread: waits for a request slot (up to the
+    /// request timeout) and on the socket as long as it must; <paramref name="queued"/> hears when the frame has its
+    /// place in the order.
+    /// </summary>
+    internal ValueTask<DaemonReply> SendQueuedWrite(SlabGrant slab, long offset, ReadOnlySpan<byte> data, bool defer, IQueuedWrite queued)
+    {
+        if (!IsAlive)
+        {
+            return ValueTask.FromException<DaemonReply>(Dead());
+        }
+
+        if (!_slots.TryReserve() && !_slots.Reserve(_settings.RequestTimeout))
+        {
+            return ValueTask.FromException<DaemonReply>(NoSlotFreed());
+        }
+
+        return Send(DaemonOpcode.Write, new DaemonRequestBody(new SlabRange(slab.SlabId, slab.Epoch, (ulong)offset, (uint)data.Length), default, 0), data, default, defer, queued);
+    }
+
     /// <summary>Reads into <paramref name="destination"/>; on a non-OK status or an exception its contents are undefined.</summary>
     public ValueTask<DaemonReply> ReadAsync(SlabGrant slab, long offset, Memory<byte> destination) =>
         Issue(DaemonOpcode.Read, new DaemonRequestBody(new SlabRange(slab.SlabId, slab.Epoch, (ulong)offset, (uint)destination.Length), default, 0), destination);
@@ -157,6 +182,7 @@ public sealed class DaemonLink : IDisposable
 
         Volatile.Write(ref _deathReason, reason);
         DaemonLinkLog.LinkDown(_logger, EndPoint.ToString() ?? "", reason);
+        WriteBehind.Wake();
         try
         {
             _socket.Shutdown(SocketShutdown.Both);
@@ -171,6 +197,7 @@ public sealed class DaemonLink : IDisposable
     {
         Kill("closed by the server");
         _watchdog.Dispose();
+        WriteBehind.Dispose();
         var receiver = _receiver.CurrentThread;
         if (receiver is not null && Thread.CurrentThread != receiver && receiver.IsAlive)
         {
@@ -213,7 +240,7 @@ public sealed class DaemonLink : IDisposable
     }
 
     /// <summary>Called holding a capacity unit: takes a slot, sends the frame, returns the slot's awaitable.</summary>
-    private ValueTask<DaemonReply> Send(DaemonOpcode opcode, DaemonRequestBody body, ReadOnlySpan<byte> payload, Memory<byte> destination, bool defer)
+    private ValueTask<DaemonReply> Send(DaemonOpcode opcode, DaemonRequestBody body, ReadOnlySpan<byte> payload, Memory<byte> destination, bool defer, IQueuedWrite? queued = null)
     {
         var slot = _slots.Take();
         var task = slot.Task;
@@ -232,7 +259,7 @@ public sealed class DaemonLink : IDisposable
 
         try
         {
-            _sender.Send(opcode, slot.RequestId, body, payload, defer);
+            _sender.Send(opcode, slot.RequestId, body, payload, defer, queued);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {

@@ -17,6 +17,12 @@ public sealed record DaemonLinkSettings
     /// <summary>A request unanswered for this long marks the daemon failed: its slabs go to disk at once.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Bytes of acknowledged writes each link holds for its send thread (<see cref="WriteBehind"/>), allocated when
+    /// the link comes up; writes that find it full stay on the backup disk only.
+    /// </summary>
+    public int WriteBehindBytes { get; init; } = 4 << 20;
+
     /// <summary>Connect plus HELLO must finish within this.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(2);
 

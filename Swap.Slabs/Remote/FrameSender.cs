@@ -31,8 +31,9 @@ internal sealed class FrameSender(Socket socket)
     /// <summary>
     /// Sends one request frame, behind the frames deferred so far; <paramref name="payload"/> is copied or on the wire
     /// (or in the socket buffer) when this returns. With <paramref name="defer"/> a small frame may stay in the buffer.
+    /// <paramref name="queued"/> is told once the frame has its place in the order, before any byte of it is sent.
     /// </summary>
-    public void Send(DaemonOpcode opcode, ulong requestId, in DaemonRequestBody body, ReadOnlySpan<byte> payload, bool defer)
+    public void Send(DaemonOpcode opcode, ulong requestId, in DaemonRequestBody body, ReadOnlySpan<byte> payload, bool defer, IQueuedWrite? queued = null)
     {
         var bodyLength = DaemonRequestBody.Length(opcode);
         lock (_sendLock)
@@ -43,6 +44,7 @@ internal sealed class FrameSender(Socket socket)
             DaemonFrameHeader.For(opcode, DaemonStatus.Ok, requestId, bodyLength + payload.Length).Write(frame);
             body.Write(opcode, frame[DaemonFrameHeader.Size..]);
             var used = start + DaemonFrameHeader.Size + bodyLength;
+            queued?.InFifo();
             if (payload.Length <= GatherThreshold)
             {
                 payload.CopyTo(_sendBuffer.AsSpan(used));

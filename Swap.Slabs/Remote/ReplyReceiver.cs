@@ -72,6 +72,7 @@ internal sealed class ReplyReceiver
 
     private void ReceiveLoop(object? state)
     {
+        Swap.Common.Hosting.StackPrefault.Touch();
         var me = (ReceiveThread)state!;
         var header = new byte[DaemonFrameHeader.Size];
         var body = new byte[DaemonStats.Size];

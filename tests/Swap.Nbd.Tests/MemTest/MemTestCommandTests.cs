@@ -22,31 +22,6 @@ public sealed class MemTestCommandTests
             .And.Some.StartsWith("--passes").And.Some.EqualTo("unknown argument '--what'").And.Some.EqualTo("--size needs a value"));
     }
 
-    [Test]
-    public void Cgroup_v1_memory_controller_wins_over_the_unified_line()
-    {
-        var dir = Directory.CreateTempSubdirectory("memtest-cgroup-").FullName;
-        try
-        {
-            var proc = Path.Combine(dir, "cgroup");
-            File.WriteAllText(proc, "5:devices:/\n4:memory:/a/b\n0::/\n");
-            Directory.CreateDirectory(Path.Combine(dir, "memory", "a", "b"));
-            File.WriteAllText(Path.Combine(dir, "memory", "a", "b", "memory.limit_in_bytes"), "268435456\n");
-            Assert.That(CgroupMemory.Current(proc, dir), Is.EqualTo(new CgroupMemory("/a/b", 256L << 20)));
-
-            File.WriteAllText(proc, "0::/g\n");
-            Directory.CreateDirectory(Path.Combine(dir, "g"));
-            File.WriteAllText(Path.Combine(dir, "g", "memory.max"), "max\n");
-            Assert.That(CgroupMemory.Current(proc, dir), Is.EqualTo(new CgroupMemory("/g", null)));
-            File.WriteAllText(Path.Combine(dir, "g", "memory.max"), "67108864\n");
-            Assert.That(CgroupMemory.Current(proc, dir), Is.EqualTo(new CgroupMemory("/g", 64L << 20)));
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-    }
-
     [Test, CancelAfter(60_000)]
     public async Task The_executable_prints_one_summary_line_and_exits_0(CancellationToken ct)
     {

@@ -1,7 +1,5 @@
 using System.Globalization;
 using NUnit.Framework;
-using Swap.Nbd.Client;
-using Swap.Nbd.Tests.Support;
 
 namespace Swap.Nbd.Tests.Metrics;
 
@@ -13,53 +11,18 @@ namespace Swap.Nbd.Tests.Metrics;
 [Category(Tier.Integration)]
 public sealed class PrometheusScrapeTests
 {
-    private const long Size = 64L << 20;
-    private const long SlabSize = 4L << 20;
-    private const int Chunk = 128 << 10;
+    private const int Chunk = MetricsWorkload.Chunk;
 
     [Test, CancelAfter(120_000)]
     public async Task Prometheus_sees_requests_bytes_daemon_slabs_and_reads_from_daemons_move(CancellationToken ct)
     {
-        var serverMetrics = $"127.0.0.1:{Loopback.FreePort()}";
-        var daemonMetrics = new[] { $"127.0.0.1:{Loopback.FreePort()}", $"127.0.0.1:{Loopback.FreePort()}" };
-        await using var system = await SwapSystem.StartAsync(Size, SlabSize, daemons: 2, ["--metrics-listen", serverMetrics],
-            daemonArgs: k => ["--metrics-listen", daemonMetrics[k]], ct: ct);
-        await using var prometheus = await PrometheusServer.StartAsync(new Dictionary<string, IReadOnlyList<string>>
-        {
-            ["swapnbd-server"] = [serverMetrics],
-            ["swapnbd-daemon"] = daemonMetrics,
-        }, ct);
         var timeout = TimeSpan.FromSeconds(30);
-        await prometheus.WaitForAsync("sum(up)", v => v == 3, "every target scraped", timeout, ct);
+        await using var monitored = await MonitoredSystem.StartAsync(timeout, ct);
+        var (system, prometheus) = (monitored.System, monitored.Prometheus);
         var writesBefore = await prometheus.ScalarAsync("sum(swapnbd_nbd_requests_total{command=\"write\"})", ct) ?? 0;
 
-        // Round after round of writes and reads: the first writes place slabs (in the background), later reads find
-        // their pages valid on a daemon.
-        await using var client = await NbdClientConnection.ConnectAsync(system.Uri, ct: ct);
-        var data = new byte[Chunk];
-        var back = new byte[Chunk];
-        var written = 0L;
-        var rounds = 0;
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            for (var offset = 0L; offset < 16L << 20; offset += Chunk)
-            {
-                Random.Shared.NextBytes(data);
-                await client.WriteAsync(offset, data, ct: ct);
-                await client.ReadAsync(offset, back, ct);
-                Assert.That(back, Is.EqualTo(data), $"read back at {offset}");
-                written += Chunk;
-            }
-
-            rounds++;
-            if (await prometheus.ScalarAsync("sum(swapnbd_slabs_read_size_bytes_total{source=\"daemon\"})", ct) is > 0 || DateTime.UtcNow > deadline)
-            {
-                break;
-            }
-
-            await Task.Delay(1000, ct);
-        }
+        // Round after round of writes and reads, until daemons answer reads.
+        var (written, rounds) = await MetricsWorkload.RunAsync(system, prometheus, timeout, ct);
 
         await prometheus.WaitForAsync("sum(swapnbd_nbd_requests_total{command=\"write\"})", v => v >= writesBefore + written / Chunk,
             $"NBD writes counted ({rounds} rounds)", timeout, ct);
@@ -78,7 +41,7 @@ public sealed class PrometheusScrapeTests
 
         // Both outputs as Prometheus' own checker sees them.
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-        foreach (var target in daemonMetrics.Prepend(serverMetrics))
+        foreach (var target in monitored.DaemonMetrics.Prepend(monitored.ServerMetrics))
         {
             var text = await http.GetStringAsync($"http://{target}/metrics", ct);
             var (exit, output) = await Tools.PromtoolCheckAsync(text, ct);

@@ -71,10 +71,7 @@ internal sealed class PrometheusServer : IAsyncDisposable
     /// <summary>The value of an instant PromQL query that yields one number, or null when it yields nothing.</summary>
     public async Task<double?> ScalarAsync(string query, CancellationToken ct)
     {
-        using var response = await _http.GetAsync("api/v1/query?query=" + Uri.EscapeDataString(query), ct);
-        var body = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
-        Assert.That(body.GetProperty("status").GetString(), Is.EqualTo("success"), $"{query}: {body}");
-        var result = body.GetProperty("data").GetProperty("result");
+        var result = await VectorAsync(query, ct);
         if (result.GetArrayLength() == 0)
         {
             return null;
@@ -82,6 +79,18 @@ internal sealed class PrometheusServer : IAsyncDisposable
 
         Assert.That(result.GetArrayLength(), Is.EqualTo(1), $"{query} gives one series: {result}");
         return double.Parse(result[0].GetProperty("value")[1].GetString()!, CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>
+    /// The series an instant PromQL query yields (the API's data.result: objects of metric labels and [time, "value"]);
+    /// fails the test when Prometheus refuses the query (a parse error, an unknown function).
+    /// </summary>
+    public async Task<JsonElement> VectorAsync(string query, CancellationToken ct)
+    {
+        using var response = await _http.GetAsync("api/v1/query?query=" + Uri.EscapeDataString(query), ct);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
+        Assert.That(body.GetProperty("status").GetString(), Is.EqualTo("success"), $"{query}: {body}");
+        return body.GetProperty("data").GetProperty("result");
     }
 
     /// <summary>Waits until <paramref name="query"/> yields a value that satisfies <paramref name="condition"/>.</summary>

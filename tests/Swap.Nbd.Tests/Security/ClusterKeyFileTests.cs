@@ -79,4 +79,23 @@ public sealed class ClusterKeyFileTests
         Assert.That(ClusterKeyFile.Problem(directory), Does.Contain($"{directory} is a directory"));
         Assert.That(ClusterKeyFile.Problem(TestKeys.File), Is.Null, "the run's key is fine");
     }
+
+    [Test]
+    public void A_symbolic_link_is_judged_by_the_file_it_leads_to()
+    {
+        // As a Kubernetes Secret volume lays a key out: KEY -> ..data/KEY, ..data -> ..TIMESTAMP (deploy/kubernetes).
+        var (link, file) = SecretVolume.Create(TestKeys.ScratchPath($"volume-{Guid.NewGuid():N}"), "cluster.key", UnixFileMode.UserRead);
+        Assert.That(ClusterKeyFile.Problem(link), Is.Null, "a link to a 0400 key file");
+
+        File.SetUnixFileMode(file, OwnerOnly | UnixFileMode.GroupRead);
+        Assert.That(ClusterKeyFile.Problem(link), Does.StartWith(link).And.Contain("(mode 0640); run: chmod 600"), "the mode is the file's, not the link's");
+
+        var dangling = TestKeys.ScratchPath($"dangling-{Guid.NewGuid():N}.key");
+        File.CreateSymbolicLink(dangling, TestKeys.ScratchPath("nowhere.key"));
+        Assert.That(ClusterKeyFile.Problem(dangling), Does.Contain($"{dangling} does not exist"));
+
+        var loop = TestKeys.ScratchPath($"loop-{Guid.NewGuid():N}.key");
+        File.CreateSymbolicLink(loop, loop);
+        Assert.That(ClusterKeyFile.Problem(loop), Does.StartWith($"{loop} is a symbolic link that cannot be followed"));
+    }
 }
