@@ -5,6 +5,7 @@ using Swap.Slabs.Backup;
 using Swap.BlockDevices;
 using Swap.Slabs.Mapping;
 using Swap.Slabs.Placement;
+using Swap.Server.Portal;
 
 namespace Swap.Server;
 
@@ -16,7 +17,9 @@ public static class ExportDevice
     /// (messages name the file and the fix) when slab mode cannot start. A swap device starts connecting to its
     /// daemons before it returns.
     /// </summary>
-    public static IBlockDevice Create(ServerOptions options, ILoggerFactory loggerFactory, TimeProvider? time = null)
+    /// <param name="daemons">The donors to start with; null: read the portal.list file <see cref="ServerOptions.Portal"/> names.</param>
+    public static IBlockDevice Create(ServerOptions options, ILoggerFactory loggerFactory, TimeProvider? time = null,
+        IReadOnlyList<(string Name, EndPoint EndPoint)>? daemons = null)
     {
         if (options.Backend != "slabs")
         {
@@ -24,7 +27,7 @@ public static class ExportDevice
         }
 
         var key = options.AuthKeyFile is { } keyFile ? ClusterKeyFile.Load(keyFile) : null;
-        var daemons = PortalList.Load(options.Portal!).Select(Resolve).ToList();
+        daemons ??= new FilePortalSource(options.Portal!).Load();
         var disk = BackupDisk.Open(options.BackupDisk!, options.Size, options.BackupIoMode, loggerFactory.CreateLogger<BackupDisk>());
         // A stable id, so daemons free what an earlier run of this server held as soon as it says hello.
         var slabs = options.Slabs.ClientId != 0 ? options.Slabs : options.Slabs with { ClientId = StableClientId.For(disk) };
@@ -33,9 +36,4 @@ public static class ExportDevice
         device.Start();
         return device;
     }
-
-    private static (string Name, EndPoint EndPoint) Resolve(PortalEntry entry) =>
-        (entry.ToString(), IPAddress.TryParse(entry.Host, out var address)
-            ? new IPEndPoint(address, entry.Port)
-            : new DnsEndPoint(entry.Host, entry.Port));
 }

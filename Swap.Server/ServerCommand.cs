@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Swap.Slabs.Backup;
 using Swap.Common.Hosting;
@@ -84,6 +85,13 @@ public static class ServerCommand
             Console.Error.WriteLine($"swapnbd-server: cannot listen: {ex.Message}");
             return ExitStartFailed;
         }
+
+        // SIGHUP re-reads the portal (a portal.list edited in place, or DNS asked now) instead of ending the process.
+        using var reload = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+        {
+            context.Cancel = true;
+            host.ReloadPortal();
+        });
 
         // Every listener is bound and accepting: a client that connects now gets its handshake answered, so a
         // Type=notify unit (deploy/systemd) starts swapnbd-swap.service only now, without polling for the socket.

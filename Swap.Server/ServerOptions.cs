@@ -18,8 +18,14 @@ public sealed class ServerOptions
     /// <summary>Storage behind the export: "memory" (sparse, in-process) or "slabs" (donor daemons + backup disk).</summary>
     public string Backend { get; set; } = "memory";
 
-    /// <summary>Slab mode: the portal.list naming the donor daemons.</summary>
+    /// <summary>Slab mode: where the donor daemons are listed: a portal.list file, dns://NAME:PORT or dns+srv://_SERVICE._PROTO.NAME (<see cref="Swap.Server.Portal.PortalAddress"/>).</summary>
     public string? Portal { get; set; }
+
+    /// <summary>Slab mode, DNS portal: IP:PORT of the name server to ask; null for those in /etc/resolv.conf.</summary>
+    public string? DnsServer { get; set; }
+
+    /// <summary>Slab mode, DNS portal: the longest time between two resolutions (they follow the records' TTL, at least 1 s apart).</summary>
+    public TimeSpan PortalRefresh { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Slab mode: the file or partition that mirrors every page (at least <see cref="Size"/>).</summary>
     public string? BackupDisk { get; set; }
@@ -78,7 +84,21 @@ public sealed class ServerOptions
         {
             if (string.IsNullOrWhiteSpace(Portal))
             {
-                errors.Add("Portal: slab mode needs --portal FILE (portal.list: a count line, then one HOST:PORT per daemon)");
+                errors.Add("Portal: slab mode needs --portal FILE (portal.list: a count line, then one HOST:PORT per daemon), --portal dns://NAME:PORT or --portal dns+srv://_SERVICE._PROTO.NAME");
+            }
+            else if (Swap.Server.Portal.PortalAddress.Problem(Portal) is { } portalProblem)
+            {
+                errors.Add($"Portal: {portalProblem}");
+            }
+
+            if (DnsServer is not null && Swap.Server.Portal.PortalSources.DnsServerProblem(DnsServer) is { } dnsProblem)
+            {
+                errors.Add($"DnsServer: --dns-server {dnsProblem}");
+            }
+
+            if (PortalRefresh < TimeSpan.FromSeconds(1))
+            {
+                errors.Add("PortalRefresh: must be at least 1 second (e.g. 30)");
             }
 
             if (string.IsNullOrWhiteSpace(BackupDisk))

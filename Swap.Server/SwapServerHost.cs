@@ -3,7 +3,9 @@ using Swap.BlockDevices;
 using Swap.Common.Buffers;
 using Swap.Nbd.Server;
 using Swap.Nbd.Server.Hosting;
+using System.Net;
 using Swap.Server.Metrics;
+using Swap.Server.Portal;
 using Swap.Server.Status;
 using Swap.Slabs.Mapping;
 
@@ -27,6 +29,7 @@ public sealed class SwapServerHost : IAsyncDisposable
     private readonly ILogger _logger;
     private StatusFileWriter? _status;
     private MetricsExporter? _metrics;
+    private readonly PortalWatcher? _portal;
     private int _stopped;
 
     /// <summary>
@@ -45,7 +48,19 @@ public sealed class SwapServerHost : IAsyncDisposable
         _options = options;
         _time = time ?? TimeProvider.System;
         _logger = loggerFactory.CreateLogger("Swap.Nbd.Server");
-        Device = ExportDevice.Create(options, loggerFactory, _time);
+        if (options.Backend == "slabs")
+        {
+            var source = PortalSources.Create(PortalAddress.Parse(options.Portal!), options.DnsServer);
+            var (daemons, ttl, problem) = FirstReading(source);
+            var device = (SwapDevice)ExportDevice.Create(options, loggerFactory, _time, daemons);
+            Device = device;
+            _portal = new PortalWatcher(source, device, daemons.Select(d => d.Name), options.PortalRefresh, _time, _logger, problem, ttl);
+        }
+        else
+        {
+            Device = ExportDevice.Create(options, loggerFactory, _time);
+        }
+
         try
         {
             Server = new NbdServer(options.Nbd, Device, loggerFactory, _time);
@@ -54,6 +69,35 @@ public sealed class SwapServerHost : IAsyncDisposable
         {
             Device.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Re-reads the portal (slab mode) and applies what changed; the executable calls it on SIGHUP.</summary>
+    public void ReloadPortal() => _portal?.Reload();
+
+    /// <summary>The portal's reader in slab mode (null otherwise).</summary>
+    public PortalWatcher? Portal => _portal;
+
+    /// <summary>
+    /// The daemons to start with. A portal.list with an error refuses the start (<see cref="Slabs.Placement.PortalListException"/>);
+    /// a DNS name that does not answer yet starts the device with no donor (every page on the backup disk) and is tried again.
+    /// </summary>
+    private (IReadOnlyList<(string Name, EndPoint EndPoint)> Daemons, TimeSpan? Ttl, string? Problem) FirstReading(IPortalSource source)
+    {
+        if (source is FilePortalSource file)
+        {
+            return (file.Load(), null, null);
+        }
+
+        try
+        {
+            var resolution = source.ResolveAsync(CancellationToken.None).GetAwaiter().GetResult();
+            return (resolution.Daemons, resolution.Ttl, null);
+        }
+        catch (PortalResolveException ex)
+        {
+            PortalLog.KeptLastGood(_logger, source.Name, ex.Message, 0, PortalWatcher.MinimumDnsInterval);
+            return ([], null, ex.Message);
         }
     }
 
@@ -87,6 +131,7 @@ public sealed class SwapServerHost : IAsyncDisposable
         }
 
         Server.Start();
+        _portal?.Start();
         ServerLog.Export(_logger, Server.Export.Name, Device.Size, _options.Backend, Server.Export.FlagsFor(false).ToString());
         if (_options.MetricsListen is { } metricsListen)
         {
@@ -114,6 +159,11 @@ public sealed class SwapServerHost : IAsyncDisposable
         if (Interlocked.Exchange(ref _stopped, 1) != 0)
         {
             return;
+        }
+
+        if (_portal is not null)
+        {
+            await _portal.DisposeAsync().ConfigureAwait(false);
         }
 
         await Server.StopAsync().ConfigureAwait(false);

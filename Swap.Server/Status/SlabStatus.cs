@@ -35,7 +35,7 @@ public sealed record SlabStatus(
             stats.PagesWritten * page, stats.PagesRemote * page, stats.PagesDiskOnly * page,
             new BackupDiskStatus(backupDisk ?? "", stats.PagesWritten * page, stats.PagesDiskOnly * page),
             device.Sealing ?? "off", stats.OpenFailures,
-            stats.Daemons.Select(d => new DaemonStatus(d.Name, d.Up, d.Slabs, d.PagesRemote * page, d.OpenFailures, d.ReadMedianUs, d.HedgeBoundUs)).ToList(),
+            stats.Daemons.Select(d => new DaemonStatus(d.Name, d.Up, d.Slabs, d.PagesRemote * page, d.OpenFailures, d.ReadMedianUs, d.HedgeBoundUs, d.State)).ToList(),
             stats.HedgedReads, stats.HedgeWonByDisk, stats.HedgeWonByDaemon, stats.ReadBytesFromDaemons, stats.ReadBytesFromDisk);
     }
 }

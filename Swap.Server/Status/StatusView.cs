@@ -123,11 +123,11 @@ public static class StatusView
             return text.ToString().TrimEnd();
         }
 
-        text.Append(CultureInfo.InvariantCulture, $"  {"daemon",-24} {"state",-5} {"slabs",6} {"memory",12} {"read median",12} {"hedge bound",12} {"open failures",14}\n");
+        text.Append(CultureInfo.InvariantCulture, $"  {"daemon",-24} {"state",-8} {"slabs",6} {"memory",12} {"read median",12} {"hedge bound",12} {"open failures",14}\n");
         foreach (var daemon in slabs.Daemons)
         {
             text.Append(CultureInfo.InvariantCulture,
-                $"  {daemon.Name,-24} {(daemon.Up ? "up" : "down"),-5} {daemon.Slabs,6} {ByteSize.FormatApproximate(daemon.Bytes),12} " +
+                $"  {daemon.Name,-24} {daemon.State,-8} {daemon.Slabs,6} {ByteSize.FormatApproximate(daemon.Bytes),12} " +
                 $"{Micros(daemon.ReadMedianUs),12} {Micros(daemon.HedgeBoundUs),12} {daemon.OpenFailures,14}\n");
         }
 

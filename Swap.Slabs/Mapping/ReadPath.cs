@@ -66,6 +66,8 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
             var runEndPage = mapping.Valid.NextDifferent(page, lastPage + 1, valid);
             var runEnd = Math.Min(end, slabBase + (runEndPage << PageShift));
             var run = destination.Slice((int)(position - offset), (int)(runEnd - position));
+            // Unmapped since the last run (a drain, a failure): its pages may have been written to the disk alone since.
+            valid = valid && mapping.Usable;
             if (valid && await TryRemoteReadAsync(slab, mapping, position - slabBase, run).ConfigureAwait(false))
             {
                 awaitedRemote = true;

@@ -37,4 +37,16 @@ internal static partial class SlabLog
 
     [LoggerMessage(359, LogLevel.Warning, "SealPages is off: every donor daemon can read and change the pages it holds. Use this only to measure what sealing costs")]
     public static partial void NotSealing(ILogger logger);
+
+    [LoggerMessage(361, LogLevel.Information, "Daemon {Daemon} joined the portal: it takes slabs as soon as its link is up")]
+    public static partial void DaemonAdded(ILogger logger, string daemon);
+
+    [LoggerMessage(362, LogLevel.Information, "Daemon {Daemon} left the portal: draining it ({Slabs} slabs go to other daemons, or wait on the backup disk when none has room), then its link closes")]
+    public static partial void Draining(ILogger logger, string daemon, int slabs);
+
+    [LoggerMessage(363, LogLevel.Information, "Daemon {Daemon} drained in {Elapsed}: {Elsewhere} of its slabs now on other daemons, {DiskOnly} on the backup disk only; link closed")]
+    public static partial void Drained(ILogger logger, string daemon, TimeSpan elapsed, int elsewhere, int diskOnly);
+
+    [LoggerMessage(364, LogLevel.Information, "Daemon {Daemon} is back in the portal before its drain ended: it stays and takes slabs again")]
+    public static partial void DrainCancelled(ILogger logger, string daemon);
 }

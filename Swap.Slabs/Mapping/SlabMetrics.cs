@@ -98,6 +98,8 @@ public sealed class SlabMetrics : IDisposable
             };
         }, "{read}", "hedged reads: started (a daemon missed its bound), won by the backup disk, won by the daemon");
         _meter.CreateObservableGauge("swapnbd.daemon.up", () => PerDaemon(device, (d, _) => d.Up ? 1 : 0), "1", "1 while the daemon's link is up");
+        _meter.CreateObservableGauge("swapnbd.daemon.draining", () => PerDaemon(device, (d, _) => d.Draining ? 1 : 0), "1",
+            "1 while the daemon is drained: it left the portal and its slabs are moving off it before its link closes");
         _meter.CreateObservableGauge("swapnbd.daemon.slabs", () => PerDaemon(device, (d, _) => d.Slabs), "{slab}", "slabs placed on the daemon");
         _meter.CreateObservableGauge("swapnbd.daemon.pages", () => PerDaemon(device, (d, _) => d.PagesRemote * PageSize), "By",
             "bytes of pages the daemon holds current copies of");
@@ -105,11 +107,11 @@ public sealed class SlabMetrics : IDisposable
             "the daemon's recent median READ latency (NaN before enough reads)");
         _meter.CreateObservableGauge("swapnbd.daemon.hedge.bound", () => PerDaemon(device, (d, _) => d.HedgeBoundUs < 0 ? double.NaN : d.HedgeBoundUs / 1e6), "s",
             "how long a READ waits for the daemon before the backup disk is asked too (NaN with hedging off)");
-        _meter.CreateObservableCounter("swapnbd.daemon.failures", () => PerDaemon(device, (_, i) => pool.FailuresOf(i)), "{failure}",
+        _meter.CreateObservableCounter("swapnbd.daemon.failures", () => PerDaemon(device, (d, _) => pool.Find(d.Name)?.Failures ?? 0), "{failure}",
             "times the daemon's link was lost (killed, timed out, garbage on the wire)");
-        _meter.CreateObservableCounter("swapnbd.daemon.reconnects", () => PerDaemon(device, (_, i) => Math.Max(0, pool.JoinsOf(i) - 1)), "{connect}",
+        _meter.CreateObservableCounter("swapnbd.daemon.reconnects", () => PerDaemon(device, (d, _) => Math.Max(0, (pool.Find(d.Name)?.Joins ?? 0) - 1)), "{connect}",
             "times the daemon came back after its first connect");
-        _meter.CreateObservableCounter("swapnbd.daemon.evictions", () => PerDaemon(device, (_, i) => pool.EvictionsOf(i)), "{slab}",
+        _meter.CreateObservableCounter("swapnbd.daemon.evictions", () => PerDaemon(device, (d, _) => pool.Find(d.Name)?.Evictions ?? 0), "{slab}",
             "eviction notices the daemon sent (its host ran short of memory)");
     }
 

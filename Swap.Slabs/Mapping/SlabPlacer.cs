@@ -124,6 +124,13 @@ internal sealed class SlabPlacer(SlabTable table, DaemonChooser chooser, SlabFil
                     return;
                 }
 
+                if (!chooser.MayKeep(daemon))
+                {
+                    // It left the portal between the choice and the grant: its drain may have looked before this mapping was there.
+                    Unmap(slab, mapping, "daemon left the portal while placing");
+                    return;
+                }
+
                 if (await filler.FillAsync(slab, mapping, stopping).ConfigureAwait(false) is { } failure)
                 {
                     Unmap(slab, mapping, failure);

@@ -75,7 +75,6 @@ public sealed class SwapDevice : IBlockDevice
         _disk = new ReportedDisk(disk, Metrics, logger);
         var random = new LockedRandom(options.Seed);
         var clientId = options.ClientId != 0 ? options.ClientId : (ulong)Random.Shared.NextInt64(1, long.MaxValue);
-        var endpoints = DaemonPool.CreateEndpoints(daemons, clientId, options.Links, time, logger);
         _sealer = options.SealPages ? PageSealer.Create(size >> PageShift) : null;
         if (_sealer is not null)
         {
@@ -87,9 +86,11 @@ public sealed class SwapDevice : IBlockDevice
         }
 
         var filler = new SlabFiller(_table, _disk, options.ParallelFills, _sealer, time, logger);
-        var probation = new DaemonProbation(endpoints.Length, options.RejoinProbation, options.PlacementRetryMaxDelay, time);
-        _placer = new SlabPlacer(_table, new DaemonChooser(endpoints, options.DonorSlabSize, random, probation), filler, options, random, time, logger, _stop.Token);
-        _daemons = new DaemonPool(endpoints, _table, _placer, probation, logger);
+        var probation = new DaemonProbation(daemons.Count, options.RejoinProbation, options.PlacementRetryMaxDelay, time);
+        var members = new DaemonMembers();
+        _placer = new SlabPlacer(_table, new DaemonChooser(members, options.DonorSlabSize, random, probation), filler, options, random, time, logger, _stop.Token);
+        _daemons = new DaemonPool(daemons, (name, endPoint) => new DaemonEndpoint(name, endPoint, clientId, options.Links, time, logger),
+            members, _table, _placer, probation, options.DrainTimeout, JoinWait(options), time, logger, _stop.Token);
         _openFailures = new OpenFailures(_placer, time, logger);
         _hedger = CreateHedger(options, _disk, time, logger);
         _reads = new ReadPath(_table, _disk, _placer, _sealer is null ? null : new SealedReads(_table, _sealer, _openFailures, _placer, _hedger), _hedger);
@@ -122,6 +123,14 @@ public sealed class SwapDevice : IBlockDevice
 
     /// <summary>Starts connecting to the daemons; the device serves from the disk until they answer.</summary>
     public void Start() => _daemons.Start();
+
+    /// <summary>
+    /// Makes <paramref name="daemons"/> the donors (a portal reload): a new one is connected and takes slabs as soon as
+    /// its link is up; one no longer listed is drained (its slabs move to the others, or wait on the backup disk when
+    /// none has room; no request fails and none reads a stale copy) and then its link is closed. Daemons are told
+    /// apart by name.
+    /// </summary>
+    public DaemonSetChange SetDaemons(IReadOnlyList<(string Name, EndPoint EndPoint)> daemons) => _daemons.Apply(daemons);
 
     public bool TryRead(long offset, Span<byte> destination) => false;
 
@@ -216,10 +225,11 @@ public sealed class SwapDevice : IBlockDevice
     /// <summary>Where the device's pages are right now.</summary>
     public SwapDeviceStats GetStats()
     {
-        var daemons = _daemons.Daemons;
-        var slabs = new int[daemons.Count];
-        var remote = new long[daemons.Count];
+        var members = _daemons.Members;
+        var slabs = new int[members.Length];
+        var remote = new long[members.Length];
         int mapped = 0, active = 0;
+        long remoteElsewhere = 0;
         for (var slab = 0; slab < _table.Count; slab++)
         {
             if (_table.Mapping(slab) is not { Usable: true } mapping)
@@ -229,22 +239,30 @@ public sealed class SwapDevice : IBlockDevice
 
             mapped++;
             active += mapping.State == SlabState.Active ? 1 : 0;
-            var index = _daemons.IndexOf(mapping.Daemon);
+            var index = Array.FindIndex(members, m => m.Endpoint == mapping.Daemon);
+            if (index < 0)
+            {
+                // Its daemon was drained and closed this instant: the mapping dies with the link.
+                remoteElsewhere += mapping.Valid.Count();
+                continue;
+            }
+
             slabs[index]++;
             remote[index] += mapping.Valid.Count();
         }
 
-        var usage = new DaemonUsage[daemons.Count];
+        var usage = new DaemonUsage[members.Length];
         for (var i = 0; i < usage.Length; i++)
         {
-            var link = daemons[i].Link;
+            var daemon = members[i].Endpoint;
+            var link = daemon.Link;
             var median = link?.ReadLatency.EstimateNanoseconds ?? -1;
             var bound = link is not null && _hedger is not null ? (long)_hedger.Bound(link.ReadLatency).TotalMicroseconds : -1;
-            usage[i] = new DaemonUsage(daemons[i].Name, link?.IsAlive == true, slabs[i], remote[i], _openFailures.CountOf(daemons[i]),
-                median < 0 ? -1 : median / 1000, bound);
+            usage[i] = new DaemonUsage(daemon.Name, link?.IsAlive == true, slabs[i], remote[i], _openFailures.CountOf(daemon),
+                median < 0 ? -1 : median / 1000, bound, members[i].Draining);
         }
 
-        return new SwapDeviceStats(_table.Count, mapped, active, _table.OnDisk.Count(), remote.Sum(), usage, _openFailures.Count,
+        return new SwapDeviceStats(_table.Count, mapped, active, _table.OnDisk.Count(), remote.Sum() + remoteElsewhere, usage, _openFailures.Count,
             _hedger?.Started ?? 0, _hedger?.WonByDisk ?? 0, _hedger?.WonByDaemon ?? 0, _reads.BytesFromDaemons, _reads.BytesFromDisk,
             _table.Unsent.Count(), _remoteWrites.QueueFull);
     }
@@ -267,6 +285,10 @@ public sealed class SwapDevice : IBlockDevice
     }
 
     public void Dispose() => StopAsync().AsTask().GetAwaiter().GetResult();
+
+    /// <summary>How long a drain waits for the daemons that joined with it: two connect attempts, and at least 5 s (a loaded host).</summary>
+    private static TimeSpan JoinWait(SwapDeviceOptions options) =>
+        TimeSpan.FromTicks(Math.Max(options.Links.ConnectTimeout.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
 
     /// <summary>The hedger when hedged reads are on; its cap stays under half the daemon timeout, which fails the link anyway.</summary>
     private static ReadHedger? CreateHedger(SwapDeviceOptions options, ReportedDisk disk, TimeProvider time, ILogger logger)

@@ -27,6 +27,12 @@ public sealed record SwapDeviceOptions
     /// </summary>
     public TimeSpan RejoinProbation { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// A daemon that left the portal is closed once its slabs are on other daemons (or waiting on the backup disk for
+    /// room), or after this long, whichever comes first; its slabs are off it (on the disk) from the start either way.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Slabs being copied from disk to a new daemon at the same time.</summary>
     public int ParallelFills { get; init; } = 2;
 

@@ -16,6 +16,12 @@ public sealed record SwapDeviceStats(int Slabs, int MappedSlabs, int ActiveSlabs
 
 /// <summary>
 /// One daemon's share of a swap device, the page runs it returned that failed to open, its recent median READ latency
-/// (µs; -1 before enough reads) and the bound after which its reads are hedged (µs; -1 without hedging).
+/// (µs; -1 before enough reads), the bound after which its reads are hedged (µs; -1 without hedging), and whether it
+/// is draining (left the portal: its slabs are moving off it before its link closes).
 /// </summary>
-public sealed record DaemonUsage(string Name, bool Up, int Slabs, long PagesRemote, long OpenFailures = 0, long ReadMedianUs = -1, long HedgeBoundUs = -1);
+public sealed record DaemonUsage(string Name, bool Up, int Slabs, long PagesRemote, long OpenFailures = 0, long ReadMedianUs = -1, long HedgeBoundUs = -1,
+    bool Draining = false)
+{
+    /// <summary>"up", "down" or "draining".</summary>
+    public string State => Draining ? "draining" : Up ? "up" : "down";
+}

@@ -3,26 +3,33 @@ using Swap.Slabs.Remote;
 namespace Swap.Slabs.Placement;
 
 /// <summary>
-/// Orders the healthy daemons (up, and not on probation) for one slab by power of two choices: two distinct daemons at random
+/// Orders the healthy daemons (up, not draining, and not on probation) for one slab by power of two choices: two distinct daemons at random
 /// (<see cref="PowerOfChoices"/>), asked how many slabs they can still take (one round trip, both at once); the freer
 /// comes first (ties at random), then the other unless it said it is full, then everyone else in random order.
 /// </summary>
-internal sealed class DaemonChooser(IReadOnlyList<DaemonEndpoint> daemons, long slabSize, LockedRandom random, DaemonProbation probation)
+internal sealed class DaemonChooser(DaemonMembers members, long slabSize, LockedRandom random, DaemonProbation probation)
 {
-    /// <summary>Daemons whose link is up and that are not on probation after a failure (<see cref="DaemonProbation"/>), with that link.</summary>
+    /// <summary>
+    /// Daemons whose link is up, that are not draining (left the portal) and not on probation after a failure
+    /// (<see cref="DaemonProbation"/>), with that link.
+    /// </summary>
     public List<(DaemonEndpoint Daemon, DaemonLink Link)> HealthyLinks()
     {
-        var links = new List<(DaemonEndpoint, DaemonLink)>(daemons.Count);
-        for (var i = 0; i < daemons.Count; i++)
+        var current = members.Current;
+        var links = new List<(DaemonEndpoint, DaemonLink)>(current.Length);
+        foreach (var member in current)
         {
-            if (daemons[i].Link is { IsAlive: true } link && probation.MayTakeSlabs(i))
+            if (!member.Draining && member.Endpoint.Link is { IsAlive: true } link && probation.MayTakeSlabs(member.Serial))
             {
-                links.Add((daemons[i], link));
+                links.Add((member.Endpoint, link));
             }
         }
 
         return links;
     }
+
+    /// <summary>Whether the daemon may keep a slab just granted: false once it is draining or gone from the pool.</summary>
+    public bool MayKeep(DaemonEndpoint daemon) => members.Find(daemon) is { Draining: false };
 
     /// <summary>The candidates in the order a slab should try them; daemons sampled and found full are left out.</summary>
     public async Task<List<(DaemonEndpoint Daemon, DaemonLink Link)>> ChooseAsync(List<(DaemonEndpoint Daemon, DaemonLink Link)> candidates)

@@ -45,6 +45,21 @@ internal static class EventIds
     /// <summary>SlabLog.Probation: a daemon whose link failed rejoined and takes no new slabs for a while.</summary>
     public const int DaemonProbation = 360;
 
+    /// <summary>SlabLog.Drained: a daemon that left the portal has its slabs moved off it and its link closed.</summary>
+    public const int DaemonDrained = 363;
+
+    /// <summary>SlabLog.DrainCancelled: a daemon came back into the portal before its drain ended.</summary>
+    public const int DrainCancelled = 364;
+
+    /// <summary>PortalLog.Changed: a portal reading changed the daemons (joining, draining).</summary>
+    public const int PortalChanged = 28;
+
+    /// <summary>PortalLog.KeptLastGood: a portal reading was bad (DNS failure, NXDOMAIN, empty, a file error); the last good list stays.</summary>
+    public const int PortalKeptLastGood = 29;
+
+    /// <summary>PortalLog.ReloadRequested: SIGHUP asked for the portal to be read now.</summary>
+    public const int PortalReloadRequested = 30;
+
     /// <summary>SlabLog.Unmapped: a slab left its daemon and is served from the backup disk.</summary>
     public const int SlabUnmapped = 351;
 

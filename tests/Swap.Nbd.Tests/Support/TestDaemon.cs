@@ -27,6 +27,12 @@ internal sealed class TestDaemon : IAsyncDisposable
         _authArgs = authArgs ?? ["--auth-key-file", TestKeys.File];
     }
 
+    private TestDaemon(string host, bool process)
+        : this(process, configure: null, authArgs: null)
+    {
+        _host = host;
+    }
+
     private TestDaemon(string host, IReadOnlyList<string> wrapper, IReadOnlyList<string> extraArgs)
         : this(process: true, configure: null, authArgs: null)
     {
@@ -76,6 +82,17 @@ internal sealed class TestDaemon : IAsyncDisposable
         return daemon;
     }
 
+    /// <summary>
+    /// An in-process daemon on <paramref name="host"/> (any 127.0.0.x is loopback) and <paramref name="port"/> (0: its
+    /// own choice): daemons of a DNS portal share one port at several addresses.
+    /// </summary>
+    public static async Task<TestDaemon> StartAtAsync(string host, int port = 0)
+    {
+        var daemon = new TestDaemon(host, process: false) { Port = port };
+        await daemon.StartAsync();
+        return daemon;
+    }
+
     /// <summary>Starts the daemon: on a port of its own choosing the first time, on the same port after a kill.</summary>
     public async Task StartAsync()
     {
@@ -115,6 +132,17 @@ internal sealed class TestDaemon : IAsyncDisposable
             await Daemon.StopAsync();
             Daemon = null;
         }
+    }
+
+    /// <summary>Open connections of the in-process daemon once it has seen every closed one go (up to 5 s).</summary>
+    public async Task<int> SettledConnectionsAsync(int expected, CancellationToken ct)
+    {
+        for (var i = 0; i < 100 && Daemon!.ConnectionCount != expected; i++)
+        {
+            await Task.Delay(50, ct);
+        }
+
+        return Daemon!.ConnectionCount;
     }
 
     public async ValueTask DisposeAsync() => await KillAsync();
