@@ -6,7 +6,8 @@ namespace Swap.Server.Status;
 /// Slab mode in the status file: slabs, the written pages per donor daemon and on the backup disk, how pages are
 /// sealed ("off" when not), the reads whose pages failed to open (each served from the backup disk), and the hedged
 /// reads: started (a daemon missed its bound, the disk was asked too), won by the disk, won by the daemon after all;
-/// and the bytes of reads answered by daemons and by the backup disk.
+/// and the bytes of reads answered by daemons and by the backup disk; the bytes of acknowledged writes still waiting
+/// in the links' write-behind queues, and the write pieces that found a queue full (those pages stayed disk-only).
 /// </summary>
 public sealed record SlabStatus(
     long SlabSize,
@@ -24,7 +25,9 @@ public sealed record SlabStatus(
     long HedgeWonByDisk = 0,
     long HedgeWonByDaemon = 0,
     long ReadBytesFromDaemons = 0,
-    long ReadBytesFromDisk = 0)
+    long ReadBytesFromDisk = 0,
+    long BytesUnsent = 0,
+    long WritesQueueFull = 0)
 {
     public static SlabStatus From(SwapDevice device, string? backupDisk)
     {
@@ -36,6 +39,7 @@ public sealed record SlabStatus(
             new BackupDiskStatus(backupDisk ?? "", stats.PagesWritten * page, stats.PagesDiskOnly * page),
             device.Sealing ?? "off", stats.OpenFailures,
             stats.Daemons.Select(d => new DaemonStatus(d.Name, d.Up, d.Slabs, d.PagesRemote * page, d.OpenFailures, d.ReadMedianUs, d.HedgeBoundUs, d.State)).ToList(),
-            stats.HedgedReads, stats.HedgeWonByDisk, stats.HedgeWonByDaemon, stats.ReadBytesFromDaemons, stats.ReadBytesFromDisk);
+            stats.HedgedReads, stats.HedgeWonByDisk, stats.HedgeWonByDaemon, stats.ReadBytesFromDaemons, stats.ReadBytesFromDisk,
+            stats.PagesUnsent * page, stats.WritesQueueFull);
     }
 }
