@@ -12,7 +12,7 @@ namespace Swap.Donor.Status;
 /// </summary>
 public static class DonorStatusView
 {
-    public const string DefaultPath = "/run/swapnbd/daemon-status.json";
+    public const string DefaultPath = "/run/swapnbd-daemon/status.json";
 
     /// <summary>The command, over <see cref="DonorStatus"/> and <see cref="Format"/>.</summary>
     public static readonly StatusCommand<DonorStatus> Command = new("swapnbd-daemon", DefaultPath, DonorStatusJsonContext.Default.DonorStatus, Format);
