@@ -7,11 +7,13 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Swap.Common.Configuration;
 using Swap.Common.Hosting;
 using Swap.Common.Security;
+using Swap.Common.Status;
 using Swap.Daemon.Protocol;
 using Swap.Donor.Connections;
 using Swap.Donor.Eviction;
 using Swap.Donor.Lending;
 using Swap.Donor.Slabs;
+using Swap.Donor.Status;
 using Swap.Donor.Transport;
 
 namespace Swap.Donor;
@@ -37,6 +39,7 @@ public sealed class DonorDaemon : IAsyncDisposable
     private readonly ConnectionBudget<DonorConnection> _budget;
     private readonly List<IPEndPoint> _endPoints = [];
     private Socket? _listener;
+    private StatusFileWriter<DonorStatus>? _status;
     private Task? _acceptLoop;
     private long _nextConnectionId;
     private int _started;
@@ -135,6 +138,27 @@ public sealed class DonorDaemon : IAsyncDisposable
     /// <summary>The smoothed MemAvailable the monitor last computed, in bytes.</summary>
     public long SmoothedMemAvailable => _evictor.SmoothedMemAvailable;
 
+    /// <summary>The daemon's state now, as the status file (--status-file) reports it; <paramref name="state"/> is "running" or "stopped".</summary>
+    public DonorStatus CaptureStatus(string state)
+    {
+        int slabs;
+        long lent, committed;
+        lock (_gate)
+        {
+            slabs = Slabs.CountLocked;
+            lent = Slabs.LentLocked;
+            committed = Slabs.CommittedLocked();
+        }
+
+        return new DonorStatus(_time.GetUtcNow(), Environment.ProcessId, state, DaemonId.ToString("x16", System.Globalization.CultureInfo.InvariantCulture),
+            _endPoints.Select(static e => e.ToString()).ToList(), _options.MaxMemory, lent, committed, _options.Headroom,
+            _evictor.LastMemAvailable, _evictor.SmoothedMemAvailable, slabs, ConnectionCount, HandshakingCount, _evictor.Evicted,
+            Metrics.Counts.RefusedCount, Clients.Snapshot(), Metrics.Counts.Snapshot());
+    }
+
+    /// <summary>Status file rewrites begun so far (0 without one).</summary>
+    internal int StatusWrites => _status?.Writes ?? 0;
+
     internal DonorSlabTable Slabs { get; }
 
     internal DonorClientRegistry Clients { get; }
@@ -175,6 +199,11 @@ public sealed class DonorDaemon : IAsyncDisposable
         }
 
         _acceptLoop = AcceptLoopAsync(listener);
+        if (_options.StatusFile is { } statusFile)
+        {
+            _status = new StatusFileWriter<DonorStatus>(statusFile, CaptureStatus, DonorStatusJsonContext.Default.DonorStatus, DonorStatus.Running, _time, _logger);
+            _status.Start();
+        }
     }
 
     private async Task AcceptLoopAsync(Socket listener)
@@ -257,7 +286,7 @@ public sealed class DonorDaemon : IAsyncDisposable
         _connections.TryRemove(connection.Id, out _);
     }
 
-    /// <summary>Stops accepting, closes every connection, stops the monitor and frees every slab.</summary>
+    /// <summary>Stops accepting, closes every connection, stops the monitor, frees every slab, leaves the status file "stopped".</summary>
     public async Task StopAsync()
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0)
@@ -284,6 +313,12 @@ public sealed class DonorDaemon : IAsyncDisposable
 
         await Task.WhenAll(closing).ConfigureAwait(false);
         Clients.ReleaseAll();
+        if (_status is not null)
+        {
+            // Last, so the file says "stopped" only once every connection is closed and every slab freed.
+            await _status.DisposeAsync().ConfigureAwait(false);
+        }
+
         _ownedMemory?.Dispose();
         Metrics.Dispose();
     }

@@ -36,8 +36,12 @@ public sealed class DonorMetrics : IDisposable
             "connections that have not finished HELLO/AUTH yet");
     }
 
+    /// <summary>Requests by opcode and refused handshakes, counted whether or not a collector listens (the status file).</summary>
+    internal DonorRequestCounts Counts { get; } = new();
+
     internal void Answered(DaemonOpcode opcode, long bytes)
     {
+        Counts.Answered(opcode, bytes);
         if (!_requests.Enabled)
         {
             return;
@@ -51,9 +55,13 @@ public sealed class DonorMetrics : IDisposable
         }
     }
 
-    internal void Refused() => _refused.Add(1);
+    internal void Refused()
+    {
+        Counts.Refused();
+        _refused.Add(1);
+    }
 
-    private static string Name(DaemonOpcode opcode) => opcode switch
+    internal static string Name(DaemonOpcode opcode) => opcode switch
     {
         DaemonOpcode.Hello => "hello",
         DaemonOpcode.Auth => "auth",

@@ -13,6 +13,9 @@ public sealed class DonorOptions
     /// <summary>HOST:PORT serving the metrics in Prometheus' text format (GET /metrics); null for none.</summary>
     public string? MetricsListen { get; set; }
 
+    /// <summary>File rewritten every second with JSON of the daemon's state (memory lent, clients, evictions); null for none.</summary>
+    public string? StatusFile { get; set; }
+
     /// <summary>
     /// The cluster key file (swapnbd-daemon keygen): only servers that prove this key in the handshake are served.
     /// Required unless <see cref="InsecureNoAuth"/>.
@@ -97,6 +100,11 @@ public sealed class DonorOptions
         if (MetricsListen is not null && MetricsEndpoint.Check("MetricsListen", MetricsListen) is { } metricsError)
         {
             errors.Add(metricsError);
+        }
+
+        if (StatusFile is not null && Common.Status.StatusFile.Check("StatusFile", StatusFile, Status.DonorStatusView.DefaultPath) is { } statusError)
+        {
+            errors.Add(statusError);
         }
 
         if (AuthKeyFile is null)

@@ -20,13 +20,7 @@ public static class ServerCommand
         // Before anything else starts threads: the flag is per thread and inherited by the threads started after it.
         if (args.Length > 0 && args[0] == "status")
         {
-            using var interrupted = new CancellationTokenSource();
-            Console.CancelKeyPress += (_, e) =>
-            {
-                e.Cancel = true;
-                interrupted.Cancel();
-            };
-            return await StatusView.RunAsync(args[1..], Console.Out, Console.Error, interrupted.Token).ConfigureAwait(false);
+            return await StatusView.Command.RunConsoleAsync(args[1..]).ConfigureAwait(false);
         }
 
         var ioFlusher = ProcessGuard.SetIoFlusher();

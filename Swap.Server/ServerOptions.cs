@@ -150,9 +150,9 @@ public sealed class ServerOptions
             errors.Add("Size: must be positive (e.g. 1GiB)");
         }
 
-        if (StatusFile is not null && (StatusFile.Length == 0 || !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(StatusFile)))))
+        if (StatusFile is not null && Common.Status.StatusFile.Check("StatusFile", StatusFile, Status.StatusView.DefaultPath) is { } statusError)
         {
-            errors.Add($"StatusFile: '{StatusFile}' is not a file path in an existing directory (e.g. /run/swapnbd/status.json)");
+            errors.Add(statusError);
         }
 
         if (MetricsListen is not null && MetricsEndpoint.Check("MetricsListen", MetricsListen) is { } metricsError)

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Swap.BlockDevices;
 using Swap.Common.Buffers;
+using Swap.Common.Status;
 using Swap.Nbd.Server;
 using Swap.Nbd.Server.Hosting;
 using System.Net;
@@ -27,7 +28,7 @@ public sealed class SwapServerHost : IAsyncDisposable
     private readonly ServerOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private StatusFileWriter? _status;
+    private StatusFileWriter<ServerStatus>? _status;
     private MetricsExporter? _metrics;
     private readonly PortalWatcher? _portal;
     private int _stopped;
@@ -141,7 +142,7 @@ public sealed class SwapServerHost : IAsyncDisposable
 
         if (_options.StatusFile is { } statusFile)
         {
-            _status = new StatusFileWriter(statusFile, CaptureStatus, _time, _logger);
+            _status = new StatusFileWriter<ServerStatus>(statusFile, CaptureStatus, StatusJsonContext.Default.ServerStatus, "serving", _time, _logger);
             _status.Start();
         }
     }

@@ -14,9 +14,13 @@ internal sealed class MemoryPressureEvictor(
     private ITimer? _timer;
     private bool _stopped;
     private long _evicted;
+    private long _lastReading;
 
     /// <summary>Slabs evicted so far.</summary>
     public long Evicted => Interlocked.Read(ref _evicted);
+
+    /// <summary>MemAvailable as last read, in bytes (before smoothing).</summary>
+    public long LastMemAvailable => Interlocked.Read(ref _lastReading);
 
     /// <summary>The smoothed MemAvailable last computed, in bytes.</summary>
     public long SmoothedMemAvailable
@@ -33,6 +37,7 @@ internal sealed class MemoryPressureEvictor(
     public void Start()
     {
         var reading = memory.GetAvailableBytes();
+        Interlocked.Exchange(ref _lastReading, reading);
         lock (gate)
         {
             smoothed.Reset(reading);
@@ -62,6 +67,7 @@ internal sealed class MemoryPressureEvictor(
         try
         {
             var reading = memory.GetAvailableBytes();
+            Interlocked.Exchange(ref _lastReading, reading);
             List<(IClientConnection? Connection, uint SlabId, uint Epoch)>? notices = null;
             lock (gate)
             {

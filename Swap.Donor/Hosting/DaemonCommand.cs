@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Swap.Common.Hosting;
 using Swap.Common.Security;
+using Swap.Donor.Status;
 
 namespace Swap.Donor.Hosting;
 
@@ -16,6 +17,11 @@ public static class DaemonCommand
         if (args is ["keygen", ..])
         {
             return KeygenCommand.Run(args[1..]);
+        }
+
+        if (args is ["status", ..])
+        {
+            return await DonorStatusView.Command.RunConsoleAsync(args[1..]).ConfigureAwait(false);
         }
 
         if (args.Contains("--help") || args.Contains("-h"))

@@ -54,6 +54,8 @@ public static class DaemonSettings
         new("LogLevel", "--log-level", "LEVEL", "`Information`", "Trace, Debug, Information, Warning, Error (default Information)", null),
         new("MetricsListen", "--metrics-listen", "HOST:PORT", "none", "serve metrics in Prometheus' text format on http://HOST:PORT/metrics",
             static (r, k, o) => o.MetricsListen = r.GetOptionalString(k)),
+        new("StatusFile", "--status-file", "PATH", "none", "rewrite PATH every second with JSON: memory lent, clients, evictions\n(read it with swapnbd-daemon status)",
+            static (r, k, o) => o.StatusFile = r.GetOptionalString(k)),
     ];
 
     /// <summary>Command-line switch → configuration key.</summary>
@@ -65,6 +67,7 @@ public static class DaemonSettings
 
         usage: swapnbd-daemon [--config FILE.json] --auth-key-file PATH [options]
                swapnbd-daemon keygen PATH [--force]   (a new cluster key, mode 0600)
+               swapnbd-daemon status [--status-file PATH] [--json] [--watch [SECONDS]]   (a running daemon's state)
         """,
         Options,
         column: 32,

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Swap.Daemon.Protocol;
+using Swap.Donor.Status;
 
 namespace Swap.Donor.Slabs;
 
@@ -31,6 +32,18 @@ internal sealed class DonorClientRegistry(Lock gate, DonorSlabTable slabs, Donor
         lock (gate)
         {
             return _clients.Values.Select(c => (c.Id.ToString("x16", System.Globalization.CultureInfo.InvariantCulture), c.Slabs.Count)).ToList();
+        }
+    }
+
+    /// <summary>Every client id with its slabs and connections, for the status file.</summary>
+    public List<DonorClientStatus> Snapshot()
+    {
+        lock (gate)
+        {
+            return _clients.Values.Select(static c => new DonorClientStatus(
+                c.Id.ToString("x16", System.Globalization.CultureInfo.InvariantCulture), c.Slabs.Count,
+                c.Slabs.Sum(static s => s.Size), c.Slabs.Sum(static s => s.Device.AllocatedBytes),
+                c.Connections.Count, c.GraceTimer is not null)).ToList();
         }
     }
 

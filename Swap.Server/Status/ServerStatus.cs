@@ -1,4 +1,5 @@
 using Swap.BlockDevices;
+using Swap.Common.Status;
 using Swap.Slabs.Mapping;
 
 namespace Swap.Server.Status;
@@ -16,7 +17,7 @@ public sealed record ServerStatus(
     string Backend,
     int Connections,
     long? MemoryBytes,
-    SlabStatus? Slabs)
+    SlabStatus? Slabs) : IStatusSnapshot
 {
     public const long PageSize = 4096;
 

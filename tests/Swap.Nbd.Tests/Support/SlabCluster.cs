@@ -5,6 +5,7 @@ using Swap.Nbd.Server.Hosting;
 using Swap.Nbd.Tests.Faults;
 using Swap.Slabs.Backup;
 using Swap.Donor;
+using Swap.Common.Status;
 using Swap.Server.Status;
 using Swap.Slabs.Mapping;
 using Swap.Slabs.Remote;
@@ -32,7 +33,7 @@ internal sealed class SlabCluster : IAsyncDisposable
     public NbdServer Server { get; }
     public RecordingLoggerProvider Log { get; }
 
-    private StatusFileWriter? _status;
+    private StatusFileWriter<ServerStatus>? _status;
     private bool _ownsDaemons;
 
     public NbdUri Uri => NbdUri.Parse($"nbd://127.0.0.1:{((IPEndPoint)Server.EndPoints.First(e => e is IPEndPoint)).Port}");
@@ -85,8 +86,8 @@ internal sealed class SlabCluster : IAsyncDisposable
         var cluster = new SlabCluster(started, directory, disk, device, server, log) { _ownsDaemons = sharedDaemons is null };
         if (statusFile is not null)
         {
-            cluster._status = new StatusFileWriter(statusFile, state => ServerStatus.Capture(device, server.Export.Name, disk.Path, server.ConnectionCount, state, TimeProvider.System.GetUtcNow()),
-                TimeProvider.System, loggerFactory.CreateLogger("status"));
+            cluster._status = new StatusFileWriter<ServerStatus>(statusFile, state => ServerStatus.Capture(device, server.Export.Name, disk.Path, server.ConnectionCount, state, TimeProvider.System.GetUtcNow()),
+                StatusJsonContext.Default.ServerStatus, "serving", TimeProvider.System, loggerFactory.CreateLogger("status"));
             cluster._status.Start();
         }
 

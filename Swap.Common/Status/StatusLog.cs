@@ -1,8 +1,8 @@
 using Microsoft.Extensions.Logging;
 
-namespace Swap.Server.Status;
+namespace Swap.Common.Status;
 
-/// <summary>Source-generated log messages of the status file, event ids 60-69.</summary>
+/// <summary>Source-generated log messages of the status files (swapnbd-server's and swapnbd-daemon's), event ids 60-69.</summary>
 internal static partial class StatusLog
 {
     [LoggerMessage(60, LogLevel.Warning, "Status file {Path} cannot be written: {Reason}")]
