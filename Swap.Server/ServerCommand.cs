@@ -80,12 +80,6 @@ public static class ServerCommand
             return ExitStartFailed;
         }
 
-        if (options.LockMemory)
-        {
-            // Before the export is announced ready: the heap's memory is touched (and locked) while there is plenty.
-            ProcessGuardLog.GcWarmedUp(loggerFactory.CreateLogger("Swap.Nbd.Server"), GcWarmup.Run() * 16 / 1024);
-        }
-
         // SIGHUP re-reads the portal (a portal.list edited in place, or DNS asked now) instead of ending the process.
         using var reload = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {

@@ -80,9 +80,6 @@ public static partial class ProcessGuardLog
         "Cannot set oom_score_adj to {Value} ({Error}; lowering it needs CAP_SYS_RESOURCE, or systemd OOMScoreAdjust=-1000): the OOM killer may pick this process")]
     private static partial void OomScoreAdjFailed(ILogger logger, int value, string error);
 
-    [LoggerMessage(908, LogLevel.Information, "GC heap warmed up: {MiB} MiB allocated, promoted and freed at start, so later allocations reuse touched, locked memory")]
-    public static partial void GcWarmedUp(ILogger logger, int miB);
-
     [LoggerMessage(907, LogLevel.Information, "GC heap hard limit {LimitMiB} MiB")]
     private static partial void GcHeapLimit(ILogger logger, long limitMiB);
 }
