@@ -85,6 +85,8 @@ for t in /proc/"$server"/task/*; do
 done
 say "server pid $server, oom_score_adj $(cat /proc/$server/oom_score_adj), threads $threads, io-flusher threads $flushers"
 say "server at start: VmRSS $(status_kb $server VmRSS) kB, VmLck $(status_kb $server VmLck) kB"
+# Where the server's code is mapped: a user RIP in a stack dump (sysrq-t) maps to a function with this and nm.
+grep swapnbd-server "/proc/$server/maps" | sed "s/^/$tag: map /"
 [ "$log" = "$run/server.log" ] && grep -E '\[90[0-9]\]' "$log" | sed "s/^/$tag: server log: /"
 
 dev=$(swap-attach.sh --persist --name wm --connections 2) ||
