@@ -192,21 +192,7 @@ public sealed class PinnedBufferPool
         private int _count;
         private int _made;
 
-        public byte[] Rent()
-        {
-            lock (_lock)
-            {
-                if (_count > 0)
-                {
-                    var buffer = _free[--_count]!;
-                    _free[_count] = null;
-                    Interlocked.Add(ref pool._retainedBytes, -size);
-                    return buffer;
-                }
-            }
-
-            return Allocate();
-        }
+        public byte[] Rent() => TryRentFree(out var buffer) ? buffer : Allocate();
 
         /// <summary>Buffers of this class made so far.</summary>
         public int Made => Volatile.Read(ref _made);

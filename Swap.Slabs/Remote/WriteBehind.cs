@@ -32,7 +32,6 @@ public sealed class WriteBehind : IDisposable
     private int _usedBytes;
     private int _sleeping;
     private bool _closed;
-    private long _full;
 
     internal WriteBehind(DaemonLink link, int bytes)
     {
@@ -45,12 +44,6 @@ public sealed class WriteBehind : IDisposable
 
     /// <summary>Largest payload one entry takes: a quarter of the ring, so one large write cannot hold it all.</summary>
     public int MaxPayload => _data.Length / 4;
-
-    /// <summary>Writes turned away because the ring was full (they stayed on the disk only).</summary>
-    public long FullCount => Interlocked.Read(ref _full);
-
-    /// <summary>Bytes waiting in the ring.</summary>
-    public int WaitingBytes => Volatile.Read(ref _usedBytes);
 
     internal void Start() => _thread.Start();
 
@@ -81,7 +74,6 @@ public sealed class WriteBehind : IDisposable
 
             if (_closed || _tail - _head == MaxEntries || _usedBytes + waste + length > _data.Length)
             {
-                _full += _closed ? 0 : 1;
                 return false;
             }
 
@@ -193,7 +185,7 @@ public sealed class WriteBehind : IDisposable
         {
             more = false;
             entry = default;
-            if (_head == _tail || Volatile.Read(ref _entries[_head % MaxEntries].State) == Reserved)
+            if (!HeadIsReady())
             {
                 return false;
             }
@@ -221,9 +213,12 @@ public sealed class WriteBehind : IDisposable
     {
         lock (_lock)
         {
-            return _head != _tail && Volatile.Read(ref _entries[_head % MaxEntries].State) != Reserved;
+            return HeadIsReady();
         }
     }
+
+    /// <summary>The oldest entry is committed or cancelled (called holding the lock).</summary>
+    private bool HeadIsReady() => _head != _tail && Volatile.Read(ref _entries[_head % MaxEntries].State) != Reserved;
 
     /// <summary>The link is dead: no more entries are taken, and those waiting are dropped (committed) or left to their producer.</summary>
     private void Close()
