@@ -15,6 +15,12 @@ public static class ServerCommand
     public const int ExitConfig = ConsoleProgram.ExitConfig;
     public const int ExitStartFailed = ConsoleProgram.ExitStartFailed;
 
+    /// <summary>
+    /// Thread-pool workers with memory locked, made at start and never more: slab fills and placement, hedged disk
+    /// reads, timers. A worker made during a swap storm waited in reclaim holding up the process (ThreadPoolWarmup).
+    /// </summary>
+    private const int PoolWorkers = 16;
+
     public static async Task<int> RunAsync(string[] args)
     {
         // Before anything else starts threads: the flag is per thread and inherited by the threads started after it.
@@ -78,6 +84,12 @@ public static class ServerCommand
         {
             Console.Error.WriteLine($"swapnbd-server: cannot listen: {ex.Message}");
             return ExitStartFailed;
+        }
+
+        if (options.LockMemory)
+        {
+            // The pool's workers made now, while memory is plenty, and no more later (ThreadPoolWarmup).
+            ThreadPoolWarmup.StartFixed(PoolWorkers, TimeSpan.FromSeconds(5));
         }
 
         // SIGHUP re-reads the portal (a portal.list edited in place, or DNS asked now) instead of ending the process.

@@ -22,8 +22,12 @@ public sealed class SwapServerHost : IAsyncDisposable
     private const int PreallocatedLargest = 1 << 20;
     private const long PreallocatedBytesPerClass = 2L << 20;
 
-    /// <summary>Pipe blocks (1 MiB each) made at start: about three a connection, for the two swap-attach.sh makes.</summary>
-    private const int PreallocatedPipeBlocks = 6;
+    /// <summary>
+    /// Pipe blocks (256 KiB each, 6 MiB) made at start: a connection holds two or three for its input and one for its
+    /// replies, so this serves six connections (swap-attach.sh makes two, and a persistent client's reconnect briefly
+    /// adds its new ones to the old) without making a block while the host may be short of memory.
+    /// </summary>
+    private const int PreallocatedPipeBlocks = 24;
 
     private readonly ServerOptions _options;
     private readonly TimeProvider _time;
@@ -118,7 +122,7 @@ public sealed class SwapServerHost : IAsyncDisposable
         // With memory locked the request buffers are all there will be: a request waits for one to come back rather
         // than make new pages, which on a host swapping to this server could wait on the requests in flight.
         Server.Buffers.Fixed = _options.LockMemory;
-        // The pipes' blocks for two connections (swap-attach.sh's default), 6 MiB.
+        // The pipes' blocks, 6 MiB.
         Server.PipeBlocks.Preallocate(PreallocatedPipeBlocks);
         if (Device is SwapDevice)
         {

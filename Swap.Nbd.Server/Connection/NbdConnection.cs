@@ -120,7 +120,6 @@ internal sealed class NbdConnection : IAsyncDisposable
 
         // A stopping server lingers less, so the shutdown timeout still bounds the stop.
         await _transport.CloseAsync(_state.IsStopping ? TimeSpan.FromMilliseconds(500) : TimeSpan.FromSeconds(2), _time).ConfigureAwait(false);
-        _replies?.Dispose();
         _abort.Dispose();
     }
 }

@@ -13,13 +13,13 @@ namespace Swap.Nbd.Server.Transmission;
 /// Methods named <c>Write…</c>, <see cref="GetSpan"/>, <see cref="Advance"/> and <see cref="FlushIfFullAsync"/> need
 /// the lock (<see cref="EnterAsync"/> ... <see cref="Exit"/>); the <c>…Async</c> replies take it themselves.
 /// </remarks>
-internal sealed class ReplyWriter : IDisposable
+internal sealed class ReplyWriter
 {
     // A reply batch is sent once this much is buffered, so a burst of large reads cannot pile up in memory.
     private const int FlushThreshold = 256 * 1024;
 
     private readonly PipeWriter _output;
-    private readonly SemaphoreSlim _lock = new(1, 1);
+    private readonly ReplyLock _lock = new();
     private readonly bool _structuredReplies;
     private readonly int _connectionThreadId;
 
@@ -45,21 +45,22 @@ internal sealed class ReplyWriter : IDisposable
     /// </summary>
     public ValueTask EnterAsync(CancellationToken ct)
     {
-        if (_lock.Wait(0, ct))
+        ct.ThrowIfCancellationRequested();
+        if (_lock.TryEnter())
         {
             return ValueTask.CompletedTask;
         }
 
         if (Environment.CurrentManagedThreadId == _connectionThreadId)
         {
-            _lock.Wait(ct);
+            _lock.Enter(ct);
             return ValueTask.CompletedTask;
         }
 
-        return new ValueTask(_lock.WaitAsync(ct));
+        return _lock.EnterAsync(ct);
     }
 
-    public void Exit() => _lock.Release();
+    public void Exit() => _lock.Exit();
 
     /// <summary>Room for a reply written in place (a READ's data read straight into it).</summary>
     public Span<byte> GetSpan(int size) => _output.GetSpan(size);
@@ -124,12 +125,21 @@ internal sealed class ReplyWriter : IDisposable
     }
 
     /// <summary>A READ's successful reply carrying <paramref name="data"/>, copied once into the output.</summary>
+    /// <remarks>In pieces as large as the output's blocks give: a span larger than a block would come from the shared
+    /// array pool instead of the server's locked blocks.</remarks>
     public void WriteRead(in NbdRequest request, ReadOnlySpan<byte> data)
     {
-        var span = _output.GetSpan(ReadPrefixSize + data.Length);
-        data.CopyTo(span[ReadPrefixSize..]);
-        WriteReadPrefix(request, span);
-        _output.Advance(ReadPrefixSize + data.Length);
+        var prefix = _output.GetSpan(ReadPrefixSize);
+        WriteReadPrefix(request, prefix);
+        _output.Advance(ReadPrefixSize);
+        while (!data.IsEmpty)
+        {
+            var span = _output.GetSpan();
+            var n = Math.Min(span.Length, data.Length);
+            data[..n].CopyTo(span);
+            _output.Advance(n);
+            data = data[n..];
+        }
     }
 
     public void WriteStatus(in NbdRequest request, NbdError error)
@@ -193,6 +203,4 @@ internal sealed class ReplyWriter : IDisposable
         _output.UnflushedBytes >= FlushThreshold ? FlushAsync(ct) : ValueTask.CompletedTask;
 
     public ValueTask FlushAsync(CancellationToken ct) => _output.FlushOrThrowAsync(ct);
-
-    public void Dispose() => _lock.Dispose();
 }

@@ -18,8 +18,11 @@ namespace Swap.Nbd.Server.Transport;
 /// </remarks>
 internal sealed class SocketTransport
 {
-    /// <summary>Bytes one receive may take, and the size of the pipes' blocks (<see cref="Hosting.NbdServer"/> makes their pool).</summary>
-    public const int ReceiveSize = 1024 * 1024;
+    /// <summary>
+    /// Bytes one receive may take, and the size of the pipes' blocks (<see cref="Hosting.NbdServer"/> makes their
+    /// pool): a swap request (4-128 KiB and its header) fits in one; larger ones span blocks.
+    /// </summary>
+    public const int ReceiveSize = 256 * 1024;
 
     private readonly Socket _socket;
     private readonly Pipe _input;

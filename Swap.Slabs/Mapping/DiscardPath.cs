@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using Swap.Common.Tasks;
 using Swap.Slabs.Remote;
 using Swap.Slabs.Sealing;
 
@@ -16,6 +18,7 @@ internal sealed class DiscardPath(SlabTable table, ReportedDisk disk, bool seale
 
     private static readonly byte[] Zeroes = new byte[1 << 20];
 
+    [AsyncMethodBuilder(typeof(RetainedValueTaskMethodBuilder))]
     public async ValueTask DiscardAsync(long offset, long length, bool writeZeroes, bool fua)
     {
         var end = offset + length;
@@ -86,7 +89,7 @@ internal sealed class DiscardPath(SlabTable table, ReportedDisk disk, bool seale
                         }
 
                         var reply = await trimmed.ConfigureAwait(false);
-                        await Task.Yield(); // off the link's receive thread: the next piece punches the disk
+                        await new ThreadPoolHop(); // off the link's receive thread: the next piece punches the disk
                         if (sealedPages)
                         {
                             mapping.Invalidate(trimFirst, trimPages);

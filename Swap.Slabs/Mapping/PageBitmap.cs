@@ -1,4 +1,5 @@
 using System.Numerics;
+using Swap.Common.Buffers;
 
 namespace Swap.Slabs.Mapping;
 
@@ -10,7 +11,7 @@ public sealed class PageBitmap
     public PageBitmap(long pages)
     {
         Pages = pages;
-        _words = new ulong[(pages + 63) >> 6];
+        _words = PageTouch.Touched(new ulong[(pages + 63) >> 6]);
     }
 
     public long Pages { get; }

@@ -1,3 +1,4 @@
+using Swap.Common.Tasks;
 using System.Runtime.CompilerServices;
 using Swap.Slabs.Hedging;
 using Swap.Slabs.Remote;
@@ -29,7 +30,7 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
 
     private long HedgeBytesFromDisk => Interlocked.Read(ref _hedgeBytesFromDisk) + (sealedReads?.HedgeBytesFromDisk ?? 0);
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    [AsyncMethodBuilder(typeof(RetainedValueTaskMethodBuilder))]
     public async ValueTask ReadAsync(long offset, Memory<byte> destination)
     {
         while (!destination.IsEmpty)
@@ -41,7 +42,7 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
         }
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    [AsyncMethodBuilder(typeof(RetainedValueTaskMethodBuilder))]
     private async ValueTask ReadPieceAsync(long offset, Memory<byte> destination)
     {
         var slab = table.SlabOf(offset);
@@ -78,7 +79,7 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
                 if (awaitedRemote || valid)
                 {
                     // Resumed on the daemon link's receive thread: the disk read belongs elsewhere.
-                    await Task.Yield();
+                    await new ThreadPoolHop();
                 }
 
                 disk.Read(position, run.Span);
@@ -100,7 +101,7 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
         return TryPlainReadAsync(slab, mapping, slabOffset, destination);
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(RetainedValueTaskMethodBuilder<>))]
     private async ValueTask<bool> TryPlainReadAsync(int slab, SlabMapping mapping, long slabOffset, Memory<byte> destination)
     {
         if (hedger is not null && destination.Length <= MaxHedgedBytes && hedger.TryRent(destination.Length) is { } hedge)
@@ -130,7 +131,7 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
     /// An unsealed read, hedged: the daemon reads into the entry's own buffer (the caller's may be answered and reused
     /// from the disk while the daemon's reply is still on the wire), copied into place if the daemon wins.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(RetainedValueTaskMethodBuilder<>))]
     private async ValueTask<bool> TryHedgedReadAsync(ReadHedger readHedger, HedgedRead hedge, int slab, SlabMapping mapping, long slabOffset, Memory<byte> destination)
     {
         try

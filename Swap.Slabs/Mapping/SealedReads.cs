@@ -1,3 +1,4 @@
+using Swap.Common.Tasks;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Swap.Common.Buffers;
@@ -30,7 +31,7 @@ internal sealed class SealedReads(SlabTable table, PageSealer sealer, OpenFailur
     private const int PageSize = SlabTable.PageSize;
 
     /// <summary>True when all of <paramref name="destination"/> came from the daemon and opened; false: read it from the disk.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(RetainedValueTaskMethodBuilder<>))]
     public async ValueTask<bool> TryReadAsync(int slab, SlabMapping mapping, long slabOffset, Memory<byte> destination)
     {
         while (!destination.IsEmpty)
@@ -50,7 +51,7 @@ internal sealed class SealedReads(SlabTable table, PageSealer sealer, OpenFailur
         return true;
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(RetainedValueTaskMethodBuilder<>))]
     private async ValueTask<bool> TryReadChunkAsync(int slab, SlabMapping mapping, long pageInSlab, int pages, int skip, Memory<byte> destination)
     {
         var sealedLength = pages * SealedPage.Stride;

@@ -1,3 +1,4 @@
+using Swap.Common.Tasks;
 using System.Net;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
@@ -154,14 +155,14 @@ public sealed class SwapDevice : IBlockDevice
     public ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken) =>
         _reads.ReadAsync(offset, destination);
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    [AsyncMethodBuilder(typeof(RetainedValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken)
     {
         _writes.Write(offset, source.Span);
         if (fua)
         {
             // The flush waits on the disk: off the caller's thread.
-            await Task.Yield();
+            await new ThreadPoolHop();
             _disk.Flush();
         }
     }

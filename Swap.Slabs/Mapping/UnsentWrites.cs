@@ -1,3 +1,5 @@
+using Swap.Common.Buffers;
+
 namespace Swap.Slabs.Mapping;
 
 /// <summary>
@@ -10,7 +12,8 @@ namespace Swap.Slabs.Mapping;
 /// </summary>
 internal sealed class UnsentWrites(long pages)
 {
-    private readonly byte[] _counts = new byte[pages];
+    // Touched now: the request path's first write of a page's count must not be a page fault (PageTouch).
+    private readonly byte[] _counts = PageTouch.Touched(new byte[pages]);
     private readonly Lock _lock = new();
 
     /// <summary>Counts the pages; false, counting nothing, if one of them already has 255 writes waiting.</summary>

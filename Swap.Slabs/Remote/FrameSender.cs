@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Swap.Common.Buffers;
 using Swap.Daemon.Protocol;
 
 namespace Swap.Slabs.Remote;
@@ -20,7 +21,7 @@ internal sealed class FrameSender(Socket socket)
     private const int GatherThreshold = 16 * 1024;
 
     private readonly Lock _sendLock = new();
-    private readonly byte[] _sendBuffer = GC.AllocateArray<byte>(SendBufferSize, pinned: true);
+    private readonly byte[] _sendBuffer = PageTouch.Touched(GC.AllocateArray<byte>(SendBufferSize, pinned: true));
 
     /// <summary>Bytes of deferred frames at the start of the send buffer, not sent yet (under the send lock).</summary>
     private int _deferred;

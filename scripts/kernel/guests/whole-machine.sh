@@ -15,7 +15,8 @@
 # Output for the host (keep the formats; WholeMachineSwapTests reads them):
 #   WM: server pid P, oom_score_adj A, threads T, io-flusher threads F
 #   WM: swapping, swap used S MiB                    once, when swap use passes 64 MiB (the host may kill a donor)
-#   WM-WORK K: wrote N/M MiB, swap S MiB             every 32 MiB
+#   WM-WORK K: wrote N/M MiB, swap S MiB, T s        every 32 MiB (T: seconds since the workload began)
+#   WM-WORK K: read back N/M MiB, swap S MiB, T s    every 128 MiB of the read-back
 #   WM-WORK K: verified N/M MiB in T s, 0 bad         at the end of workload K
 #   WM: server under pressure: VmRSS max R kB, VmLck max L kB, samples N
 #   WM: workloads done in T s (limit L s)
@@ -111,14 +112,17 @@ worker() {
     sum=$(dd if=/dev/urandom bs=1M count="$chunk" 2>/dev/null | tee "$f" | sha256sum | cut -d' ' -f1)
     echo "$sum $f" >>"/work/$k.sums"
     i=$((i + 1))
-    [ $(((i * chunk) % 32)) = 0 ] && echo "WM-WORK $k: wrote $((i * chunk))/$per MiB, swap $(swap_mib) MiB"
+    [ $(((i * chunk) % 32)) = 0 ] && echo "WM-WORK $k: wrote $((i * chunk))/$per MiB, swap $(swap_mib) MiB, $(($(date +%s) - t0)) s"
   done
   # Read back in random order: every page comes back from wherever reclaim put it.
   bad=0
   shuf "/work/$k.sums" >"/work/$k.order"
+  j=0
   while read -r want f; do
     got=$(sha256sum <"$f" | cut -d' ' -f1)
     [ "$got" = "$want" ] || { echo "WM-WORK $k: checksum mismatch in $f"; bad=$((bad + 1)); }
+    j=$((j + 1))
+    [ $(((j * chunk) % 128)) = 0 ] && echo "WM-WORK $k: read back $((j * chunk))/$per MiB, swap $(swap_mib) MiB, $(($(date +%s) - t0)) s"
   done <"/work/$k.order"
   echo "WM-WORK $k: verified $((n * chunk))/$per MiB in $(($(date +%s) - t0)) s, $bad bad"
   [ $bad = 0 ]
