@@ -43,8 +43,13 @@ public static class ServerCommand
             return ExitConfig;
         }
 
-        // Before the device and the server exist, so every mapping they make is locked as it is touched.
-        var guard = ProcessGuard.Apply(options.LockMemory, populate: true, ProcessGuard.OomScoreAdjMinimum, ioFlusher);
+        // Before the device and the server exist, so every mapping they make is locked as it is touched, and every
+        // thread they start inherits the policy.
+        var guard = ProcessGuard.Apply(options.LockMemory, populate: true, ProcessGuard.OomScoreAdjMinimum, ioFlusher) with
+        {
+            RealtimePriority = options.RealtimePriority,
+            RealtimeErrno = options.RealtimePriority > 0 ? ProcessGuard.SetRoundRobin(options.RealtimePriority) : 0,
+        };
         using var loggerFactory = LoggerFactory.Create(b => b
             .SetMinimumLevel(logLevel)
             .AddSimpleConsole(o =>

@@ -71,10 +71,24 @@ public sealed class ServerOptions
     /// </summary>
     public bool LockMemory { get; set; } = true;
 
+    /// <summary>
+    /// SCHED_RR at this priority (1-99) for every thread the server starts; 0 (the default) leaves the normal policy.
+    /// For whole-machine swap: a real-time task may allocate below the min watermark, so the socket buffers of the
+    /// server's replies and daemon sends are found while every normal task waits in reclaim for the swap-outs the
+    /// server is completing (docs/operations.md, "Whole-machine swap"). Needs CAP_SYS_NICE (or RLIMIT_RTPRIO).
+    /// Applied by the executable (<see cref="ServerCommand"/>).
+    /// </summary>
+    public int RealtimePriority { get; set; }
+
     /// <summary>Every problem with these options, each starting with the key it concerns; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>(Nbd.Validate());
+        if (RealtimePriority is < 0 or > 99)
+        {
+            errors.Add($"RealtimePriority: {RealtimePriority} is not a SCHED_RR priority; use 1-99 (1 is enough: it only has to beat normal tasks), or 0 for the normal policy");
+        }
+
         if (Backend is not ("memory" or "slabs"))
         {
             errors.Add($"Backend: '{Backend}' is not a backend; use 'memory' or 'slabs'");

@@ -82,6 +82,8 @@ public static class ServerSettings
             static (r, k, o) => o.Nbd.PollMicroseconds = r.GetInt(k, o.Nbd.PollMicroseconds)),
         new("LockMemory", "--lock-memory", "true|false", "`true`", "mlockall at start so the server's pages stay in RAM (default true)",
             static (r, k, o) => o.LockMemory = r.GetBool(k, o.LockMemory)),
+        new("RealtimePriority", "--realtime-priority", "N", "`0`", "SCHED_RR priority 1-99 for the server's threads (0: normal policy;\n1 recommended for whole-machine swap, needs CAP_SYS_NICE)",
+            static (r, k, o) => o.RealtimePriority = r.GetInt(k, o.RealtimePriority)),
         new("LogLevel", "--log-level", "LEVEL", "`Information`", "Trace, Debug, Information, Warning, Error (default Information)", null),
         new("StatusFile", "--status-file", "PATH", "none", "rewrite PATH every second with JSON: where the pages are (per daemon, disk)",
             static (r, k, o) => o.StatusFile = r.GetOptionalString(k)),

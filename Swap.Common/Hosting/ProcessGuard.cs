@@ -23,10 +23,27 @@ public static class ProcessGuard
     /// afterwards, so call it first thing in Main: every thread the program starts later (connection threads, the
     /// thread pool) has it. The runtime's finalizer thread, started before Main, is marked from a finalizer.
     /// </summary>
+    /// <summary>
+    /// SCHED_RR at <paramref name="priority"/> for the calling thread and the threads it starts later (call it before
+    /// any are started; the runtime's finalizer thread, started before Main, is set too); 0, or the errno of the
+    /// refusal (EPERM without CAP_SYS_NICE or RLIMIT_RTPRIO).
+    /// </summary>
+    public static int SetRoundRobin(int priority)
+    {
+        static int Set(int priority) => ProcessGuardNative.SetScheduler(ProcessGuardNative.SchedRr, priority);
+        var errno = Set(priority);
+        if (errno == 0 && FinalizerThreadCall.Run(() => Set(priority)) is { } finalizerErrno && finalizerErrno != 0)
+        {
+            errno = finalizerErrno;
+        }
+
+        return errno;
+    }
+
     public static (ProcessGuardStep Step, int Errno) SetIoFlusher()
     {
         var errno = ProcessGuardNative.Prctl(ProcessGuardNative.PrSetIoFlusher, 1, out _);
-        if (errno == 0 && FinalizerThreadIoFlusher.Set() is { } finalizerErrno && finalizerErrno != 0)
+        if (errno == 0 && FinalizerThreadCall.Run(static () => ProcessGuardNative.Prctl(ProcessGuardNative.PrSetIoFlusher, 1, out _)) is { } finalizerErrno && finalizerErrno != 0)
         {
             errno = finalizerErrno;
         }

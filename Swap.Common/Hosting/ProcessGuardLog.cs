@@ -42,6 +42,18 @@ public static partial class ProcessGuardLog
                 break;
         }
 
+        if (result.RealtimePriority > 0)
+        {
+            if (result.RealtimeErrno == 0)
+            {
+                RealtimeSet(logger, result.RealtimePriority);
+            }
+            else
+            {
+                RealtimeFailed(logger, result.RealtimePriority, ProcessGuard.ErrnoName(result.RealtimeErrno));
+            }
+        }
+
         if (result.GcHeapHardLimit > 0)
         {
             GcHeapLimit(logger, result.GcHeapHardLimit >> 20);
@@ -72,6 +84,13 @@ public static partial class ProcessGuardLog
     [LoggerMessage(904, LogLevel.Warning,
         "prctl(PR_SET_IO_FLUSHER) failed with {Error} (needs CAP_SYS_RESOURCE and Linux 5.6+): under memory pressure an allocation here may wait on swap I/O to this device")]
     private static partial void IoFlusherFailed(ILogger logger, string error);
+
+    [LoggerMessage(908, LogLevel.Information, "Threads scheduled SCHED_RR at priority {Priority}: their allocations may go below the min watermark, ahead of the tasks swapping to this server")]
+    private static partial void RealtimeSet(ILogger logger, int priority);
+
+    [LoggerMessage(909, LogLevel.Warning,
+        "Cannot schedule the server's threads SCHED_RR at priority {Priority} ({Error}; needs CAP_SYS_NICE, RLIMIT_RTPRIO or systemd CPUSchedulingPolicy=rr): under global memory pressure its socket buffers wait in reclaim like every other task's")]
+    private static partial void RealtimeFailed(ILogger logger, int priority, string error);
 
     [LoggerMessage(905, LogLevel.Information, "oom_score_adj set to {Value}")]
     private static partial void OomScoreAdjSet(ILogger logger, int value);

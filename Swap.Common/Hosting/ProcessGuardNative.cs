@@ -29,6 +29,15 @@ internal static partial class ProcessGuardNative
         return result >= 0 ? 0 : Marshal.GetLastPInvokeError();
     }
 
+    public const int SchedRr = 2;
+
+    /// <summary>0, or the errno of the refusal: the calling thread (and the threads it starts later) to <paramref name="policy"/>.</summary>
+    public static unsafe int SetScheduler(int policy, int priority) =>
+        sched_setscheduler(0, policy, &priority) == 0 ? 0 : Marshal.GetLastPInvokeError();
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial int sched_setscheduler(int pid, int policy, int* param);
+
     [LibraryImport("libc", SetLastError = true)]
     private static partial int mlockall(int flags);
 

@@ -27,6 +27,12 @@ public sealed record ProcessGuardResult
     /// <summary>Why writing oom_score_adj failed, null when it did not.</summary>
     public string? OomScoreAdjError { get; init; }
 
+    /// <summary>The SCHED_RR priority asked for (0: none asked for, the normal policy).</summary>
+    public int RealtimePriority { get; init; }
+
+    /// <summary>Why sched_setscheduler refused it (0 when it did not, or none was asked for).</summary>
+    public int RealtimeErrno { get; init; }
+
     /// <summary>The GC's hard heap limit in bytes (GCHeapHardLimit), 0 when none.</summary>
     public long GcHeapHardLimit { get; init; }
 }

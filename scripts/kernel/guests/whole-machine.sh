@@ -41,6 +41,11 @@ status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null;
 # Hung tasks reported after 20 s (the kernel default is 120 s, longer than this test); sysrq for a stall dump.
 echo 20 >/proc/sys/kernel/hung_task_timeout_secs || fail "cannot set hung_task_timeout_secs"
 echo 1 >/proc/sys/kernel/sysrq
+# The reserve a real-time server allocates from below the min watermark is a quarter of it: raised from the 256 MiB
+# guest's default (about 1.3 MiB) to 16 MiB for the run, as docs/operations.md asks of a whole-machine swap host, and
+# put back before the detach (swapoff must bring every swapped page back in, and the reserve is RAM it cannot use).
+min_free_boot=$(cat /proc/sys/vm/min_free_kbytes)
+echo 16384 >/proc/sys/vm/min_free_kbytes || fail "cannot set vm.min_free_kbytes"
 # WM_SYSCTL: "vm.KEY=VALUE ..." applied before the server starts (reclaim tuning under test).
 for kv in ${WM_SYSCTL:-}; do
   key=${kv%%=*}
@@ -58,9 +63,10 @@ set -- $WM_DAEMONS
 # Its log goes to ttyS2 when run-guest.sh captures it (--serial2): the host reads it even if this guest wedges.
 log=$run/server.log
 [ -n "${WM_SERVER_TTY:-}" ] && [ -c "$WM_SERVER_TTY" ] && log=$WM_SERVER_TTY
-# shellcheck disable=SC2086  # WM_SERVER_ARGS: extra options, one word each
-swapnbd-server --portal /etc/swapnbd/portal.list --backup-disk /dev/vda --size "$size" --slab-size "$slab" \
-  --auth-key-file /etc/swapnbd/cluster.key ${WM_SERVER_ARGS:-} >"$log" 2>&1 </dev/null &
+# shellcheck disable=SC2086  # WM_SERVER_ARGS: extra options, one word each; WM_SERVER_WRAP: a command to run it under
+# --realtime-priority 1: SCHED_RR, so its socket buffers are found below the min watermark (docs/operations.md).
+${WM_SERVER_WRAP:-} swapnbd-server --portal /etc/swapnbd/portal.list --backup-disk /dev/vda --size "$size" --slab-size "$slab" \
+  --auth-key-file /etc/swapnbd/cluster.key --realtime-priority 1 ${WM_SERVER_ARGS:-} >"$log" 2>&1 </dev/null &
 server=$!
 i=0
 while [ ! -S "$run/swapnbd.sock" ]; do
@@ -73,9 +79,11 @@ done
 # PR_SET_IO_FLUSHER sets PF_MEMALLOC_NOIO (0x00080000) and PF_LOCAL_THROTTLE (0x00100000) in the task's flags, which
 # /proc/PID/stat shows as field 9 (/proc/PID/status does not show them). The flag is per thread: count the threads
 # that carry it. The comm field may hold spaces (".NET TP Worker"), so fields are counted after its ')'.
-threads=0 flushers=0
+# The scheduling policy is field 41 (SCHED_RR = 2), its priority field 40.
+threads=0 flushers=0 realtime=0
 for t in /proc/"$server"/task/*; do
-  flags=$(sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{print $7}')
+  fields=$(sed 's/.*) //' "$t/stat" 2>/dev/null)
+  flags=$(echo "$fields" | awk '{print $7}')
   [ -n "$flags" ] || continue
   threads=$((threads + 1))
   if [ $((flags & 0x80000)) != 0 ] && [ $((flags & 0x100000)) != 0 ]; then
@@ -83,8 +91,13 @@ for t in /proc/"$server"/task/*; do
   else
     say "server thread ${t##*/} ($(cat "$t/comm")) has no PR_SET_IO_FLUSHER (flags $flags)"
   fi
+  if [ "$(echo "$fields" | awk '{print $39 "/" $38}')" = 2/1 ]; then
+    realtime=$((realtime + 1))
+  else
+    say "server thread ${t##*/} ($(cat "$t/comm")) is not SCHED_RR 1 (policy/priority $(echo "$fields" | awk '{print $39 "/" $38}'))"
+  fi
 done
-say "server pid $server, oom_score_adj $(cat /proc/$server/oom_score_adj), threads $threads, io-flusher threads $flushers"
+say "server pid $server, oom_score_adj $(cat /proc/$server/oom_score_adj), threads $threads, io-flusher threads $flushers, SCHED_RR threads $realtime"
 say "server at start: VmRSS $(status_kb $server VmRSS) kB, VmLck $(status_kb $server VmLck) kB"
 # Where the server's code is mapped: a user RIP in a stack dump (sysrq-t) maps to a function with this and nm.
 grep swapnbd-server "/proc/$server/maps" | sed "s/^/$tag: map /"
@@ -202,6 +215,7 @@ cat "$run/status.json" 2>/dev/null
 echo
 rm -rf /work/*
 umount /work
+echo "$min_free_boot" >/proc/sys/vm/min_free_kbytes
 swap-detach.sh --name wm || fail "swap-detach.sh"
 kill -TERM "$server"
 i=0

@@ -23,7 +23,7 @@ public sealed partial class WholeMachineSwapTests
     private const int WorkloadLimitSeconds = 360;
     private static readonly TimeSpan GuestTimeout = TimeSpan.FromMinutes(8);
 
-    [Test, CancelAfter(600_000), Explicit("fails today, the guard for issue 15 item 2: the server inside the swapping guest still wedges in reclaim, now on a first-touch page fault of an nbd-connection thread after 50-100 MiB of swap (sends to donors, buffer growth and direct-I/O allocations are fixed); docs/operations.md, Whole-machine swap. Run with --filter FullyQualifiedName~WholeMachine")]
+    [Test, CancelAfter(600_000)]
     public async Task The_server_in_the_swapping_guest_serves_three_times_its_RAM_with_no_cgroup(CancellationToken ct)
     {
         await using var run = await WholeMachineRun.StartAsync(daemons: 2, workloads: 1, ct);
@@ -33,7 +33,7 @@ public sealed partial class WholeMachineSwapTests
             "the guest's server placed slabs on the donors on the host");
     }
 
-    [Test, CancelAfter(600_000), Explicit("fails today, the guard for issue 15 item 2: the server inside the swapping guest still wedges in reclaim, now on a first-touch page fault of an nbd-connection thread after 50-100 MiB of swap (sends to donors, buffer growth and direct-I/O allocations are fixed); docs/operations.md, Whole-machine swap. Run with --filter FullyQualifiedName~WholeMachine")]
+    [Test, CancelAfter(600_000)]
     public async Task A_donor_SIGKILLed_while_the_whole_guest_swaps_loses_no_page(CancellationToken ct)
     {
         await using var run = await WholeMachineRun.StartAsync(daemons: 3, workloads: 1, ct);
@@ -58,7 +58,7 @@ public sealed partial class WholeMachineSwapTests
         });
     }
 
-    [Test, CancelAfter(600_000), Explicit("fails today, the guard for issue 15 item 2: the server inside the swapping guest still wedges in reclaim, now on a first-touch page fault of an nbd-connection thread after 50-100 MiB of swap (sends to donors, buffer growth and direct-I/O allocations are fixed); docs/operations.md, Whole-machine swap. Run with --filter FullyQualifiedName~WholeMachine")]
+    [Test, CancelAfter(600_000)]
     public async Task Two_workloads_at_once_swap_the_whole_guest_and_get_every_page_back(CancellationToken ct)
     {
         await using var run = await WholeMachineRun.StartAsync(daemons: 2, workloads: 2, ct);
@@ -91,6 +91,8 @@ public sealed partial class WholeMachineSwapTests
                 Assert.That(protection.Groups["oom"].Value, Is.EqualTo("-1000"), "the server's /proc/PID/oom_score_adj");
                 Assert.That(protection.Groups["flushers"].Value, Is.EqualTo(protection.Groups["threads"].Value),
                     "every server thread has PF_MEMALLOC_NOIO|PF_LOCAL_THROTTLE (PR_SET_IO_FLUSHER) in /proc/PID/task/TID/stat");
+                Assert.That(protection.Groups["realtime"].Value, Is.EqualTo(protection.Groups["threads"].Value),
+                    "every server thread is SCHED_RR at priority 1 (--realtime-priority 1) in /proc/PID/task/TID/stat");
             }
 
             Assert.That(lines.Any(l => l.Contains("[903] PR_SET_IO_FLUSHER set", StringComparison.Ordinal)), Is.True,
@@ -120,7 +122,7 @@ public sealed partial class WholeMachineSwapTests
         });
     }
 
-    [GeneratedRegex(@"^WM: server pid \d+, oom_score_adj (?<oom>-?\d+), threads (?<threads>\d+), io-flusher threads (?<flushers>\d+)")]
+    [GeneratedRegex(@"^WM: server pid \d+, oom_score_adj (?<oom>-?\d+), threads (?<threads>\d+), io-flusher threads (?<flushers>\d+), SCHED_RR threads (?<realtime>\d+)")]
     private static partial Regex ProtectionLine();
 
     [GeneratedRegex(@"^WM: server under pressure: VmRSS max (?<rss>\d+) kB, VmLck max (?<lck>\d+) kB, samples (?<n>\d+)")]
@@ -233,6 +235,11 @@ public sealed partial class WholeMachineSwapTests
                 if (Environment.GetEnvironmentVariable("SWAPNBD_WM_SERVER_ARGS") is { Length: > 0 } serverArgs)
                 {
                     env = [.. env, "WM_SERVER_ARGS=" + serverArgs];
+                }
+
+                if (Environment.GetEnvironmentVariable("SWAPNBD_WM_SERVER_WRAP") is { Length: > 0 } wrap)
+                {
+                    env = [.. env, "WM_SERVER_WRAP=" + wrap];
                 }
 
                 if (Environment.GetEnvironmentVariable("SWAPNBD_WM_SYSCTL") is { Length: > 0 } sysctl)

@@ -14,7 +14,7 @@ namespace Swap.Nbd.Tests.Slabs;
 /// being served (docs/operations.md, "Whole-machine swap"); the whole-machine guest found a connection thread
 /// clearing a fresh GC allocation context. The runtime's allocation-tick events (one per ~100 KB allocated, with
 /// the type and the OS thread) are counted on the server's threads while a client on a blocking socket of its own
-/// drives the load; byte arrays are reported, not failed: they are the buffer pools growing to a new peak (bounded,
+/// drives the load; byte arrays are reported, not counted: they are the buffer pools growing to a new peak (bounded,
 /// and fixed in the executable when memory is locked), not a cost per request.
 /// </summary>
 [Category(Tier.Integration)]
@@ -28,7 +28,8 @@ public sealed class RequestPathAllocationTests
     [CancelAfter(180_000)]
     public async Task Requests_of_every_kind_allocate_nothing_on_the_servers_threads_once_warm(CancellationToken ct)
     {
-        await using var cluster = await SlabCluster.StartAsync(2, Slabs * SlabSize, SlabSize);
+        // Donors as processes: in-process ones would share the thread pool whose threads are counted here.
+        await using var cluster = await SlabCluster.StartAsync(2, Slabs * SlabSize, SlabSize, processes: true);
         var port = ((IPEndPoint)cluster.Server.EndPoints.First(e => e is IPEndPoint)).Port;
         using var socket = BlockingNbdClient.Connect(port);
         var client = new LoadClient(socket);
@@ -46,15 +47,17 @@ public sealed class RequestPathAllocationTests
             TestContext.Out.WriteLine($"{requests} requests, {client.Errors} errors; allocation ticks on the server's threads:");
             foreach (var entry in cluster.Log.Entries.Skip(logged))
             {
-                TestContext.Out.WriteLine($"  log: {entry.EventId.Id} {entry.Message}");
+                TestContext.Out.WriteLine($"  logged meanwhile: [{entry.EventId.Id}] {entry.Message}");
             }
             foreach (var (key, count) in report.OrderByDescending(r => r.Value))
             {
                 TestContext.Out.WriteLine($"  {count,4} x {key}");
             }
 
-            var perRequest = report.Where(r => !r.Key.Type.StartsWith("System.Byte[]", StringComparison.Ordinal)).ToList();
-            Assert.That(perRequest, Is.Empty, $"objects allocated on the request path over {requests} requests (each tick ~100 KB)");
+            // Before the retained builders and the reply lock: about 300 ticks (480 bytes a request). A tick or two is
+            // what the timers and rare paths (a heartbeat, a link's watchdog) add in 20 s, under 3 bytes a request.
+            var perRequest = report.Where(r => !r.Key.Type.StartsWith("System.Byte[]", StringComparison.Ordinal)).Sum(r => r.Value);
+            Assert.That(perRequest, Is.LessThanOrEqualTo(2), $"allocation ticks (~100 KB each) on the server's threads over {requests} requests, byte arrays aside");
         }
 
         Assert.That(client.Errors, Is.Zero, "every request answered OK");
@@ -62,7 +65,7 @@ public sealed class RequestPathAllocationTests
     }
 
     /// <summary>The server's own threads: connections, daemon links, write-behind, the hedge sweeper and the pool
-    /// (the test's client has a thread of its own; the in-process donors name theirs donor-conn-N).</summary>
+    /// (the test's client has a thread of its own; the donors are processes).</summary>
     private static bool IsServerThread(string name) =>
         name.StartsWith("nbd-connection", StringComparison.Ordinal) || name.StartsWith("daemon", StringComparison.Ordinal)
         || name.StartsWith("hedged reads", StringComparison.Ordinal) || name.StartsWith(".NET TP Worker", StringComparison.Ordinal);
