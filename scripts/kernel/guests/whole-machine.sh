@@ -8,7 +8,7 @@
 # swap-outs while every allocation in the guest waits for reclaim.
 #
 # Env (run-guest.sh passes them): WM_DAEMONS ("HOST:PORT HOST:PORT"), WM_SIZE (export bytes), WM_SLAB (slab bytes),
-# WM_WORK_MIB, WM_WORKLOADS (1), WM_CHUNK_MIB (4), WM_LIMIT_S (the workloads' time limit, 360), WM_SERVER_TTY (the
+# WM_WORK_MIB, WM_WORKLOADS (1), WM_CHUNK_MIB (4), WM_LIMIT_S (the workloads' time limit, 600), WM_SERVER_TTY (the
 # server's log goes to this tty, e.g. /dev/ttyS2 captured by run-guest.sh --serial2, instead of a file in the guest).
 # Files: /usr/bin/swapnbd-server, /usr/bin/swapnbd-client, /usr/bin/swap-attach.sh, /usr/bin/swap-detach.sh, their
 # libraries, /etc/swapnbd/cluster.key (mode 0600).
@@ -29,7 +29,7 @@ slab=${WM_SLAB:?}
 work=${WM_WORK_MIB:?}
 workloads=${WM_WORKLOADS:-1}
 chunk=${WM_CHUNK_MIB:-4}
-limit=${WM_LIMIT_S:-360}
+limit=${WM_LIMIT_S:-600}
 run=/run/swapnbd
 status=0
 
