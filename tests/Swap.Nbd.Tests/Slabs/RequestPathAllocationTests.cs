@@ -139,7 +139,7 @@ public sealed class RequestPathAllocationTests
                 socket.Send(_send.AsSpan(0, at));
                 for (var i = 0; i < count; i++)
                 {
-                    Receive(_receive.AsSpan(0, NbdSimpleReply.Size));
+                    BlockingNbdClient.ReceiveExactly(socket, _receive.AsSpan(0, NbdSimpleReply.Size));
                     var error = BinaryPrimitives.ReadUInt32BigEndian(_receive.AsSpan(4));
                     var index = (long)(BinaryPrimitives.ReadUInt64BigEndian(_receive.AsSpan(8)) - first);
                     if (index < 0 || index >= count)
@@ -153,7 +153,7 @@ public sealed class RequestPathAllocationTests
                     }
                     else if (_batch[index].Command == NbdCommand.Read)
                     {
-                        Receive(_receive.AsSpan(0, _batch[index].Length));
+                        BlockingNbdClient.ReceiveExactly(socket, _receive.AsSpan(0, _batch[index].Length));
                     }
                 }
 
@@ -161,20 +161,6 @@ public sealed class RequestPathAllocationTests
             }
 
             return requests;
-        }
-
-        private void Receive(Span<byte> buffer)
-        {
-            while (!buffer.IsEmpty)
-            {
-                var n = socket.Receive(buffer);
-                if (n == 0)
-                {
-                    throw new IOException("the server closed the connection");
-                }
-
-                buffer = buffer[n..];
-            }
         }
     }
 }

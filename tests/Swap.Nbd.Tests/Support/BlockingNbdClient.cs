@@ -22,7 +22,7 @@ internal static class BlockingNbdClient
         {
             socket.Connect(new IPEndPoint(IPAddress.Loopback, port));
             var greeting = new byte[GreetingSize];
-            Receive(socket, greeting);
+            ReceiveExactly(socket, greeting);
             if (BinaryPrimitives.ReadUInt64BigEndian(greeting) != NbdMagic.InitPasswd || BinaryPrimitives.ReadUInt64BigEndian(greeting.AsSpan(8)) != NbdMagic.IHaveOpt)
             {
                 throw new InvalidOperationException("not a newstyle NBD greeting");
@@ -34,7 +34,7 @@ internal static class BlockingNbdClient
             BinaryPrimitives.WriteUInt32BigEndian(option.AsSpan(12), (uint)NbdOption.ExportName);
             BinaryPrimitives.WriteUInt32BigEndian(option.AsSpan(16), 0);
             socket.Send(option);
-            Receive(socket, new byte[ExportReplySize]);
+            ReceiveExactly(socket, new byte[ExportReplySize]);
             return socket;
         }
         catch
@@ -44,14 +44,15 @@ internal static class BlockingNbdClient
         }
     }
 
-    private static void Receive(Socket socket, Span<byte> buffer)
+    /// <summary>Fills <paramref name="buffer"/> from the socket with blocking receives; throws if the server closes first.</summary>
+    public static void ReceiveExactly(Socket socket, Span<byte> buffer)
     {
         while (!buffer.IsEmpty)
         {
             var n = socket.Receive(buffer);
             if (n == 0)
             {
-                throw new IOException("the server closed the connection during the handshake");
+                throw new IOException("the server closed the connection");
             }
 
             buffer = buffer[n..];
