@@ -219,4 +219,16 @@ public sealed class ServerSettingsTests
     [TestCase("1.5G")]
     [TestCase("99999999999T")]
     public void Bad_sizes_do_not_parse(string text) => Assert.That(ByteSize.TryParse(text, out _), Is.False);
+
+    [TestCase(-1)]
+    [TestCase(100)]
+    public void A_realtime_priority_outside_1_to_99_is_refused_with_its_key(int priority) =>
+        Assert.That(new ServerOptions { RealtimePriority = priority }.Validate(),
+            Has.Some.StartsWith($"RealtimePriority: {priority} is not a SCHED_RR priority; use 1-99"));
+
+    [TestCase(0)]
+    [TestCase(1)]
+    [TestCase(99)]
+    public void A_realtime_priority_of_0_to_99_is_accepted(int priority) =>
+        Assert.That(new ServerOptions { RealtimePriority = priority }.Validate(), Has.None.StartsWith("RealtimePriority"));
 }
