@@ -23,6 +23,7 @@ public sealed class DaemonEndpoint : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private DaemonLink? _link;
     private Task _loop = Task.CompletedTask;
+    private FailureKind _lastLogged;
 
     /// <exception cref="ArgumentException">The settings have no <see cref="DaemonLinkSettings.AuthKey"/> and do not say
     /// <see cref="DaemonLinkSettings.InsecureNoAuth"/>, or say both.</exception>
@@ -52,7 +53,9 @@ public sealed class DaemonEndpoint : IAsyncDisposable
                 ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is not null && !_stop.IsCancellationRequested),
                 OnRetry = args =>
                 {
-                    if (args.AttemptNumber is 0 or 10 or 100 or 1000)
+                    // A failure is logged at attempts 0, 10, 100 and 1000 of a streak, and whenever its kind changes
+                    // (a daemon that timed out and then answers with another cluster's key is an error at once).
+                    if (args.AttemptNumber is 0 or 10 or 100 or 1000 || KindChanged(args.Outcome.Exception))
                     {
                         LogFailure(args.Outcome.Exception);
                     }
@@ -93,9 +96,38 @@ public sealed class DaemonEndpoint : IAsyncDisposable
         _loop = Task.Run(RunAsync);
     }
 
+    private enum FailureKind
+    {
+        None,
+        Unreachable,
+        Refused,
+        Auth,
+    }
+
+    /// <summary>The kind of a failed attempt; an open circuit only repeats the failure that opened it.</summary>
+    private static FailureKind KindOf(Exception? exception) => exception switch
+    {
+        BrokenCircuitException or null => FailureKind.None,
+        DaemonAuthException => FailureKind.Auth,
+        DaemonLinkException => FailureKind.Refused,
+        _ => FailureKind.Unreachable,
+    };
+
+    private bool KindChanged(Exception? exception)
+    {
+        var kind = KindOf(exception);
+        return kind != FailureKind.None && kind != _lastLogged;
+    }
+
     /// <summary>A failed attempt: a key that does not match is an error of its own (a fake daemon, or a misconfiguration).</summary>
     private void LogFailure(Exception? exception)
     {
+        var kind = KindOf(exception);
+        if (kind != FailureKind.None)
+        {
+            _lastLogged = kind;
+        }
+
         if (exception is DaemonAuthException)
         {
             DaemonLinkLog.AuthFailed(_logger, Name, exception.Message);
@@ -127,6 +159,7 @@ public sealed class DaemonEndpoint : IAsyncDisposable
                 continue;
             }
 
+            _lastLogged = FailureKind.None;
             Volatile.Write(ref _link, link);
             DaemonLinkLog.Joined(_logger, Name, link.DaemonId, link.MaxSlabs);
             Joined?.Invoke(this, link);

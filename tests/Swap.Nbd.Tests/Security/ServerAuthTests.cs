@@ -42,6 +42,37 @@ public sealed class ServerAuthTests
         Assert.That(pending, Is.Zero);
     }
 
+    [Test, CancelAfter(30_000)]
+    public async Task A_daemon_that_timed_out_and_then_proves_another_key_is_logged_as_refused_at_once(CancellationToken ct)
+    {
+        // The retry logs a streak of failures only at attempts 0, 10, 100, 1000; a change of kind must not wait for
+        // attempt 10 (a CI run's first attempt timed out on a loaded machine and the key error went unreported for 60 s).
+        var otherKey = ClusterKey.Generate();
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var log = new RecordingLoggerProvider();
+        var settings = new DaemonLinkSettings
+        {
+            AuthKey = TestKeys.Cluster,
+            ConnectTimeout = TimeSpan.FromMilliseconds(300),
+            ReconnectDelay = TimeSpan.FromMilliseconds(20),
+            ReconnectMaxDelay = TimeSpan.FromMilliseconds(50),
+        };
+        await using var endpoint = new DaemonEndpoint("fake:1", listener.LocalEndpoint, Victim, settings, TimeProvider.System, log.CreateLogger("test"));
+        endpoint.Start();
+
+        using var silent = await listener.AcceptSocketAsync(ct);    // attempt 0: never answered, times out
+        using (var second = await listener.AcceptSocketAsync(ct))   // attempt 1: answers with another cluster's key
+        {
+            Assert.That(BlockingHandshake.Answer(second, otherKey, 0xFA4E), Is.False);
+        }
+
+        using var third = await listener.AcceptSocketAsync(ct);     // attempt 2 starts after attempt 1 was handled
+        var entries = log.Entries.ToArray();
+        Assert.That(entries.Where(e => e.EventId.Id == EventIds.DaemonConnectFailed).Select(e => e.Message), Has.One.Contains("fake:1"), "the timeout of attempt 0");
+        Assert.That(entries.Where(e => e.EventId.Id == EventIds.DaemonAuthFailed).Select(e => e.Message), Has.One.Contains("failed to prove the cluster key"), "the key error of attempt 1, at once");
+    }
+
     [Test, CancelAfter(60_000)]
     public async Task A_server_never_places_a_slab_on_a_daemon_of_another_cluster_and_logs_it(CancellationToken ct)
     {

@@ -36,6 +36,9 @@ internal static class EventIds
     /// <summary>DaemonLinkLog.Joined: a daemon link came up (at start, or a daemon rejoining).</summary>
     public const int DaemonJoined = 301;
 
+    /// <summary>DaemonLinkLog.ConnectFailed: an attempt to reach a daemon failed (timeout, refused, closed).</summary>
+    public const int DaemonConnectFailed = 302;
+
     /// <summary>SlabLog.Placed: a slab was placed on a daemon.</summary>
     public const int SlabPlaced = 350;
 
