@@ -23,6 +23,9 @@ public sealed class BackupDisk : IBackupStore
     private const int MaxDirectAlignment = 64 * 1024;
     private static readonly byte[] Zeroes = new byte[64 * 1024];
 
+    /// <summary>ENOSPC: .NET's IOException carries the raw errno as its HResult on Unix.</summary>
+    private const int NoSpaceErrno = 28;
+
     private readonly SafeFileHandle _handle;
     private DirectBlockIo? _direct;
     private volatile bool _punchUnsupported;
@@ -393,8 +396,13 @@ public sealed class BackupDisk : IBackupStore
         }
     }
 
+    /// <summary>
+    /// A failed read or write: a full disk (ENOSPC, a sparse file whose file system filled up) is <see
+    /// cref="BlockDeviceError.NoSpace"/>, which the NBD client gets as ENOSPC; anything else is EIO.
+    /// </summary>
     private BlockDeviceException Failure(string operation, long offset, long length, string reason, Exception? inner = null) =>
-        new(BlockDeviceError.Io, $"backup disk {Path}: {operation} of {length} bytes at offset {offset} failed: {reason}", inner);
+        new(inner is IOException { HResult: NoSpaceErrno } ? BlockDeviceError.NoSpace : BlockDeviceError.Io,
+            $"backup disk {Path}: {operation} of {length} bytes at offset {offset} failed: {reason}", inner);
 
     private static bool ExistsOnDisk(string path) => File.Exists(path) || Directory.Exists(path);
 

@@ -1,16 +1,24 @@
 using Microsoft.Extensions.Logging;
 using Swap.BlockDevices;
+using Swap.Common.Logging;
 using Swap.Slabs.Backup;
 
 namespace Swap.Slabs.Mapping;
 
 /// <summary>
-/// The backup disk as the slab layer uses it: every failure is logged, then travels on to the caller (an NBD EIO),
-/// so disk errors are reported and never swallowed. A backup store itself, so the layers that only read (hedged
-/// reads) take it as one.
+/// The backup disk as the slab layer uses it: every failure is counted and logged (at most
+/// <see cref="LogBurst"/> lines every <see cref="LogWindow"/>: a failing disk under swap sees the same page retried
+/// again and again), then travels on to the caller (an NBD EIO, or ENOSPC for a full disk), so disk errors are
+/// reported and never swallowed. A backup store itself, so the layers that only read (hedged reads) take it as one.
 /// </summary>
-internal sealed class ReportedDisk(IBackupStore disk, SlabMetrics metrics, ILogger logger) : IBackupStore
+internal sealed class ReportedDisk(IBackupStore disk, SlabMetrics metrics, ILogger logger, TimeProvider time) : IBackupStore
 {
+    public const int LogBurst = 10;
+
+    public static readonly TimeSpan LogWindow = TimeSpan.FromSeconds(10);
+
+    private readonly LogThrottle _throttle = new(LogBurst, LogWindow, time);
+
     public long Size => disk.Size;
 
     public void Read(long offset, Span<byte> destination)
@@ -24,7 +32,7 @@ internal sealed class ReportedDisk(IBackupStore disk, SlabMetrics metrics, ILogg
         catch (BlockDeviceException ex)
         {
             metrics.DiskError("read");
-            SlabLog.DiskError(logger, ex.Message);
+            Report(ex);
             throw;
         }
     }
@@ -40,7 +48,7 @@ internal sealed class ReportedDisk(IBackupStore disk, SlabMetrics metrics, ILogg
         catch (BlockDeviceException ex)
         {
             metrics.DiskError("write");
-            SlabLog.DiskError(logger, ex.Message);
+            Report(ex);
             throw;
         }
     }
@@ -54,7 +62,7 @@ internal sealed class ReportedDisk(IBackupStore disk, SlabMetrics metrics, ILogg
         catch (BlockDeviceException ex)
         {
             metrics.DiskError("flush");
-            SlabLog.DiskError(logger, ex.Message);
+            Report(ex);
             throw;
         }
     }
@@ -68,10 +76,25 @@ internal sealed class ReportedDisk(IBackupStore disk, SlabMetrics metrics, ILogg
         catch (BlockDeviceException ex)
         {
             metrics.DiskError("discard");
-            SlabLog.DiskError(logger, ex.Message);
+            Report(ex);
             throw;
         }
     }
 
     public void Dispose() => disk.Dispose();
+
+    private void Report(BlockDeviceException ex)
+    {
+        if (!_throttle.TryEnter(out var suppressed))
+        {
+            return;
+        }
+
+        if (suppressed > 0)
+        {
+            SlabLog.DiskErrorsSuppressed(logger, suppressed, LogBurst, LogWindow.TotalSeconds);
+        }
+
+        SlabLog.DiskError(logger, ex.Message);
+    }
 }

@@ -20,6 +20,9 @@ internal static partial class SlabLog
     [LoggerMessage(354, LogLevel.Error, "Backup disk error: {Message}")]
     public static partial void DiskError(ILogger logger, string message);
 
+    [LoggerMessage(365, LogLevel.Error, "Backup disk: {Count} more errors were not logged (at most {Burst} every {Seconds} s; the swapnbd.backup.errors metric counts every one)")]
+    public static partial void DiskErrorsSuppressed(ILogger logger, long count, int burst, double seconds);
+
     [LoggerMessage(355, LogLevel.Warning, "Slab {Slab}: fill from the backup disk failed: {Message}")]
     public static partial void FillFailed(ILogger logger, int slab, string message);
 

@@ -73,7 +73,7 @@ public sealed class SwapDevice : IBlockDevice
         var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Swap.Slabs.SwapDevice");
         _table = new SlabTable(size, options.SlabSize);
         Metrics = new SlabMetrics(time);
-        _disk = new ReportedDisk(disk, Metrics, logger);
+        _disk = new ReportedDisk(disk, Metrics, logger, time);
         var random = new LockedRandom(options.Seed);
         var clientId = options.ClientId != 0 ? options.ClientId : (ulong)Random.Shared.NextInt64(1, long.MaxValue);
         _sealer = options.SealPages ? PageSealer.Create(size >> PageShift) : null;

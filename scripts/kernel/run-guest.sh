@@ -4,13 +4,17 @@
 #
 #   run-guest.sh --port PORT --script GUEST_SCRIPT [--env KEY=VALUE]... [--file SRC[:DEST]]... [--mem 512M]
 #                [--smp 2] [--timeout 300] [--log FILE] [--out FILE] [--append 'KERNEL ARGS'] [--console]
-#                [--forward PORT]... [--disk FILE]... [--accel tcg|kvm|auto] [--serial2 FILE] [--monitor SOCKET]
+#                [--forward PORT]... [--disk FILE]... [--blkdebug CFG] [--accel tcg|kvm|auto] [--serial2 FILE]
+#                [--monitor SOCKET]
 #
 # The guest reaches the NBD server listening on host 127.0.0.1:PORT as 10.0.2.100:PORT (env NBD_HOST, NBD_PORT).
 # qemu user networking runs with restrict=on, so the guest can reach nothing else.
 # --forward another host loopback port the guest reaches as 10.0.2.100:PORT (e.g. donor daemons for a server that
 #           runs in the guest); with --forward, --port may be left out (no NBD_PORT then)
 # --disk    a file given to the guest as the next virtio disk (/dev/vda, /dev/vdb, ...), raw
+# --blkdebug every --disk goes through qemu's blkdebug driver with the rules in CFG ([inject-error] sections: a disk
+#           that fails given sectors with EIO, as a failing drive does); the guest gets each error reported
+#           (werror/rerror=report: never a paused VM)
 # --serial2 the guest's ttyS2 written to FILE (a guest process's log that the host reads even if the guest wedges)
 # --monitor a qemu monitor on the Unix socket SOCKET (e.g. "sendkey alt-sysrq-t": every task's stack on the console)
 # --accel   tcg (default; SWAPNBD_QEMU_ACCEL sets the default), kvm, or auto: kvm when /dev/kvm opens, else tcg
@@ -23,9 +27,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-usage() { sed -n '5,7p' "${BASH_SOURCE[0]}" | sed 's/^# *//' >&2; exit 2; }
+usage() { sed -n '5,8p' "${BASH_SOURCE[0]}" | sed 's/^# *//' >&2; exit 2; }
 port="" script="" mem=512M smp=2 timeout=300 log="" out="" append="" console=0 envs=() files=() forwards=() disks=()
-serial2="" monitor=""
+serial2="" monitor="" blkdebug=""
 accel=${SWAPNBD_QEMU_ACCEL:-tcg}
 while (($#)); do
   case "$1" in
@@ -45,6 +49,7 @@ while (($#)); do
     --accel) accel=${2:?}; shift 2 ;;
     --serial2) serial2=${2:?}; shift 2 ;;
     --monitor) monitor=${2:?}; shift 2 ;;
+    --blkdebug) blkdebug=${2:?}; shift 2 ;;
     -h | --help) usage ;;
     *) echo "run-guest: unknown argument $1" >&2; usage ;;
   esac
@@ -56,6 +61,13 @@ for d in "${disks[@]}"; do
   [[ -f "$d" || -b "$d" ]] || { echo "run-guest: --disk $d: no such file" >&2; exit 2; }
   [[ "$d" != *,* ]] || { echo "run-guest: --disk path must not contain a comma" >&2; exit 2; }
 done
+if [[ -n "$blkdebug" ]]; then
+  [[ -f "$blkdebug" ]] || { echo "run-guest: --blkdebug $blkdebug: no such file" >&2; exit 2; }
+  [[ "$blkdebug" != *[,:]* ]] || { echo "run-guest: --blkdebug path must not contain a comma or colon" >&2; exit 2; }
+  for d in "${disks[@]}"; do
+    [[ "$d" != *:* ]] || { echo "run-guest: with --blkdebug, a --disk path must not contain a colon" >&2; exit 2; }
+  done
+fi
 case "$accel" in
   tcg | kvm) ;;
   auto)
@@ -136,7 +148,11 @@ for p in $port "${forwards[@]}"; do
 done
 drives=()
 for d in "${disks[@]}"; do
-  drives+=(-drive "file=$d,if=virtio,format=raw")
+  if [[ -n "$blkdebug" ]]; then
+    drives+=(-drive "file=blkdebug:$blkdebug:$d,if=virtio,format=raw,werror=report,rerror=report")
+  else
+    drives+=(-drive "file=$d,if=virtio,format=raw")
+  fi
 done
 if [[ -n "$serial2" ]]; then
   [[ "$serial2" != *,* ]] || { echo "run-guest: --serial2 path must not contain a comma" >&2; exit 2; }

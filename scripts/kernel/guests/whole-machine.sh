@@ -9,7 +9,9 @@
 #
 # Env (run-guest.sh passes them): WM_DAEMONS ("HOST:PORT HOST:PORT"), WM_SIZE (export bytes), WM_SLAB (slab bytes),
 # WM_WORK_MIB, WM_WORKLOADS (1), WM_CHUNK_MIB (4), WM_LIMIT_S (the workloads' time limit, 600), WM_SERVER_TTY (the
-# server's log goes to this tty, e.g. /dev/ttyS2 captured by run-guest.sh --serial2, instead of a file in the guest).
+# server's log goes to this tty, e.g. /dev/ttyS2 captured by run-guest.sh --serial2, instead of a file in the guest),
+# WM_EXPECT_WRITE_ERRORS (1: the backup disk fails some sectors, run-guest.sh --blkdebug; swap write errors are then
+# required instead of refused).
 # Files: /usr/bin/swapnbd-server, /usr/bin/swapnbd-client, /usr/bin/swap-attach.sh, /usr/bin/swap-detach.sh, their
 # libraries, /etc/swapnbd/cluster.key (mode 0600).
 # Output for the host (keep the formats; WholeMachineSwapTests reads them):
@@ -18,9 +20,10 @@
 #   WM-WORK K: wrote N/M MiB, swap S MiB, T s        every 32 MiB (T: seconds since the workload began)
 #   WM-WORK K: read back N/M MiB, swap S MiB, T s    every 128 MiB of the read-back
 #   WM-WORK K: verified N/M MiB in T s, 0 bad         at the end of workload K
-#   WM: server under pressure: VmRSS max R kB, VmLck max L kB, samples N
+#   WM: server under pressure: VmRSS max R kB, VmLck max L kB, samples N, resident locked max K kB, Buffers max B kB,
+#       longest sampler gap G ms
 #   WM: workloads done in T s (limit L s)
-#   WM: kernel log: swap-errors E, hung-tasks H, oom-kills O
+#   WM: kernel log: swap-errors E, hung-tasks H, oom-kills O, backup-disk-errors D
 #   WM: PASS | WM: FAIL <why>
 set -u
 tag=WM
@@ -37,6 +40,9 @@ say() { echo "$tag: $*"; }
 fail() { say "FAIL $*"; status=1; }
 swap_mib() { awk '/^SwapTotal:/ {t = $2} /^SwapFree:/ {f = $2} END {print int((t - f) / 1024)}' /proc/meminfo; }
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null; }
+# Resident locked memory (smaps_rollup's Locked:). VmLck in /proc/PID/status counts whole locked mappings, and under
+# mlockall(MCL_FUTURE|MCL_ONFAULT) that includes the GC's ~5 GB PROT_NONE address-space reservation, never faulted in.
+locked_kb() { awk '$1 == "Locked:" {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null; }
 
 # Hung tasks reported after 20 s (the kernel default is 120 s, longer than this test); sysrq for a stall dump.
 echo 20 >/proc/sys/kernel/hung_task_timeout_secs || fail "cannot set hung_task_timeout_secs"
@@ -98,7 +104,7 @@ for t in /proc/"$server"/task/*; do
   fi
 done
 say "server pid $server, oom_score_adj $(cat /proc/$server/oom_score_adj), threads $threads, io-flusher threads $flushers, SCHED_RR threads $realtime"
-say "server at start: VmRSS $(status_kb $server VmRSS) kB, VmLck $(status_kb $server VmLck) kB"
+say "server at start: VmRSS $(status_kb $server VmRSS) kB, VmLck $(status_kb $server VmLck) kB, resident locked $(locked_kb $server) kB"
 # Where the server's code is mapped: a user RIP in a stack dump (sysrq-t) maps to a function with this and nm.
 grep swapnbd-server "/proc/$server/maps" | sed "s/^/$tag: map /"
 [ "$log" = "$run/server.log" ] && grep -E '\[90[0-9]\]' "$log" | sed "s/^/$tag: server log: /"
@@ -154,7 +160,7 @@ done
 # Sampler and watchdog: the server's resident and locked memory under pressure, the first swap marker, and the time
 # limit. Past the limit: a stack dump of every task (sysrq-t on the console) and of the server's threads, then the
 # workloads are ended so the script reports.
-rss_max=0 lck_max=0 samples=0 marked=0 timed_out=0 dumped=0
+rss_max=0 lck_max=0 locked_max=0 buffers_max=0 gap_max=0 samples=0 marked=0 timed_out=0 dumped=0
 # Every server thread's state, wait channel and kernel stack, and the server's last log lines: what it waits on.
 dump_server() {
   echo "--- $tag: server threads ($1)"
@@ -164,7 +170,17 @@ dump_server() {
   done
   [ "$log" = "$run/server.log" ] && { echo "--- $tag: server log tail"; tail -n 30 "$log"; }
 }
+uptime_cs() { awk '{split($1, t, "."); print t[1] * 100 + t[2]}' /proc/uptime; }
+last=$(uptime_cs)
 while :; do
+  # The longest gap between two passes of this loop (a 1 s sleep plus a few reads): how long user space stalled.
+  now=$(uptime_cs)
+  gap=$(((now - last) * 10))
+  [ "$gap" -gt "$gap_max" ] && gap_max=$gap
+  last=$now
+  # Buffers: the page cache of block devices, /dev/vda's included (what buffered backup I/O would keep in RAM).
+  b=$(awk '$1 == "Buffers:" {print $2}' /proc/meminfo)
+  [ "${b:-0}" -gt "$buffers_max" ] && buffers_max=$b
   alive=0
   for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
   [ $alive = 1 ] || break
@@ -173,6 +189,11 @@ while :; do
   l=$(status_kb "$server" VmLck)
   [ "${r:-0}" -gt "$rss_max" ] && rss_max=$r
   [ "${l:-0}" -gt "$lck_max" ] && lck_max=$l
+  # smaps_rollup walks the page tables under mmap_lock: every 10th sample only.
+  if [ $((samples % 10)) = 0 ]; then
+    lk=$(locked_kb "$server")
+    [ "${lk:-0}" -gt "$locked_max" ] && locked_max=$lk
+  fi
   samples=$((samples + 1))
   if [ $marked = 0 ] && [ "$(swap_mib)" -ge 64 ]; then
     say "swapping, swap used $(swap_mib) MiB"
@@ -195,17 +216,27 @@ while :; do
 done
 for p in $pids; do wait "$p" || [ $timed_out = 1 ] || fail "workload (pid $p) failed or found a bad page"; done
 elapsed=$(($(date +%s) - start))
-say "server under pressure: VmRSS max $rss_max kB, VmLck max $lck_max kB, samples $samples"
+say "server under pressure: VmRSS max $rss_max kB, VmLck max $lck_max kB, samples $samples, resident locked max $locked_max kB, Buffers max $buffers_max kB, longest sampler gap $gap_max ms"
 say "workloads done in $elapsed s (limit $limit s)"
 [ $marked = 1 ] || fail "the guest never used 64 MiB of swap"
 
 # --- kernel log, teardown -----------------------------------------------------------------------------------------------
 swap_errors=$(dmesg | grep -cE '(Read|Write)-error on swap-device')
+read_errors=$(dmesg | grep -c 'Read-error on swap-device')
+disk_errors=$(dmesg | grep -c 'I/O error, dev vda')
 hung=$(dmesg | grep -c 'blocked for more than')
 ooms=$(dmesg | grep -cE 'Out of memory|oom-kill')
-say "kernel log: swap-errors $swap_errors, hung-tasks $hung, oom-kills $ooms"
-dmesg | grep -E 'swap-device|blocked for more than|Out of memory|oom-kill|Killed process|nbd' | tail -n 40
-[ "$swap_errors" = 0 ] || fail "swap I/O errors in the kernel log"
+say "kernel log: swap-errors $swap_errors, hung-tasks $hung, oom-kills $ooms, backup-disk-errors $disk_errors"
+dmesg | grep -E 'swap-device|blocked for more than|Out of memory|oom-kill|Killed process|nbd|dev vda' | tail -n 40
+if [ "${WM_EXPECT_WRITE_ERRORS:-0}" = 1 ]; then
+  # A failing backup disk (run-guest.sh --blkdebug): its errors reach the kernel as swap write errors, the pages
+  # stay in RAM (the kernel keeps them dirty and tries again), and nothing is ever read back wrong.
+  [ "$disk_errors" -gt 0 ] || fail "the backup disk never failed (no 'I/O error, dev vda' in the kernel log)"
+  [ "$swap_errors" -gt 0 ] || fail "the backup disk failed but the kernel saw no swap write error"
+  [ "$read_errors" = 0 ] || fail "swap read errors in the kernel log"
+else
+  [ "$swap_errors" = 0 ] || fail "swap I/O errors in the kernel log"
+fi
 [ "$hung" = 0 ] || fail "hung-task reports in the kernel log"
 kill -0 "$server" 2>/dev/null || fail "the server is gone"
 [ -z "$client" ] || kill -0 "$client" 2>/dev/null || fail "the client (pid $client) is gone"

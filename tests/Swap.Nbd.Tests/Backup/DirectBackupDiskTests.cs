@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using NUnit.Framework;
+using Swap.BlockDevices;
 using Swap.Nbd.Tests.Support;
 using Swap.Slabs.Backup;
 
@@ -191,5 +192,49 @@ public sealed class DirectBackupDiskTests
         var refused = Assert.Throws<BackupDiskException>(() => BackupDisk.Open(path, 1 << 20, BackupIoMode.Direct));
         Assert.That(refused!.Message, Does.Contain("BackupIo=direct").And.Contain("O_DIRECT").And.Contain("--backup-io auto"));
         Assert.That(File.Exists(path), Is.True, "refusing direct I/O must not delete an existing backup file");
+    }
+
+    [TestCase(BackupIoMode.Direct)]
+    [TestCase(BackupIoMode.Buffered)]
+    [CancelAfter(60_000)]
+    public async Task A_full_file_system_is_no_space_naming_the_disk_and_what_was_written_reads_back(BackupIoMode mode, CancellationToken ct)
+    {
+        // A sparse backup file larger than the file system under it: the disk fills up as pages arrive (issue 15, item 5).
+        await using var small = await ScratchMount.Ext4Async(16L << 20, ct);
+        var path = Path.Combine(small.Path, "backup");
+        using var disk = BackupDisk.Open(path, 64L << 20, mode);
+        var random = new Random(28);
+        var written = new List<(long Offset, byte[] Data)>();
+        BlockDeviceException? full = null;
+        for (var offset = 0L; offset < disk.Size && full is null; offset += 1 << 20)
+        {
+            var data = new byte[1 << 20];
+            random.NextBytes(data);
+            try
+            {
+                disk.Write(offset, data);
+                written.Add((offset, data));
+            }
+            catch (BlockDeviceException ex)
+            {
+                full = ex;
+            }
+        }
+
+        Assert.That(full, Is.Not.Null, "64 MiB fit on a 16 MiB file system");
+        Assert.That(full!.Error, Is.EqualTo(BlockDeviceError.NoSpace), "a full disk is ENOSPC for the NBD client, not EIO");
+        Assert.That(full.Message, Does.Contain(path).And.Contain("write of").And.Contain("No space left on device"));
+        Assert.That(written, Has.Count.GreaterThan(4));
+
+        // Rewriting blocks the file already has needs no new space; everything written before the disk filled is intact.
+        var (lastOffset, lastData) = written[^1];
+        random.NextBytes(lastData);
+        disk.Write(lastOffset, lastData);
+        var back = new byte[1 << 20];
+        foreach (var (offset, data) in written)
+        {
+            disk.Read(offset, back);
+            Assert.That(back.AsSpan().SequenceEqual(data), Is.True, $"the MiB at {offset} after the disk filled");
+        }
     }
 }

@@ -42,7 +42,7 @@ public sealed class ReadHedgerTests
         var onDisk = new byte[Length];
         Array.Fill(onDisk, (byte)0xD1);
         _store.Write(DiskOffset, onDisk);
-        _disk = new ReportedDisk(_store, new SlabMetrics(TimeProvider.System), NullLogger.Instance);
+        _disk = new ReportedDisk(_store, new SlabMetrics(TimeProvider.System), NullLogger.Instance, TimeProvider.System);
         _time = new FakeTimeProvider();
         _slots = new RequestSlotPool(16);
     }

@@ -69,6 +69,9 @@ internal static class EventIds
     /// <summary>SlabLog.BackupDiskError: the backup disk failed an I/O.</summary>
     public const int BackupDiskError = 354;
 
+    /// <summary>SlabLog.DiskErrorsSuppressed: backup disk errors held back by the log throttle, counted.</summary>
+    public const int BackupDiskErrorsSuppressed = 365;
+
     /// <summary>BackupLog.DirectRefused: the backup disk's file system refuses O_DIRECT; it is used through the page cache.</summary>
     public const int BackupDirectRefused = 381;
 

@@ -68,6 +68,24 @@ internal static class WholeMachineGuest
         return path;
     }
 
+    /// <summary>
+    /// A qemu blkdebug rule file (run-guest.sh --blkdebug): every write that touches one of <paramref name="offsets"/>
+    /// fails with EIO, every time, as a drive with bad sectors does; reads and all other writes go through.
+    /// </summary>
+    public static string FailingWrites(string directory, IEnumerable<long> offsets)
+    {
+        var path = Path.Combine(directory, "blkdebug.cfg");
+        var rules = new System.Text.StringBuilder();
+        foreach (var offset in offsets)
+        {
+            // raw's write path raises the write_aio event; sector is in 512-byte units; the rule stays (once = off).
+            rules.Append(CultureInfo.InvariantCulture, $"[inject-error]\nevent = \"write_aio\"\nerrno = \"5\"\nsector = \"{offset / 512}\"\nonce = \"off\"\n\n");
+        }
+
+        File.WriteAllText(path, rules.ToString());
+        return path;
+    }
+
     private static List<string> Ldd(string binary)
     {
         var start = new ProcessStartInfo("ldd", [binary]) { RedirectStandardOutput = true, RedirectStandardError = true };
