@@ -15,7 +15,7 @@
 # Files: /usr/bin/swapnbd-server, /usr/bin/swapnbd-client, /usr/bin/swap-attach.sh, /usr/bin/swap-detach.sh, their
 # libraries, /etc/swapnbd/cluster.key (mode 0600).
 # Output for the host (keep the formats; WholeMachineSwapTests reads them):
-#   WM: server pid P, oom_score_adj A, threads T, io-flusher threads F
+#   WM: server pid P, oom_score_adj A, threads T, io-flusher threads F, SCHED_RR threads R   after the workloads
 #   WM: swapping, swap used S MiB                    once, when swap use passes 64 MiB (the host may kill a donor)
 #   WM-WORK K: wrote N/M MiB, swap S MiB, T s        every 32 MiB (T: seconds since the workload began)
 #   WM-WORK K: read back N/M MiB, swap S MiB, T s    every 128 MiB of the read-back
@@ -86,24 +86,29 @@ done
 # /proc/PID/stat shows as field 9 (/proc/PID/status does not show them). The flag is per thread: count the threads
 # that carry it. The comm field may hold spaces (".NET TP Worker"), so fields are counted after its ')'.
 # The scheduling policy is field 41 (SCHED_RR = 2), its priority field 40.
-threads=0 flushers=0 realtime=0
-for t in /proc/"$server"/task/*; do
-  fields=$(sed 's/.*) //' "$t/stat" 2>/dev/null)
-  flags=$(echo "$fields" | awk '{print $7}')
-  [ -n "$flags" ] || continue
-  threads=$((threads + 1))
-  if [ $((flags & 0x80000)) != 0 ] && [ $((flags & 0x100000)) != 0 ]; then
-    flushers=$((flushers + 1))
-  else
-    say "server thread ${t##*/} ($(cat "$t/comm")) has no PR_SET_IO_FLUSHER (flags $flags)"
-  fi
-  if [ "$(echo "$fields" | awk '{print $39 "/" $38}')" = 2/1 ]; then
-    realtime=$((realtime + 1))
-  else
-    say "server thread ${t##*/} ($(cat "$t/comm")) is not SCHED_RR 1 (policy/priority $(echo "$fields" | awk '{print $39 "/" $38}'))"
-  fi
-done
-say "server pid $server, oom_score_adj $(cat /proc/$server/oom_score_adj), threads $threads, io-flusher threads $flushers, SCHED_RR threads $realtime"
+protection() {
+  threads=0 flushers=0 realtime=0
+  for t in /proc/"$server"/task/*; do
+    fields=$(sed 's/.*) //' "$t/stat" 2>/dev/null)
+    flags=$(echo "$fields" | awk '{print $7}')
+    [ -n "$flags" ] || continue
+    threads=$((threads + 1))
+    if [ $((flags & 0x80000)) != 0 ] && [ $((flags & 0x100000)) != 0 ]; then
+      flushers=$((flushers + 1))
+    else
+      say "server thread ${t##*/} ($(cat "$t/comm")) has no PR_SET_IO_FLUSHER (flags $flags)"
+    fi
+    if [ "$(echo "$fields" | awk '{print $39 "/" $38}')" = 2/1 ]; then
+      realtime=$((realtime + 1))
+    else
+      say "server thread ${t##*/} ($(cat "$t/comm")) is not SCHED_RR 1 (policy/priority $(echo "$fields" | awk '{print $39 "/" $38}'))"
+    fi
+  done
+  say "${1:-}server pid $server, oom_score_adj $(cat /proc/$server/oom_score_adj), threads $threads, io-flusher threads $flushers, SCHED_RR threads $realtime"
+}
+# At start (the pool's workers may still be starting: they are made after the socket listens), and again after the
+# workloads, when every thread the run made exists: that second line is the one the test checks.
+protection "at start: "
 say "server at start: VmRSS $(status_kb $server VmRSS) kB, VmLck $(status_kb $server VmLck) kB, resident locked $(locked_kb $server) kB"
 # Where the server's code is mapped: a user RIP in a stack dump (sysrq-t) maps to a function with this and nm.
 grep swapnbd-server "/proc/$server/maps" | sed "s/^/$tag: map /"
@@ -218,6 +223,7 @@ for p in $pids; do wait "$p" || [ $timed_out = 1 ] || fail "workload (pid $p) fa
 elapsed=$(($(date +%s) - start))
 say "server under pressure: VmRSS max $rss_max kB, VmLck max $lck_max kB, samples $samples, resident locked max $locked_max kB, Buffers max $buffers_max kB, longest sampler gap $gap_max ms"
 say "workloads done in $elapsed s (limit $limit s)"
+protection
 [ $marked = 1 ] || fail "the guest never used 64 MiB of swap"
 
 # --- kernel log, teardown -----------------------------------------------------------------------------------------------
