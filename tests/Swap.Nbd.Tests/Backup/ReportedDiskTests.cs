@@ -12,7 +12,7 @@ namespace Swap.Nbd.Tests.Backup;
 /// <summary>
 /// The slab layer's view of the backup disk: every failure reaches the caller, is counted, and is logged, at most
 /// <see cref="ReportedDisk.LogBurst"/> lines a <see cref="ReportedDisk.LogWindow"/> (the whole-machine test with a failing
-/// disk logged 1545 errors in three minutes before: the kernel retries each failed swap-out), the first line after a
+/// disk logged 2375 errors in 4.5 minutes before: the kernel retries each failed swap-out), the first line after a
 /// held-back stretch saying how many were held back.
 /// </summary>
 [Category(Tier.Unit)]
