@@ -30,6 +30,7 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
     private readonly PageBitmap _onDisk = table.OnDisk;
     private readonly SlabWriters _writers = table.Writers;
     private readonly Lock _edgeLock = new();
+    private readonly WriteOrderLocks _order = new();
 
     /// <summary>Every piece is on the disk and queued for its daemon when this returns; <paramref name="source"/> is not used after.</summary>
     public void Write(long offset, ReadOnlySpan<byte> source)
@@ -77,6 +78,7 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
             Mapping = table.Mapping(slab),
         };
         var generation = _writers.Enter(slab);
+        var order = _order.Enter(coverStart, coverEnd);
         var mapping = piece.Mapping;
         var queued = false;
         try
@@ -138,6 +140,7 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
                 mapping?.Invalidate(piece.FirstPage, piece.Pages);
             }
 
+            _order.Exit(order);
             _writers.Exit(slab, generation);
         }
 

@@ -34,6 +34,8 @@ public sealed class ThrowingDevice(long size) : IBlockDevice
         await _inner.ReadAsync(offset, destination, cancellationToken);
     }
 
+    public int InlineWriteLimit => int.MaxValue;
+
     public bool TryWrite(long offset, ReadOnlySpan<byte> source, bool fua)
     {
         ThrowIfIn(SyncBad, offset, source.Length);
