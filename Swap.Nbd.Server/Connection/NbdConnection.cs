@@ -80,7 +80,7 @@ internal sealed class NbdConnection : IAsyncDisposable
     private Task TransmitAsync(NbdSession session)
     {
         // The transport has started, so the id of its thread (the only one that may block on the reply lock) is known.
-        _replies = new ReplyWriter(_transport.Output, session.StructuredReplies, _transport.ThreadId);
+        _replies = new ReplyWriter(_transport.Output, session.StructuredReplies, _transport.ThreadId, _transport.Socket);
         var dispatcher = new RequestDispatcher(Id, session.Export.Device, _replies, _budget, _buffers, Abort, _logger, _state.Metrics, _abort.Token);
         ConnectionLog.Transmission(_logger, Id, session.StructuredReplies);
         return new TransmissionLoop(_transport, session, _state, _replies, dispatcher, _budget).RunAsync(_abort.Token);

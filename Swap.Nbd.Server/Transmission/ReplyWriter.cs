@@ -1,4 +1,6 @@
 using System.IO.Pipelines;
+using System.Net.Sockets;
+using Swap.Common.Sockets;
 using Swap.BlockDevices;
 using Swap.Nbd.Protocol;
 using Swap.Nbd.Server.Transport;
@@ -18,16 +20,24 @@ internal sealed class ReplyWriter
     // A reply batch is sent once this much is buffered, so a burst of large reads cannot pile up in memory.
     private const int FlushThreshold = 256 * 1024;
 
+    /// <summary>READ replies at least this large that complete off the connection's thread are sent from their own
+    /// buffer (<see cref="SendRead"/>) rather than copied into the output first.</summary>
+    public const int DirectReadSize = 32 * 1024;
+
     private readonly PipeWriter _output;
+    private readonly Socket? _socket;
     private readonly ReplyLock _lock = new();
     private readonly bool _structuredReplies;
     private readonly int _connectionThreadId;
 
     /// <param name="connectionThreadId">The managed id of the thread that receives requests and runs the protocol
     /// loop; only it may wait blocking for the lock.</param>
-    public ReplyWriter(PipeWriter output, bool structuredReplies, int connectionThreadId)
+    /// <param name="socket">The socket under <paramref name="output"/> (which must send with blocking calls on flush),
+    /// for READ replies sent straight from their buffers; null to copy every reply into the output.</param>
+    public ReplyWriter(PipeWriter output, bool structuredReplies, int connectionThreadId, Socket? socket = null)
     {
         _output = output;
+        _socket = socket;
         _structuredReplies = structuredReplies;
         _connectionThreadId = connectionThreadId;
         ReadPrefixSize = structuredReplies ? NbdStructuredReply.OffsetDataPrefixSize : NbdSimpleReply.Size;
@@ -139,6 +149,44 @@ internal sealed class ReplyWriter
             data[..n].CopyTo(span);
             _output.Advance(n);
             data = data[n..];
+        }
+    }
+
+    /// <summary>
+    /// A READ's successful reply: for a large one when the socket is at hand, what the output holds is sent first, then
+    /// the prefix and <paramref name="data"/> in one writev from where they are (one copy fewer per byte, the kernel's);
+    /// otherwise written into the output and flushed. Needs the lock.
+    /// </summary>
+    public async ValueTask SendReadAsync(NbdRequest request, ReadOnlyMemory<byte> data, CancellationToken ct)
+    {
+        if (_socket is null || data.Length < DirectReadSize)
+        {
+            WriteRead(request, data.Span);
+            await FlushAsync(ct).ConfigureAwait(false);
+            return;
+        }
+
+        if (_output.UnflushedBytes > 0)
+        {
+            await FlushAsync(ct).ConfigureAwait(false);
+        }
+
+        SendRead(request, data.Span);
+    }
+
+    private void SendRead(in NbdRequest request, ReadOnlySpan<byte> data)
+    {
+        Span<byte> prefix = stackalloc byte[NbdStructuredReply.OffsetDataPrefixSize];
+        prefix = prefix[..ReadPrefixSize];
+        WriteReadPrefix(request, prefix);
+        try
+        {
+            SocketGather.SendAll(_socket!, prefix, data);
+        }
+        catch (SocketException ex)
+        {
+            // As the output's own sends fail: the connection's failure handling sees an IOException.
+            throw new IOException(ex.Message, ex);
         }
     }
 

@@ -286,14 +286,13 @@ internal sealed class RequestDispatcher(
             {
                 if (error == NbdError.None && request.Command == NbdCommand.Read && buffer is not null)
                 {
-                    replies.WriteRead(request, buffer.AsSpan(0, (int)request.Length));
+                    await replies.SendReadAsync(request, buffer.AsMemory(0, (int)request.Length), aborted).ConfigureAwait(false);
                 }
                 else
                 {
                     replies.WriteStatus(request, error);
+                    await replies.FlushAsync(aborted).ConfigureAwait(false);
                 }
-
-                await replies.FlushAsync(aborted).ConfigureAwait(false);
             }
             finally
             {

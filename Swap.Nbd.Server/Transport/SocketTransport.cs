@@ -57,6 +57,9 @@ internal sealed class SocketTransport
 
     public PipeWriter Output { get; }
 
+    /// <summary>The socket itself, for sends of large replies straight from their buffers (after <see cref="Output"/> is flushed).</summary>
+    public Socket Socket => _socket;
+
     /// <summary>Bytes received by the socket that the transport has not read yet (a system call).</summary>
     public int Available => _socket.Available;
 

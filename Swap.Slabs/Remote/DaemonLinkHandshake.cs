@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using Swap.Common.Sockets;
 using Swap.Daemon.Protocol;
 
 namespace Swap.Slabs.Remote;

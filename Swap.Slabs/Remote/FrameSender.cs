@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Swap.Common.Buffers;
+using Swap.Common.Sockets;
 using Swap.Daemon.Protocol;
 
 namespace Swap.Slabs.Remote;

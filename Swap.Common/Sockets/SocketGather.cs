@@ -1,14 +1,14 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
-namespace Swap.Slabs.Remote;
+namespace Swap.Common.Sockets;
 
 /// <summary>
-/// The daemon link's blocking sends: whole buffers, and one writev for a frame header and its payload, so a large
-/// WRITE leaves in one system call without first being
-/// copied behind its header (.NET's gathering Send takes managed segment lists, and allocates).
+/// Blocking sends: whole buffers, and one writev for a header and its payload (a daemon link's frame, an NBD READ
+/// reply), so a large payload leaves in one system call without first being copied behind its header (.NET's
+/// gathering Send takes managed segment lists, and allocates).
 /// </summary>
-internal static unsafe partial class SocketGather
+public static unsafe partial class SocketGather
 {
     private const int Eintr = 4;
 
