@@ -23,8 +23,10 @@ public sealed class BackupDisk : IBackupStore
     private const int MaxDirectAlignment = 64 * 1024;
     private static readonly byte[] Zeroes = new byte[64 * 1024];
 
-    /// <summary>ENOSPC: .NET's IOException carries the raw errno as its HResult on Unix.</summary>
+    // errnos that mean more to an NBD client than EIO (.NET's IOException carries the raw errno as its HResult on Unix).
     private const int NoSpaceErrno = 28;
+    private const int ReadOnlyErrno = 30;
+    private const int QuotaErrno = 122;
 
     private readonly SafeFileHandle _handle;
     private DirectBlockIo? _direct;
@@ -246,7 +248,8 @@ public sealed class BackupDisk : IBackupStore
         var errno = BackupDiskNative.DataSync(_handle);
         if (errno != 0)
         {
-            throw new BlockDeviceException(BlockDeviceError.Io, $"backup disk {Path}: fdatasync failed: {BackupDiskNative.Describe(errno)}");
+            // A file system that allocates late (thin provisioning, NFS) reports a full disk here, not at the write.
+            throw new BlockDeviceException(ErrorOf(errno), $"backup disk {Path}: fdatasync failed: {BackupDiskNative.Describe(errno)}");
         }
     }
 
@@ -400,8 +403,19 @@ public sealed class BackupDisk : IBackupStore
     /// A failed read or write: a full disk (ENOSPC, a sparse file whose file system filled up) is <see
     /// cref="BlockDeviceError.NoSpace"/>, which the NBD client gets as ENOSPC; anything else is EIO.
     /// </summary>
+    /// <summary>
+    /// What an errno from the disk is to the NBD client: a full disk (ENOSPC, or EDQUOT: the backup file's owner is
+    /// over quota) is ENOSPC, a read-only file system EPERM, anything else EIO.
+    /// </summary>
+    internal static BlockDeviceError ErrorOf(int errno) => errno switch
+    {
+        NoSpaceErrno or QuotaErrno => BlockDeviceError.NoSpace,
+        ReadOnlyErrno => BlockDeviceError.ReadOnly,
+        _ => BlockDeviceError.Io,
+    };
+
     private BlockDeviceException Failure(string operation, long offset, long length, string reason, Exception? inner = null) =>
-        new(inner is IOException { HResult: NoSpaceErrno } ? BlockDeviceError.NoSpace : BlockDeviceError.Io,
+        new(inner is IOException io ? ErrorOf(io.HResult) : BlockDeviceError.Io,
             $"backup disk {Path}: {operation} of {length} bytes at offset {offset} failed: {reason}", inner);
 
     private static bool ExistsOnDisk(string path) => File.Exists(path) || Directory.Exists(path);

@@ -237,4 +237,14 @@ public sealed class DirectBackupDiskTests
             Assert.That(back.AsSpan().SequenceEqual(data), Is.True, $"the MiB at {offset} after the disk filled");
         }
     }
+
+    /// <summary>The one errno mapping that writes, reads, discards and fdatasync share: fdatasync is where a thin or
+    /// network file system reports a full disk, and the client must learn ENOSPC there too, not EIO.</summary>
+    [TestCase(28, BlockDeviceError.NoSpace, TestName = "ENOSPC_is_no_space")]
+    [TestCase(122, BlockDeviceError.NoSpace, TestName = "EDQUOT_is_no_space")]
+    [TestCase(30, BlockDeviceError.ReadOnly, TestName = "EROFS_is_read_only")]
+    [TestCase(5, BlockDeviceError.Io, TestName = "EIO_is_an_io_error")]
+    [TestCase(22, BlockDeviceError.Io, TestName = "EINVAL_is_an_io_error")]
+    public void An_errno_from_the_disk_maps_to_what_the_client_is_told(int errno, BlockDeviceError expected) =>
+        Assert.That(BackupDisk.ErrorOf(errno), Is.EqualTo(expected));
 }
