@@ -77,7 +77,10 @@ internal sealed class HedgedRead : IValueTaskSource<HedgeOutcome>, IThreadPoolWo
         _daemonRead = daemonRead;
         _diskOffset = diskOffset;
         _length = length;
-        Interlocked.Increment(ref _parties);
+        // Two holds: the daemon side's, and the armed race's. Whoever takes the race out of Pending takes over the
+        // second: the sweeper hands it to the disk side it starts; a side that ends the race first drops it. So the
+        // entry cannot come back to the pool (and be reused) while a sweeper that saw it pending may still fire it.
+        Interlocked.Add(ref _parties, 2);
         Volatile.Write(ref _deadline, deadline);
         // Published after the deadline and the disk range: a sweeper that sees this use pending sees them too.
         Interlocked.Exchange(ref _state, (++_use << PhaseBits) | Pending);
@@ -123,10 +126,11 @@ internal sealed class HedgedRead : IValueTaskSource<HedgeOutcome>, IThreadPoolWo
             return long.MaxValue;
         }
 
-        // Hedged: the caller cannot be answered (nor let go) before the disk side ends, so the entry is ours.
+        // Hedged: the armed hold is the disk side's now. The daemon side may still win (and the caller let go) before
+        // the disk side ends; the entry stays out of the pool until that side lets go too.
+        _owner.AfterFireForTests?.Invoke();
         _owner.Disarmed();
         _owner.CountStarted();
-        Interlocked.Increment(ref _parties);
         DiskBuffer = PinnedBufferPool.Shared.Rent(_length);
         if (runHere is null)
         {
@@ -250,7 +254,7 @@ internal sealed class HedgedRead : IValueTaskSource<HedgeOutcome>, IThreadPoolWo
             {
                 if (phase == Pending)
                 {
-                    _owner.Disarmed();
+                    DropArmedHold();
                 }
 
                 return true;
@@ -272,7 +276,7 @@ internal sealed class HedgedRead : IValueTaskSource<HedgeOutcome>, IThreadPoolWo
                     continue;
                 }
 
-                _owner.Disarmed();
+                DropArmedHold();
                 Complete(HedgeWinner.Neither);
                 return true;
             }
@@ -287,6 +291,13 @@ internal sealed class HedgedRead : IValueTaskSource<HedgeOutcome>, IThreadPoolWo
 
             return false;
         }
+    }
+
+    /// <summary>The race left Pending without a disk side: the armed hold goes (never the last: the side ending it holds one).</summary>
+    private void DropArmedHold()
+    {
+        _owner.Disarmed();
+        Interlocked.Decrement(ref _parties);
     }
 
     private void Complete(HedgeWinner winner)

@@ -183,6 +183,9 @@ internal sealed class ReadHedger : IDisposable
 
     internal void CountStarted() => Interlocked.Increment(ref _started);
 
+    /// <summary>Tests only: runs on the sweeper's thread right after it takes a read to Hedged, before the disk side starts.</summary>
+    internal Action? AfterFireForTests { get; set; }
+
     internal void CountWonByDisk() => Interlocked.Increment(ref _wonByDisk);
 
     internal void CountWonByDaemon() => Interlocked.Increment(ref _wonByDaemon);

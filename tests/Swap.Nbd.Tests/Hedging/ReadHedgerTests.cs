@@ -177,6 +177,51 @@ public sealed class ReadHedgerTests
         Assert.That((hedger.Started, hedger.WonByDaemon, hedger.WonByDisk), Is.EqualTo((1L, 1L, 0L)));
     }
 
+    /// <summary>
+    /// The daemon answering at the instant the sweeper fires its read (found by bench.sh at 2 % loss: the server died
+    /// returning a buffer twice). The reply lands right after the sweep takes the race to Hedged and before the disk
+    /// side starts, and the caller lets go at once, on the reply's thread: before the fix the caller and the daemon
+    /// side were the last holders, the entry went back to the pool with its buffers, and the disk side then read into
+    /// and released an entry that was no longer its own.
+    /// </summary>
+    [Test]
+    public async Task A_reply_landing_while_the_sweep_fires_its_read_leaves_the_entry_to_the_disk_side()
+    {
+        using var hedger = NewHedger();
+        var (slot, read) = StartRead(hedger, out var hedge);
+        HedgeOutcome? outcome = null;
+        byte[]? bytes = null;
+        var caller = CallerAsync();
+        hedger.AfterFireForTests = () =>
+        {
+            hedger.AfterFireForTests = null;
+            Land(slot, 0xDA);
+            Assert.That(outcome, Is.Not.Null, "the caller was answered on the reply's thread and let go");
+        };
+        _time.Advance(Floor);
+        Assert.DoesNotThrow(() => hedger.Sweep(_time.GetTimestamp()), "the disk side ends on an entry that is still its own");
+        await caller;
+        Assert.That(outcome, Is.EqualTo(new HedgeOutcome(HedgeWinner.Daemon, null)));
+        Assert.That(bytes, Is.All.EqualTo(0xDA));
+        await WaitForAsync(() => hedger.FreeEntries == 4);
+        Assert.That((hedger.Started, hedger.WonByDaemon, hedger.WonByDisk), Is.EqualTo((1L, 1L, 0L)));
+
+        // And the entry is whole for its next use.
+        var (again, next) = StartRead(hedger, out var reused);
+        Land(again, 0xDB);
+        Assert.That((await next).Winner, Is.EqualTo(HedgeWinner.Daemon));
+        Assert.That(reused.DaemonBuffer.AsSpan(0, Length).ToArray(), Is.All.EqualTo(0xDB));
+        reused.Release();
+        await WaitForAsync(() => hedger.FreeEntries == 4);
+
+        async Task CallerAsync()
+        {
+            outcome = await read;
+            bytes = hedge.DaemonBuffer.AsSpan(0, Length).ToArray();
+            hedge.Release();
+        }
+    }
+
     [Test]
     public void A_read_finds_no_entry_when_all_are_taken()
     {
