@@ -19,14 +19,6 @@ public interface IBlockDevice : IDisposable
 
     ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken);
 
-    /// <summary>
-    /// The largest write the server offers to <see cref="TryWrite"/>; larger ones go to <see cref="WriteAsync"/> with
-    /// the payload in a buffer of their own. A device whose inline write holds the caller's thread for long (one that
-    /// writes a disk, say) keeps it small, so the requests behind a large write on its connection are read and started
-    /// while it runs; a memory device says <see cref="int.MaxValue"/>.
-    /// </summary>
-    int InlineWriteLimit { get; }
-
     /// <summary>Writes synchronously if that can be done without blocking; false means nothing was written, call <see cref="WriteAsync"/>.</summary>
     bool TryWrite(long offset, ReadOnlySpan<byte> source, bool fua);
 

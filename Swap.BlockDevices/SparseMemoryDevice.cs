@@ -47,9 +47,6 @@ public sealed unsafe class SparseMemoryDevice : IBlockDevice
 
     public int MinimumBlockSize => 1;
 
-    /// <summary>Every write is a memory copy: done inline whatever its size.</summary>
-    public int InlineWriteLimit => int.MaxValue;
-
     /// <summary>Bytes of page memory currently committed.</summary>
     public long AllocatedBytes => Interlocked.Read(ref _allocatedPages) * PageSize;
 

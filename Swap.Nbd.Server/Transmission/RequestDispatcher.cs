@@ -25,8 +25,6 @@ internal sealed class RequestDispatcher(
 {
     private const int MaxExtentsPerReply = 1024;
 
-    private readonly int _inlineWriteLimit = device.InlineWriteLimit;
-
     private AllocationExtent[]? _extents;
 
     /// <summary>Serves one request that passed <see cref="RequestValidator"/>; <paramref name="payload"/> is a WRITE's
@@ -61,7 +59,7 @@ internal sealed class RequestDispatcher(
                 return;
 
             case NbdCommand.Write:
-                if (request.Length <= _inlineWriteLimit && TryWriteInline(request, payload, fua, out var writeError))
+                if (TryWriteInline(request, payload, fua, out var writeError))
                 {
                     await replies.ReplyAsync(request, writeError, ct).ConfigureAwait(false);
                     metrics.Answered(request.Command, started);

@@ -115,15 +115,6 @@ public sealed class SwapDevice : IBlockDevice
 
     public int MinimumBlockSize => 1;
 
-    /// <summary>
-    /// Writes above this size are done on a pool thread (<see cref="WriteAsync"/>), not on the connection's: each waits
-    /// on its O_DIRECT disk write and seals its pages, ~0.3 ms for 128 KiB, and done inline they serialize every request
-    /// behind them on the connection. Up to it, the hop would cost more than it saves (a swap-out is mostly 4-32 KiB).
-    /// </summary>
-    public const int LargeWrite = 32 * 1024;
-
-    public int InlineWriteLimit => LargeWrite;
-
     public long SlabSize => _options.SlabSize;
 
     public IReadOnlyList<DaemonEndpoint> Daemons => _daemons.Daemons;
@@ -164,27 +155,14 @@ public sealed class SwapDevice : IBlockDevice
     public ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken) =>
         _reads.ReadAsync(offset, destination);
 
-    /// <summary>
-    /// A write with FUA, or one above <see cref="InlineWriteLimit"/>: a large one is written on a pool thread, and a
-    /// FUA write's flush waits on the disk there too.
-    /// </summary>
     [AsyncMethodBuilder(typeof(RetainedValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken)
     {
-        var large = source.Length > LargeWrite;
-        if (large)
-        {
-            await new ThreadPoolHop();
-        }
-
         _writes.Write(offset, source.Span);
         if (fua)
         {
-            if (!large)
-            {
-                await new ThreadPoolHop();
-            }
-
+            // The flush waits on the disk: off the caller's thread.
+            await new ThreadPoolHop();
             _disk.Flush();
         }
     }

@@ -38,7 +38,6 @@ public sealed class GatedDevice(long size) : IBlockDevice
         await _inner.ReadAsync(offset, destination, cancellationToken);
     }
 
-    public int InlineWriteLimit => _inner.InlineWriteLimit;
     public bool TryWrite(long offset, ReadOnlySpan<byte> source, bool fua) => _inner.TryWrite(offset, source, fua);
     public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken) => _inner.WriteAsync(offset, source, fua, cancellationToken);
     public ValueTask FlushAsync(CancellationToken cancellationToken) => _inner.FlushAsync(cancellationToken);

@@ -34,8 +34,6 @@ public sealed class ThrowingDevice(long size) : IBlockDevice
         await _inner.ReadAsync(offset, destination, cancellationToken);
     }
 
-    public int InlineWriteLimit => int.MaxValue;
-
     public bool TryWrite(long offset, ReadOnlySpan<byte> source, bool fua)
     {
         ThrowIfIn(SyncBad, offset, source.Length);
