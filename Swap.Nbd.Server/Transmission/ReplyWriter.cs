@@ -1,7 +1,7 @@
 using System.IO.Pipelines;
 using System.Net.Sockets;
-using Swap.Common.Sockets;
 using Swap.BlockDevices;
+using Swap.Common.Sockets;
 using Swap.Nbd.Protocol;
 using Swap.Nbd.Server.Transport;
 

@@ -400,10 +400,6 @@ public sealed class BackupDisk : IBackupStore
     }
 
     /// <summary>
-    /// A failed read or write: a full disk (ENOSPC, a sparse file whose file system filled up) is <see
-    /// cref="BlockDeviceError.NoSpace"/>, which the NBD client gets as ENOSPC; anything else is EIO.
-    /// </summary>
-    /// <summary>
     /// What an errno from the disk is to the NBD client: a full disk (ENOSPC, or EDQUOT: the backup file's owner is
     /// over quota) is ENOSPC, a read-only file system EPERM, anything else EIO.
     /// </summary>
@@ -414,6 +410,10 @@ public sealed class BackupDisk : IBackupStore
         _ => BlockDeviceError.Io,
     };
 
+    /// <summary>
+    /// A failed read, write or discard, its error by <see cref="ErrorOf"/> (a full disk, such as a sparse file whose file
+    /// system filled up, is <see cref="BlockDeviceError.NoSpace"/>, which the NBD client gets as ENOSPC).
+    /// </summary>
     private BlockDeviceException Failure(string operation, long offset, long length, string reason, Exception? inner = null) =>
         new(inner is IOException io ? ErrorOf(io.HResult) : BlockDeviceError.Io,
             $"backup disk {Path}: {operation} of {length} bytes at offset {offset} failed: {reason}", inner);

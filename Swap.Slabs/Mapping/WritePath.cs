@@ -29,7 +29,6 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
 
     private readonly PageBitmap _onDisk = table.OnDisk;
     private readonly SlabWriters _writers = table.Writers;
-    private readonly Lock _edgeLock = new();
     private readonly WriteOrderLocks _order = new();
 
     /// <summary>Every piece is on the disk and queued for its daemon when this returns; <paramref name="source"/> is not used after.</summary>
@@ -96,19 +95,16 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
                 }
                 else if (coverEnd - coverStart <= EdgeLimit)
                 {
-                    // Part pages: the daemon gets whole pages read back from the disk. Serialized, so two part-page
-                    // writes to one page are queued in the order their disk writes happened.
+                    // Part pages: the daemon gets whole pages read back from the disk. Two writes of one page are
+                    // queued in the order their disk writes happened: both hold its stripe of _order throughout.
                     var length = (int)(coverEnd - coverStart);
                     var edge = PinnedBufferPool.Shared.Rent(length);
                     try
                     {
-                        lock (_edgeLock)
-                        {
-                            disk.Write(offset, source);
-                            disk.Read(coverStart, edge.AsSpan(0, length));
-                            Queue(piece, mapping, edge.AsSpan(0, length));
-                            queued = true;
-                        }
+                        disk.Write(offset, source);
+                        disk.Read(coverStart, edge.AsSpan(0, length));
+                        Queue(piece, mapping, edge.AsSpan(0, length));
+                        queued = true;
                     }
                     finally
                     {
