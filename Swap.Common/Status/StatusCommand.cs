@@ -89,6 +89,11 @@ public sealed class StatusCommand<T>(string program, string defaultPath, JsonTyp
             {
                 text = await File.ReadAllTextAsync(path, ct).ConfigureAwait(false);
             }
+            catch (OperationCanceledException) when (watch is not null && ct.IsCancellationRequested)
+            {
+                // Ctrl-C while reading the file ends --watch as it does between frames.
+                return ExitOk;
+            }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 await error.WriteLineAsync($"{program} status: cannot read {path}: {ex.Message} ({program} writes it with --status-file {path})").ConfigureAwait(false);
@@ -116,7 +121,7 @@ public sealed class StatusCommand<T>(string program, string defaultPath, JsonTyp
             var frame = raw ? text.TrimEnd() : format(status, now);
             // In place: cursor home and clear, then the frame.
             await output.WriteLineAsync(watch is null ? frame : "\u001b[H\u001b[2J" + frame).ConfigureAwait(false);
-            await output.FlushAsync(ct).ConfigureAwait(false);
+            await output.FlushAsync(CancellationToken.None).ConfigureAwait(false);
             if (watch is not { } interval)
             {
                 if (!StatusFile.IsStale(status, now))

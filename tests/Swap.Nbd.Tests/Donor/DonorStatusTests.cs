@@ -152,6 +152,17 @@ public sealed class DonorStatusTests
     }
 
     [Test, CancelAfter(20_000)]
+    public async Task Ctrl_C_while_the_file_is_being_read_ends_watch_cleanly(CancellationToken ct)
+    {
+        await using var donor = new TestDonor(o => o.StatusFile = StatusPath);
+        // Cancelled before the first read: the read itself sees the cancellation (CI once caught it mid-read).
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        await stop.CancelAsync();
+        var (exit, frames, error) = await RunViewAsync(["--status-file", StatusPath, "--watch", "0.2"], new FrozenClock(donor.Time), stop.Token);
+        Assert.That((exit, frames, error), Is.EqualTo((0, "", "")));
+    }
+
+    [Test, CancelAfter(20_000)]
     public async Task A_missing_file_a_foreign_file_or_a_bad_argument_says_what_to_do(CancellationToken ct)
     {
         var missing = Path.Combine(_directory, "none.json");
