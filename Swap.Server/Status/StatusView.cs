@@ -57,6 +57,17 @@ public static class StatusView
             $"  reads: {ByteSize.FormatApproximate(slabs.ReadBytesFromDaemons)} from daemons, {ByteSize.FormatApproximate(slabs.ReadBytesFromDisk)} from the backup disk" +
             $"{(reads > 0 ? string.Create(CultureInfo.InvariantCulture, $" ({100.0 * slabs.ReadBytesFromDaemons / reads:0.#} % remote)") : "")}; " +
             $"hedged {slabs.HedgedReads} (disk won {slabs.HedgeWonByDisk}, daemon won {slabs.HedgeWonByDaemon})");
+        if (slabs.PrefetchIssuedBytes > 0 || slabs.PrefetchMissBytes > 0)
+        {
+            text.Append(CultureInfo.InvariantCulture,
+                $"\n  prefetch: {ByteSize.FormatApproximate(slabs.PrefetchHitBytes)} of reads from its cache, {ByteSize.FormatApproximate(slabs.PrefetchMissBytes)} past it; " +
+                $"{ByteSize.FormatApproximate(slabs.PrefetchIssuedBytes)} asked of donors ahead, {ByteSize.FormatApproximate(slabs.PrefetchWastedBytes)} never read");
+            if (slabs.PrefetchIssuedBytes > 0)
+            {
+                text.Append(CultureInfo.InvariantCulture, $" (accuracy {100.0 * slabs.PrefetchHitBytes / slabs.PrefetchIssuedBytes:0.#} %)");
+            }
+        }
+
         return text.ToString();
     }
 

@@ -101,10 +101,26 @@ internal sealed class ReadPath(SlabTable table, ReportedDisk disk, SlabPlacer pl
         return TryPlainReadAsync(slab, mapping, slabOffset, destination);
     }
 
-    [AsyncMethodBuilder(typeof(RetainedValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> TryPlainReadAsync(int slab, SlabMapping mapping, long slabOffset, Memory<byte> destination)
+    /// <summary>
+    /// A prefetch of pages the caller found valid on the slab's daemon (checked again here, after the caller reserved
+    /// the cache slot): read from the daemon, unhedged, opened when sealed. False: nothing usable landed.
+    /// </summary>
+    public ValueTask<bool> TryPrefetchAsync(int slab, SlabMapping mapping, long slabOffset, Memory<byte> destination)
     {
-        if (hedger is not null && destination.Length <= MaxHedgedBytes && hedger.TryRent(destination.Length) is { } hedge)
+        if (!mapping.Usable || !mapping.Valid.All(slabOffset >> PageShift, destination.Length >> PageShift))
+        {
+            return new ValueTask<bool>(false);
+        }
+
+        return sealedReads is not null
+            ? sealedReads.TryReadAsync(slab, mapping, slabOffset, destination, hedged: false)
+            : TryPlainReadAsync(slab, mapping, slabOffset, destination, hedged: false);
+    }
+
+    [AsyncMethodBuilder(typeof(RetainedValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> TryPlainReadAsync(int slab, SlabMapping mapping, long slabOffset, Memory<byte> destination, bool hedged = true)
+    {
+        if (hedged && hedger is not null && destination.Length <= MaxHedgedBytes && hedger.TryRent(destination.Length) is { } hedge)
         {
             return await TryHedgedReadAsync(hedger, hedge, slab, mapping, slabOffset, destination).ConfigureAwait(false);
         }

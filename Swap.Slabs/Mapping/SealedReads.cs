@@ -31,15 +31,16 @@ internal sealed class SealedReads(SlabTable table, PageSealer sealer, OpenFailur
     private const int PageSize = SlabTable.PageSize;
 
     /// <summary>True when all of <paramref name="destination"/> came from the daemon and opened; false: read it from the disk.</summary>
+    /// <param name="hedged">False for a prefetch: nobody waits on it, so no disk read races it.</param>
     [AsyncMethodBuilder(typeof(RetainedValueTaskMethodBuilder<>))]
-    public async ValueTask<bool> TryReadAsync(int slab, SlabMapping mapping, long slabOffset, Memory<byte> destination)
+    public async ValueTask<bool> TryReadAsync(int slab, SlabMapping mapping, long slabOffset, Memory<byte> destination, bool hedged = true)
     {
         while (!destination.IsEmpty)
         {
             var skip = (int)(slabOffset & (PageSize - 1));
             var pages = (int)Math.Min(ChunkPages, ((long)skip + destination.Length + PageSize - 1) >> PageShift);
             var length = (int)Math.Min(destination.Length, ((long)pages << PageShift) - skip);
-            if (!await TryReadChunkAsync(slab, mapping, slabOffset >> PageShift, pages, skip, destination[..length]).ConfigureAwait(false))
+            if (!await TryReadChunkAsync(slab, mapping, slabOffset >> PageShift, pages, skip, destination[..length], hedged).ConfigureAwait(false))
             {
                 return false;
             }
@@ -52,13 +53,13 @@ internal sealed class SealedReads(SlabTable table, PageSealer sealer, OpenFailur
     }
 
     [AsyncMethodBuilder(typeof(RetainedValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> TryReadChunkAsync(int slab, SlabMapping mapping, long pageInSlab, int pages, int skip, Memory<byte> destination)
+    private async ValueTask<bool> TryReadChunkAsync(int slab, SlabMapping mapping, long pageInSlab, int pages, int skip, Memory<byte> destination, bool hedged)
     {
         var sealedLength = pages * SealedPage.Stride;
         var firstPage = ((long)slab * table.PagesPerSlab) + pageInSlab;
         // The sealed pages, then the versions they must open as.
         var bytes = sealedLength + (pages * sizeof(uint));
-        var hedge = hedger?.TryRent(bytes);
+        var hedge = hedged ? hedger?.TryRent(bytes) : null;
         var buffer = hedge?.DaemonBuffer ?? PinnedBufferPool.Shared.Rent(bytes);
         try
         {

@@ -97,6 +97,17 @@ public sealed class SlabMetrics : IDisposable
                 new Measurement<long>(stats.HedgeWonByDaemon, new KeyValuePair<string, object?>("outcome", "won_by_daemon")),
             };
         }, "{read}", "hedged reads: started (a daemon missed its bound), won by the backup disk, won by the daemon");
+        _meter.CreateObservableCounter("swapnbd.prefetch.pages", () =>
+        {
+            var stats = device.GetStats();
+            return new[]
+            {
+                new Measurement<long>(stats.PrefetchHits, new KeyValuePair<string, object?>("outcome", "hit")),
+                new Measurement<long>(stats.PrefetchMisses, new KeyValuePair<string, object?>("outcome", "miss")),
+                new Measurement<long>(stats.PrefetchIssued, new KeyValuePair<string, object?>("outcome", "issued")),
+                new Measurement<long>(stats.PrefetchWasted, new KeyValuePair<string, object?>("outcome", "wasted")),
+            };
+        }, "{page}", "prefetcher pages: READs served from its cache (hit) or past it (miss), asked of donors ahead (issued), never read (wasted)");
         _meter.CreateObservableGauge("swapnbd.daemon.up", () => PerDaemon(device, (d, _) => d.Up ? 1 : 0), "1", "1 while the daemon's link is up");
         _meter.CreateObservableGauge("swapnbd.daemon.draining", () => PerDaemon(device, (d, _) => d.Draining ? 1 : 0), "1",
             "1 while the daemon is drained: it left the portal and its slabs are moving off it before its link closes");

@@ -42,6 +42,9 @@ internal sealed class SlabPlacer(SlabTable table, DaemonChooser chooser, SlabFil
     /// <summary>Slabs taken off a daemon so far (lost link, eviction, a bad answer).</summary>
     public long Unmaps => Interlocked.Read(ref _unmaps);
 
+    /// <summary>Told of every slab taken off its daemon (the prefetcher drops its pages); set once at start.</summary>
+    public Action<int>? Unmapped { get; set; }
+
     /// <summary>Drops the slab to disk-only at once and places it again in the background.</summary>
     public void Unmap(int slab, SlabMapping mapping, string reason)
     {
@@ -52,6 +55,7 @@ internal sealed class SlabPlacer(SlabTable table, DaemonChooser chooser, SlabFil
 
         SlabLog.Unmapped(logger, slab, mapping.Daemon.Name, reason);
         Interlocked.Increment(ref _unmaps);
+        Unmapped?.Invoke(slab);
         table.SetPlacement(slab, SlabPlacement.Unplaced);
         if (table.HasData(slab))
         {

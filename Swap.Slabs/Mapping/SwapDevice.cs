@@ -7,6 +7,7 @@ using Swap.BlockDevices;
 using Swap.Slabs.Backup;
 using Swap.Slabs.Hedging;
 using Swap.Slabs.Placement;
+using Swap.Slabs.Prefetch;
 using Swap.Slabs.Remote;
 using Swap.Slabs.Sealing;
 
@@ -45,6 +46,7 @@ public sealed class SwapDevice : IBlockDevice
     private readonly PageSealer? _sealer;
     private readonly OpenFailures _openFailures;
     private readonly ReadHedger? _hedger;
+    private readonly Prefetcher? _prefetcher;
     private readonly CancellationTokenSource _stop = new();
     private int _disposed;
 
@@ -98,6 +100,12 @@ public sealed class SwapDevice : IBlockDevice
         _remoteWrites = new RemoteWrites(_table, _placer);
         _writes = new WritePath(_table, _disk, _remoteWrites, _placer, _sealer);
         _discards = new DiscardPath(_table, _disk, _sealer is not null);
+        if (options.PrefetchCacheSize > 0)
+        {
+            _prefetcher = new Prefetcher(_table, _reads, size, (int)(options.PrefetchCacheSize >> PageShift), options.PrefetchRate, time);
+            _placer.Unmapped = _prefetcher.DropSlab;
+        }
+
         Metrics.Observe(this, _daemons, _placer, _reads, _openFailures);
     }
 
@@ -105,6 +113,9 @@ public sealed class SwapDevice : IBlockDevice
     public SlabMetrics Metrics { get; }
 
     public long Size { get; }
+
+    /// <summary>The prefetcher (null when off), for tests.</summary>
+    internal Prefetcher? Prefetcher => _prefetcher;
 
     /// <summary>The hedged reads' pool and counters (null when off), for tests.</summary>
     internal ReadHedger? Hedger => _hedger;
@@ -133,7 +144,17 @@ public sealed class SwapDevice : IBlockDevice
     /// </summary>
     public DaemonSetChange SetDaemons(IReadOnlyList<(string Name, EndPoint EndPoint)> daemons) => _daemons.Apply(daemons);
 
-    public bool TryRead(long offset, Span<byte> destination) => false;
+    /// <summary>Answers a READ at once when the prefetcher holds all its pages; false: call <see cref="ReadAsync"/>.</summary>
+    public bool TryRead(long offset, Span<byte> destination)
+    {
+        if (_prefetcher is not { } prefetcher || !prefetcher.TryServe(offset, destination))
+        {
+            return false;
+        }
+
+        prefetcher.Observe(offset, destination.Length, hit: true);
+        return true;
+    }
 
     /// <summary>
     /// Every write without FUA is done here, on the caller's thread: the pages go to the daemon (sent, not awaited)
@@ -149,16 +170,23 @@ public sealed class SwapDevice : IBlockDevice
         }
 
         _writes.Write(offset, source);
+        _prefetcher?.Invalidate(offset, source.Length);
         return true;
     }
 
-    public ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken) =>
-        _reads.ReadAsync(offset, destination);
+    public ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        // The READ goes out first; the prefetches it predicts follow it on the wire.
+        var read = _reads.ReadAsync(offset, destination);
+        _prefetcher?.Observe(offset, destination.Length, hit: false);
+        return read;
+    }
 
     [AsyncMethodBuilder(typeof(RetainedValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken)
     {
         _writes.Write(offset, source.Span);
+        _prefetcher?.Invalidate(offset, source.Length);
         if (fua)
         {
             // The flush waits on the disk: off the caller's thread.
@@ -182,7 +210,7 @@ public sealed class SwapDevice : IBlockDevice
     }
 
     public ValueTask TrimAsync(long offset, long length, bool fua, CancellationToken cancellationToken) =>
-        _discards.DiscardAsync(offset, length, writeZeroes: false, fua);
+        DiscardAsync(offset, length, writeZeroes: false, fua);
 
     public ValueTask WriteZeroesAsync(long offset, long length, bool noHole, bool fastOnly, bool fua, CancellationToken cancellationToken)
     {
@@ -191,7 +219,32 @@ public sealed class SwapDevice : IBlockDevice
             return ValueTask.FromException(new BlockDeviceException(BlockDeviceError.NotSupported, "zeroing without a hole is not faster than writing"));
         }
 
-        return _discards.DiscardAsync(offset, length, writeZeroes: noHole, fua);
+        return DiscardAsync(offset, length, writeZeroes: noHole, fua);
+    }
+
+    /// <summary>A TRIM or WRITE_ZEROES; the prefetcher forgets the range before and again once it is done.</summary>
+    private ValueTask DiscardAsync(long offset, long length, bool writeZeroes, bool fua)
+    {
+        if (_prefetcher is not { } prefetcher)
+        {
+            return _discards.DiscardAsync(offset, length, writeZeroes, fua);
+        }
+
+        prefetcher.Invalidate(offset, length);
+        return InvalidatedAfterAsync(_discards.DiscardAsync(offset, length, writeZeroes, fua), prefetcher, offset, length);
+    }
+
+    [AsyncMethodBuilder(typeof(RetainedValueTaskMethodBuilder))]
+    private static async ValueTask InvalidatedAfterAsync(ValueTask discard, Prefetcher prefetcher, long offset, long length)
+    {
+        try
+        {
+            await discard.ConfigureAwait(false);
+        }
+        finally
+        {
+            prefetcher.Invalidate(offset, length);
+        }
     }
 
     public int GetAllocation(long offset, long length, Span<AllocationExtent> extents)
@@ -265,7 +318,8 @@ public sealed class SwapDevice : IBlockDevice
 
         return new SwapDeviceStats(_table.Count, mapped, active, _table.OnDisk.Count(), remote.Sum() + remoteElsewhere, usage, _openFailures.Count,
             _hedger?.Started ?? 0, _hedger?.WonByDisk ?? 0, _hedger?.WonByDaemon ?? 0, _reads.BytesFromDaemons, _reads.BytesFromDisk,
-            _table.Unsent.Count(), _remoteWrites.QueueFull);
+            _table.Unsent.Count(), _remoteWrites.QueueFull,
+            _prefetcher?.Hits ?? 0, _prefetcher?.Misses ?? 0, _prefetcher?.Issued ?? 0, _prefetcher?.Wasted ?? 0);
     }
 
     /// <summary>Stops placement, closes every daemon link and the backup disk.</summary>

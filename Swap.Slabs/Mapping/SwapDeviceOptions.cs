@@ -57,6 +57,15 @@ public sealed record SwapDeviceOptions
     /// <summary>The least a hedging bound can be, however fast the link has been.</summary>
     public TimeSpan HedgeFloor { get; init; } = TimeSpan.FromMicroseconds(100);
 
+    /// <summary>
+    /// Bytes of the prefetch cache (in locked memory, made at start): pages read ahead of a swap-in stream that shows a
+    /// trend (sequential, reverse, strided). Zero turns prefetching off.
+    /// </summary>
+    public long PrefetchCacheSize { get; init; } = 16L << 20;
+
+    /// <summary>Donor bytes a second prefetching may add at most (a token bucket; reads past it are not prefetched).</summary>
+    public long PrefetchRate { get; init; } = 256L << 20;
+
     /// <summary>Bytes of one slab on its donor: the slab size, or 257/256 of it when pages are sealed (a 16-byte tag a page).</summary>
     public long DonorSlabSize => SealPages ? SealedPage.DonorSlabSize(SlabSize) : SlabSize;
 
@@ -75,6 +84,16 @@ public sealed record SwapDeviceOptions
         if (HedgeFloor < TimeSpan.FromMicroseconds(10) || HedgeFloor > TimeSpan.FromSeconds(1))
         {
             errors.Add("HedgeFloorMicroseconds: must be between 10 and 1000000 (e.g. 100)");
+        }
+
+        if (PrefetchCacheSize < 0 || PrefetchCacheSize > (1L << 30) || PrefetchCacheSize % SlabTable.PageSize != 0)
+        {
+            errors.Add($"PrefetchCache: {PrefetchCacheSize} must be a multiple of 4KiB from 0 (off) to 1GiB (e.g. 16MiB)");
+        }
+
+        if (PrefetchRate < (1L << 20))
+        {
+            errors.Add($"PrefetchRate: {PrefetchRate} bytes a second must be at least 1MiB (e.g. 256MiB)");
         }
 
         if (ParallelFills < 1)
