@@ -3,6 +3,7 @@
 #   swapnbd       SwapNbd's full system: three donor daemons + swapnbd-server (slab mode, backup file) on loopback
 #   swapnbd-unsealed  the same with --seal-pages false (not in the default list: for measuring what sealing costs,
 #                 e.g. --only swapnbd,swapnbd-unsealed,nbdkit-chain)
+#   swapnbd-noprefetch  the same with --prefetch-cache 0 (not in the default list: what the prefetcher buys)
 #   nbdkit        nbdkit's memory plugin on a Unix socket, attached the same way (scripts/swap-attach.sh)
 #   nbdkit-chain  nbdkit's nbd plugin on a Unix socket in front of nbdkit's memory plugin on loopback TCP: the same
 #                 client -> server -> memory-holder hop as SwapNbd's server -> daemon (design.md's two-hop peer)
@@ -21,13 +22,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 usage() {
   cat <<'EOF'
-usage: scripts/bench-swap.sh [--size SIZE] [--factor F] [--touches N] [--only LIST] [--loss LIST] [--out FILE]
-                             [--no-build]
+usage: scripts/bench-swap.sh [--size SIZE] [--factor F] [--touches N] [--only LIST] [--loss LIST]
+                             [--page-cluster N] [--out FILE] [--no-build]
 
   --size SIZE    the workload's memory (default 1GiB)
   --factor F     working set / cgroup limit (default 4)
   --touches N    random page touches after the fill (default: one per page)
-  --only LIST    comma-separated subset of swapnbd,swapnbd-unsealed,nbdkit,nbdkit-chain,file,nolimit
+  --only LIST    comma-separated subset of swapnbd,swapnbd-unsealed,swapnbd-noprefetch,nbdkit,nbdkit-chain,
+                 file,nolimit
                  (default: swapnbd,nbdkit,nbdkit-chain,file,nolimit)
   --loss LIST    the donors behind lossy links: swapnbd's three daemons and the chain's back end (nbdkit
                  memory) each in a network namespace of their own behind a veth pair, swapnbd-server and the
@@ -35,12 +37,14 @@ usage: scripts/bench-swap.sh [--size SIZE] [--factor F] [--touches N] [--only LI
                  percentages lost each way on every donor link, e.g. 0,0.5,2: the setups with a donor link
                  (swapnbd, swapnbd-unsealed, nbdkit-chain) run once per value, the others once, all in one table
                  with a "loss %" column ("–" for setups without a network)
+  --page-cluster N  vm.page-cluster for the run (swap readahead: 2^N pages; the kernel's default is 3),
+                 restored at the end
   --out FILE     also write the table (markdown) to FILE
   --no-build     skip scripts/setup.sh; out/ must be built already
 EOF
 }
 
-size=1GiB factor=4 touches="" only=swapnbd,nbdkit,nbdkit-chain,file,nolimit out="" build=1 loss_list=""
+size=1GiB factor=4 touches="" only=swapnbd,nbdkit,nbdkit-chain,file,nolimit out="" build=1 loss_list="" page_cluster=""
 while (($#)); do
   case $1 in
     -h|--help) usage; exit 0 ;;
@@ -49,6 +53,7 @@ while (($#)); do
     --touches) touches=${2:?--touches needs a value}; shift 2 ;;
     --only) only=${2:?--only needs a value}; shift 2 ;;
     --loss) loss_list=${2:?--loss needs percentages, e.g. 0,0.5,2}; shift 2 ;;
+    --page-cluster) page_cluster=${2:?--page-cluster needs a value}; shift 2 ;;
     --out) out=${2:?--out needs a value}; shift 2 ;;
     --no-build) build=""; shift ;;
     *) usage >&2; die_with 2 "unknown argument '$1'" ;;
@@ -62,8 +67,9 @@ size_bytes=$(parse_bytes "$size") || size_bytes=0
 touches=${touches:-$((size_bytes / 4096))}
 IFS=, read -r -a setups <<<"$only"
 for setup in "${setups[@]}"; do
-  [[ $setup =~ ^(swapnbd|swapnbd-unsealed|nbdkit|nbdkit-chain|file|nolimit)$ ]] || die_with 2 "unknown setup '$setup' in --only"
+  [[ $setup =~ ^(swapnbd|swapnbd-unsealed|swapnbd-noprefetch|nbdkit|nbdkit-chain|file|nolimit)$ ]] || die_with 2 "unknown setup '$setup' in --only"
 done
+[[ -z $page_cluster || $page_cluster =~ ^[0-9]$ ]] || die_with 2 "--page-cluster '$page_cluster' must be 0..9 (2^N pages of swap readahead)"
 [[ -z $loss_list ]] || labenv_parse_losses "$loss_list"
 limit=$((size_bytes / factor / 4096 * 4096))
 export_size=$(( (size_bytes + (512 << 20)) / (64 << 20) * (64 << 20) ))
@@ -96,10 +102,16 @@ cleanup() {
   trap '' INT TERM HUP
   teardown || die "detach failed; servers left running, see $work"
   labenv_down
+  [[ -z $page_cluster_before ]] || sysctl -q -w vm.page-cluster="$page_cluster_before"
   rm -rf "$work"
   exit "$status"
 }
+page_cluster_before=""
 trap cleanup EXIT
+if [[ -n $page_cluster ]]; then
+  page_cluster_before=$(sysctl -n vm.page-cluster)
+  sysctl -q -w vm.page-cluster="$page_cluster"
+fi
 trap 'echo; log interrupted; exit 130' INT TERM HUP
 
 declare -A seconds summary
@@ -115,6 +127,16 @@ run_workload() { # KEY LIMIT: KEY is the setup, or with --loss "LOSS|SETUP" for 
   log "$1: $line"
 }
 
+prefetch_summary() { # STATUS_FILE: the prefetcher's pages: READ pages from its cache / past it, asked of donors ahead, never read
+  python3 - "$1" <<'PY' 2>/dev/null || echo "prefetch=?"
+import json, sys
+s = json.load(open(sys.argv[1]))["slabs"]
+p = lambda k: s.get(k, 0) >> 12
+print(f"prefetch_hit={p('prefetchHitBytes')} prefetch_miss={p('prefetchMissBytes')} "
+      f"prefetch_issued={p('prefetchIssuedBytes')} prefetch_wasted={p('prefetchWastedBytes')}")
+PY
+}
+
 attach_swap() { # SOCKET: waits up to 10 s for the server's socket, attaches it as the top-priority swap device
   wait_for_socket "$1" 10 || true  # swap-attach.sh names a socket that is still missing
   "$root/scripts/swap-attach.sh" --socket "$1" --name "$name" --priority 32767 >/dev/null
@@ -123,7 +145,7 @@ attach_swap() { # SOCKET: waits up to 10 s for the server's socket, attaches it 
 
 # Setups with a donor link (has_link): with --loss they run once per loss value, behind the lab's links; the others
 # run once, in the first pass. runs: "LOSS|SETUP" in order ("|SETUP" without --loss).
-has_link() { [[ $1 =~ ^(swapnbd|swapnbd-unsealed|nbdkit-chain)$ ]]; }
+has_link() { [[ $1 =~ ^(swapnbd|swapnbd-unsealed|swapnbd-noprefetch|nbdkit-chain)$ ]]; }
 passes=("") runs=() loss_now=""
 if ((${#labenv_losses[@]})); then
   passes=("${labenv_losses[@]}")
@@ -143,14 +165,17 @@ for run in "${runs[@]}"; do
     [[ -z $loss || $loss == "$loss_now" ]] || { labenv_set_loss "$loss"; loss_now=$loss; }
   fi
   case $setup in
-    swapnbd | swapnbd-unsealed)
+    swapnbd | swapnbd-unsealed | swapnbd-noprefetch)
       swapenv_server_args=()
-      [[ $setup == swapnbd ]] || swapenv_server_args=(--seal-pages false)
+      [[ $setup != swapnbd-unsealed ]] || swapenv_server_args=(--seal-pages false)
+      [[ $setup != swapnbd-noprefetch ]] || swapenv_server_args=(--prefetch-cache 0)
       swapenv_start_system "$export_size" 64MiB
       swapenv_wait_system
       attach_swap "$work/nbd.sock"
       run_workload "$key" "$limit"
       summary[$key]+=" rss_server=$(($(ps -o rss= -p "$server_pid") >> 10))MiB"
+      # The prefetcher's pages (status file): READ pages from its cache / past it, asked of donors ahead, never read.
+      summary[$key]+=" $(prefetch_summary "$work/status.json")"
       # The backup file's pages in this machine's page cache (--backup-io direct keeps it near 0; SWAPNBD_BACKUP_IO=buffered to compare).
       summary[$key]+=" backup_cache=$(($(fincore --bytes --noheadings --output RES "$work/backup.img" 2>/dev/null || echo 0) >> 20))MiB"
       # Behind lossy links: were the donors still serving at the end (a failed one sends its slabs to disk)?
@@ -204,12 +229,14 @@ done
 ratio() { # SECONDS BASE: SECONDS/BASE to two places, or a dash without a base
   if [[ -n $2 ]]; then python3 -c 'import sys; print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}")' "$1" "$2"; else echo "–"; fi
 }
+phase() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" <<<"${summary[$1]:-}"; } # KEY PHASE: a phase's seconds (fill, touch, verify)
 table() {
   local base=${seconds[nbdkit]:-} chain=${seconds[nbdkit-chain]:-} unsealed=${seconds[swapnbd-unsealed]:-}
-  echo "| setup | seconds | vs nbdkit | vs nbdkit-chain |${unsealed:+ vs swapnbd-unsealed |} memtest summary |"
-  echo "|---|--:|--:|--:|${unsealed:+--:|}---|"
+  echo "| setup | seconds | fill | touch | verify | vs nbdkit | vs nbdkit-chain |${unsealed:+ vs swapnbd-unsealed |} memtest summary |"
+  echo "|---|--:|--:|--:|--:|--:|--:|${unsealed:+--:|}---|"
   for setup in "${setups[@]}"; do
-    echo "| $setup | ${seconds[$setup]} | $(ratio "${seconds[$setup]}" "$base") | $(ratio "${seconds[$setup]}" "$chain")" \
+    echo "| $setup | ${seconds[$setup]} | $(phase "$setup" fill) | $(phase "$setup" touch) | $(phase "$setup" verify)" \
+      "| $(ratio "${seconds[$setup]}" "$base") | $(ratio "${seconds[$setup]}" "$chain")" \
       "|${unsealed:+ $(ratio "${seconds[$setup]}" "$unsealed") |} \`${summary[$setup]#swapnbd-memtest: }\` |"
   done
   footer
@@ -235,6 +262,7 @@ loss_table() {
 footer() {
   echo
   echo "$size working set at 1/$factor of it as the cgroup limit ($((limit >> 20)) MiB), $touches random touches, seed 42;" \
+    "vm.page-cluster $(sysctl -n vm.page-cluster);" \
     "$(nproc) CPUs, kernel $(uname -r); swapnbd: 3 daemons, 64 MiB slabs, backup file in $(df --output=source "$work" | tail -1)."
   echo "Time ratio: below 1.00 is faster than the peer. Attach path here:" \
     "$([[ -d /sys/module/nbd ]] && echo 'kernel nbd (nbd-client)' || echo 'nbdfuse + loop device (no nbd module)')."

@@ -7,7 +7,6 @@ using Swap.BlockDevices;
 using Swap.Slabs.Backup;
 using Swap.Slabs.Hedging;
 using Swap.Slabs.Placement;
-using Swap.Slabs.Prefetch;
 using Swap.Slabs.Remote;
 using Swap.Slabs.Sealing;
 

@@ -25,7 +25,7 @@ public sealed class MetricsTextTests
         "swapnbd_nbd_read_duration_seconds_bucket", "swapnbd_nbd_write_duration_seconds_bucket",
         "swapnbd_slabs_read_size_bytes_total{source=\"daemon\"}", "swapnbd_slabs_read_size_bytes_total{source=\"disk\"}",
         "swapnbd_slabs{state=\"mapped\"}", "swapnbd_slabs_placement_queue", "swapnbd_slabs_placements_total", "swapnbd_slabs_unmaps_total",
-        "swapnbd_pages_bytes{where=\"daemons\"}", "swapnbd_sealing_open_failures_total", "swapnbd_hedge_reads_total{outcome=\"started\"}",
+        "swapnbd_pages_bytes{where=\"daemons\"}", "swapnbd_sealing_open_failures_total", "swapnbd_hedge_reads_total{outcome=\"started\"}", "swapnbd_prefetch_pages_total{outcome=\"issued\"}",
         "swapnbd_daemon_up{daemon=", "swapnbd_daemon_draining{daemon=", "swapnbd_daemon_slabs{daemon=", "swapnbd_daemon_pages_bytes{daemon=", "swapnbd_daemon_read_median_seconds{daemon=",
         "swapnbd_daemon_hedge_bound_seconds{daemon=", "swapnbd_daemon_failures_total{daemon=", "swapnbd_daemon_reconnects_total{daemon=",
         "swapnbd_daemon_evictions_total{daemon=", "swapnbd_backup_read_duration_seconds_bucket", "swapnbd_backup_write_duration_seconds_bucket",

@@ -1,6 +1,6 @@
-using Swap.Slabs.Mapping;
+using Swap.Slabs.Prefetch;
 
-namespace Swap.Slabs.Prefetch;
+namespace Swap.Slabs.Mapping;
 
 /// <summary>
 /// Reads ahead of the swap-in stream (Leap's idea): every READ's first page goes to a <see cref="TrendDetector"/>; when

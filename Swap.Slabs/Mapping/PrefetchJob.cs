@@ -1,8 +1,7 @@
 using System.Runtime.CompilerServices;
-using Swap.Slabs.Mapping;
 using Swap.Slabs.Remote;
 
-namespace Swap.Slabs.Prefetch;
+namespace Swap.Slabs.Mapping;
 
 /// <summary>
 /// One cache slot's prefetch in flight: holds the read's awaiter and hands the outcome to the cache when it lands.
