@@ -25,6 +25,8 @@
 #   env BENCH_SEAL      --full: "off" runs the build under test with --seal-pages false (default on: pages sealed)
 #   env BENCH_BASELINE_SEAL  the same for the --baseline build. Sealed against unsealed in one run, side by side:
 #                       BENCH_BASELINE_SEAL=off scripts/bench.sh --full --baseline out   ("vs baseline" = sealed / unsealed)
+#   env BENCH_PREFETCH, BENCH_BASELINE_PREFETCH  --full: "off" runs that build with --prefetch-cache 0 (default on).
+#                       The prefetcher's gain: BENCH_BASELINE_PREFETCH=off scripts/bench.sh --full --baseline out
 #   env BENCH_ROWS      only the rows whose "Workload|Transport|Conns" matches this extended regex,
 #                       e.g. BENCH_ROWS='^128K write.*\|Unix\|4$' (default: every row)
 #
@@ -67,8 +69,8 @@ if [[ -n $loss_list ]]; then
   is_root || die "--loss needs root (network namespaces, nftables)"
 fi
 
-for seal in "${BENCH_SEAL:-on}" "${BENCH_BASELINE_SEAL:-on}"; do
-  [[ $seal == on || $seal == off ]] || die_with 2 "BENCH_SEAL / BENCH_BASELINE_SEAL: '$seal' is not on or off"
+for seal in "${BENCH_SEAL:-on}" "${BENCH_BASELINE_SEAL:-on}" "${BENCH_PREFETCH:-on}" "${BENCH_BASELINE_PREFETCH:-on}"; do
+  [[ $seal == on || $seal == off ]] || die_with 2 "BENCH_SEAL / BENCH_BASELINE_SEAL / BENCH_PREFETCH / BENCH_BASELINE_PREFETCH: '$seal' is not on or off"
 done
 
 if [[ $quick -eq 1 ]]; then
@@ -187,6 +189,7 @@ if [[ $quick -eq 1 ]]; then
 else
   workloads=(
     "4K randread QD1|randread|4k|1|read"
+    "4K read QD1|read|4k|1|read"
     "4K randread QD32|randread|4k|32|read"
     "4K randwrite QD1|randwrite|4k|1|write"
     "4K randwrite QD32|randwrite|4k|32|write"
@@ -359,11 +362,14 @@ section_memory() {
 # whole working set (562 MiB RSS) while the other held nothing (46 MiB), so 256MiB it is.
 slab_size=${BENCH_SLAB_SIZE:-256MiB}
 declare -A d1_pid d2_pid
-# seal_args NAME: the sealing switch for the build started as NAME (BENCH_SEAL, or BENCH_BASELINE_SEAL for "baseline").
+# seal_args NAME: the sealing and prefetch switches for the build started as NAME (BENCH_SEAL / BENCH_PREFETCH, or
+# BENCH_BASELINE_SEAL / BENCH_BASELINE_PREFETCH for "baseline").
 seal_args() {
   local value
   if [[ $1 == baseline ]]; then value=${BENCH_BASELINE_SEAL:-on}; else value=${BENCH_SEAL:-on}; fi
   [[ $value == off ]] && echo "--seal-pages false"
+  if [[ $1 == baseline ]]; then value=${BENCH_BASELINE_PREFETCH:-on}; else value=${BENCH_PREFETCH:-on}; fi
+  [[ $value == off ]] && echo "--prefetch-cache 0"
   return 0
 }
 # start_slab NAME DIR: 2 DIR/swapnbd-daemon donors and DIR/swapnbd-server in slab mode, every one on a port of its
@@ -417,7 +423,7 @@ start_slab() { # NAME DIR [K]: with K (--loss), the donors are lab nodes K and K
   fi
 
   rm -f "$work/$name-backup.img"
-  # shellcheck disable=SC2046 # seal_args is empty or two words
+  # shellcheck disable=SC2046 # seal_args is empty or words without spaces
   "${in_srv[@]}" "$dir/swapnbd-server" --portal "$work/$name-portal.list" --backup-disk "$work/$name-backup.img" "${auth[@]}" --size 1GiB \
     --slab-size "$slab_size" "${listen[@]}" --socket "$sock" --log-level Warning $(seal_args "$name") >"$work/$name.log" 2>&1 &
   server_pid[$name]=$!
@@ -539,7 +545,8 @@ section_full() {
 
   section_report=$(
     version_line "slab path (server + 2 daemons, ${slab_size} slabs, backup file)" "chain (nbd plugin -> memory plugin)"
-    echo "Pages sealed: build under test ${BENCH_SEAL:-on}${baseline_dir:+, baseline ${BENCH_BASELINE_SEAL:-on}}."
+    echo "Pages sealed: build under test ${BENCH_SEAL:-on}${baseline_dir:+, baseline ${BENCH_BASELINE_SEAL:-on}}." \
+      "Prefetcher: build under test ${BENCH_PREFETCH:-on}${baseline_dir:+, baseline ${BENCH_BASELINE_PREFETCH:-on}}."
     [[ -z $back_k ]] || labenv_describe
     echo
     printf '%s' "$table"

@@ -4,7 +4,8 @@
 # /guests/swap-workload.sh (a memory-limited group writing several times its limit into a tmpfs and checking every
 # chunk's sha256), then swapoff and detach. Prints "SWAP-CHECK: PASS" or "SWAP-CHECK: FAIL <why>"; exits 0/1.
 # Env: NBD_HOST, NBD_PORT (set by run-guest.sh); NBD_CONNECTIONS (2); NBD_EXPORT (""); NBD_BLOCK (4096); the
-# workload's SWAP_WORK_MIB, SWAP_LIMIT_MIB, SWAP_CHUNK_MIB (see swap-workload.sh).
+# workload's SWAP_WORK_MIB, SWAP_LIMIT_MIB, SWAP_CHUNK_MIB (see swap-workload.sh); SWAP_PAGE_CLUSTER: vm.page-cluster
+# for the run (the kernel's own otherwise).
 set -u
 dev=/dev/nbd0
 conns=${NBD_CONNECTIONS:-2}
@@ -27,6 +28,10 @@ set -- /sys/block/nbd0/mq/*
 echo "SWAP-CHECK: $dev size $size bytes, $# hw queue(s)"
 [ "$#" = "$conns" ] || fail "$# hw queues, expected $conns connections"
 
+if [ -n "${SWAP_PAGE_CLUSTER:-}" ]; then
+  echo "$SWAP_PAGE_CLUSTER" >/proc/sys/vm/page-cluster || fail "cannot set vm.page-cluster to $SWAP_PAGE_CLUSTER"
+fi
+echo "SWAP-CHECK: vm.page-cluster $(cat /proc/sys/vm/page-cluster)"
 mkswap "$dev" || fail "mkswap"
 swapon "$dev" || fail "swapon"
 swapping=1
