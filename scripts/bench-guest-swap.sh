@@ -57,7 +57,7 @@ fi
 for exe in swapnbd-server swapnbd-daemon; do
   [[ -x $root/out/$exe ]] || die "out/$exe is missing; run scripts/build.sh"
 done
-need_packages nbdkit:nbdkit qemu-system-x86:qemu-system-x86_64
+need_packages nbdkit:nbdkit qemu-system-x86_64:qemu-system-x86
 
 work=$(mktemp -d /tmp/swapnbd-bench-guest.XXXXXX)
 export_size=$(( (work_mib * 2 + 64) << 20 ))

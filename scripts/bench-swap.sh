@@ -13,6 +13,7 @@
 # verified) with the same seed everywhere. The swap device under test gets the top priority, so the host's other
 # swap (if any) is not used. Run as root on a quiet machine; takes about 10 minutes with the defaults on two cores.
 # --loss LIST puts the donors behind lossy links of a network lab (scripts/netlab.sh), and the chain's back end too.
+# env BENCH_SWAP_SERVER_ARGS: more swapnbd-server arguments for the swapnbd setups (e.g. "--hedge-reads false").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=lib/swap-env.sh
@@ -139,7 +140,7 @@ PY
 
 attach_swap() { # SOCKET: waits up to 10 s for the server's socket, attaches it as the top-priority swap device
   wait_for_socket "$1" 10 || true  # swap-attach.sh names a socket that is still missing
-  "$root/scripts/swap-attach.sh" --socket "$1" --name "$name" --priority 32767 >/dev/null
+  "$root/scripts/swap-attach.sh" --socket "$1" --name "$name" --priority 32767 --page-cluster keep >/dev/null
   attached=$name
 }
 
@@ -169,6 +170,8 @@ for run in "${runs[@]}"; do
       swapenv_server_args=()
       [[ $setup != swapnbd-unsealed ]] || swapenv_server_args=(--seal-pages false)
       [[ $setup != swapnbd-noprefetch ]] || swapenv_server_args=(--prefetch-cache 0)
+      read -r -a extra_args <<<"${BENCH_SWAP_SERVER_ARGS:-}"
+      swapenv_server_args+=(${extra_args[@]+"${extra_args[@]}"})
       swapenv_start_system "$export_size" 64MiB
       swapenv_wait_system
       attach_swap "$work/nbd.sock"

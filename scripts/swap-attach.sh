@@ -26,6 +26,9 @@ usage: swap-attach.sh [--socket PATH | --tcp HOST:PORT] [options]
                        who attaches /dev/nbdX. auto (default): swapnbd-client (out/ beside this script, or
                        on PATH) when the kernel has the nbd netlink family, else Debian's nbd-client
   --mode auto|nbd|fuse auto (default): nbd when the kernel has the nbd module, else nbdfuse + loop device
+  --page-cluster N|keep  vm.page-cluster while attached (swap readahead of 2^N pages; default 3, the kernel's
+                       default, which measured best with the server's prefetcher too: README, "Prefetching
+                       swap-in"); the value before is restored by swap-detach.sh. keep: leave it alone
 
 Prints the swap device on stdout (messages go to stderr). Undo with: swap-detach.sh --name NAME.
 RUNDIR is $SWAPNBD_RUN_DIR, default /run/swapnbd. Run as root.
@@ -36,13 +39,13 @@ say() { echo "swap-attach: $*" >&2; }
 die() { say "$*"; exit 1; }
 
 socket="" tcp="" export_name="" name=swapnbd priority=100 discard="" connections=2 device="" persist="" mode=auto
-client=auto
+client=auto page_cluster=3
 while [ $# -gt 0 ]; do
   case $1 in
     -h|--help) usage; exit 0 ;;
     --discard) discard=1; shift; continue ;;
     --persist) persist=1; shift; continue ;;
-    --socket|--tcp|--export|--name|--priority|--connections|--device|--mode|--client)
+    --socket|--tcp|--export|--name|--priority|--connections|--device|--mode|--client|--page-cluster)
       [ $# -ge 2 ] || { usage >&2; die "$1 needs a value"; } ;;
     *) usage >&2; die "unknown argument '$1'" ;;
   esac
@@ -56,6 +59,7 @@ while [ $# -gt 0 ]; do
     --device) device=$2 ;;
     --mode) mode=$2 ;;
     --client) client=$2 ;;
+    --page-cluster) page_cluster=$2 ;;
   esac
   shift 2
 done
@@ -68,6 +72,7 @@ if [ -z "$socket" ] && [ -z "$tcp" ]; then
 fi
 case $name in ''|*[!A-Za-z0-9._-]*) die "--name '$name': letters, digits, '.', '_' and '-' only" ;; esac
 case $priority in ''|*[!0-9-]*|?*-*) die "--priority '$priority' is not a number from -1 to 32767" ;; esac
+case $page_cluster in keep|[0-9]) ;; *) die "--page-cluster '$page_cluster' is not 0..9 or keep" ;; esac
 if ! { [ "$priority" -ge -1 ] && [ "$priority" -le 32767 ]; }; then die "--priority '$priority' is not a number from -1 to 32767"; fi
 case $connections in ''|*[!0-9]*) die "--connections '$connections' is not a count" ;; esac
 [ "$connections" -ge 1 ] || die "--connections must be at least 1"
@@ -266,6 +271,17 @@ fi
 
 mkswap "$swap_device" >/dev/null || die "mkswap $swap_device failed"
 record swap "$swap_device"
+# Swap readahead: recorded before it changes, so detach puts the old value back (if nobody changed it since).
+page_cluster_file=/proc/sys/vm/page-cluster
+if [ "$page_cluster" != keep ] && [ -w "$page_cluster_file" ]; then
+  page_cluster_before=$(cat "$page_cluster_file")
+  if [ "$page_cluster_before" != "$page_cluster" ]; then
+    record page_cluster_before "$page_cluster_before"
+    record page_cluster "$page_cluster"
+    echo "$page_cluster" >"$page_cluster_file" || die "cannot set vm.page-cluster to $page_cluster"
+    say "vm.page-cluster $page_cluster_before -> $page_cluster (restored at detach)"
+  fi
+fi
 set -- -p "$priority"
 if ! swapon --help 2>&1 | grep -q -- '-p'; then
   # Debian's busybox swapon is built without priorities: the kernel then picks one below every other area's.

@@ -38,7 +38,7 @@ if [ ! -e "$state" ]; then
   exit 0
 fi
 
-swap="" fuse_dir="" fuse_pid="" nbd="" nbd_client="" client_pid=""
+swap="" fuse_dir="" fuse_pid="" nbd="" nbd_client="" client_pid="" page_cluster="" page_cluster_before=""
 while IFS='=' read -r key value; do
   case $key in
     swap) swap=$value ;;
@@ -47,6 +47,8 @@ while IFS='=' read -r key value; do
     nbd) nbd=$value ;;
     nbd_client) nbd_client=$value ;;
     client_pid) client_pid=$value ;;
+    page_cluster) page_cluster=$value ;;
+    page_cluster_before) page_cluster_before=$value ;;
   esac
 done <"$state"
 
@@ -56,6 +58,11 @@ is_swap() { awk -v d="$1" '$1 == d { found = 1 } END { exit !found }' /proc/swap
 if [ -n "$swap" ] && is_swap "$swap"; then
   swapoff "$swap" || die "swapoff $swap failed (not enough free RAM for its pages?); nothing else was touched"
   say "swapoff $swap"
+fi
+
+# 1b. Swap readahead as it was before the attach, unless someone set another value since.
+if [ -n "$page_cluster_before" ] && [ "$(cat /proc/sys/vm/page-cluster 2>/dev/null)" = "$page_cluster" ]; then
+  echo "$page_cluster_before" >/proc/sys/vm/page-cluster && say "vm.page-cluster back to $page_cluster_before"
 fi
 
 # 2. The loop devices backed by the nbdfuse file, found through sysfs rather than the recorded name: the attach may

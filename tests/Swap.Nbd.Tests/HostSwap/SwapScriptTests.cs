@@ -70,6 +70,38 @@ public sealed class SwapScriptTests
     }
 
     [Test, CancelAfter(120_000)]
+    public async Task Page_cluster_is_set_while_attached_and_put_back_at_detach(CancellationToken ct)
+    {
+        const string PageCluster = "/proc/sys/vm/page-cluster";
+        await using var server = TestServer.Start(32L << 20);
+        var name = NewName();
+        var before = (await File.ReadAllTextAsync(PageCluster, ct)).Trim();
+        var wanted = before == "0" ? "1" : "0";
+        try
+        {
+            var attach = await ExternalTool.RunAsync(Attach, "the repository's scripts",
+                ["--socket", server.SocketPath, "--name", name, "--page-cluster", wanted], TimeSpan.FromSeconds(60), ct);
+            Assert.That(attach.ExitCode, Is.Zero, attach.ToString());
+            Assert.That((await File.ReadAllTextAsync(PageCluster, ct)).Trim(), Is.EqualTo(wanted));
+            Assert.That(attach.Stderr, Does.Contain($"vm.page-cluster {before} -> {wanted} (restored at detach)"));
+            var state = await File.ReadAllLinesAsync(Path.Combine(SwapAttachment.RunDirectory, "attach-" + name), ct);
+            Assert.That(state, Does.Contain("page_cluster_before=" + before).And.Contain("page_cluster=" + wanted));
+
+            var detach = await ExternalTool.RunAsync(Detach, "the repository's scripts", ["--name", name], TimeSpan.FromSeconds(60), ct);
+            Assert.That(detach.ExitCode, Is.Zero, detach.ToString());
+            Assert.That((await File.ReadAllTextAsync(PageCluster, ct)).Trim(), Is.EqualTo(before), "the value before the attach");
+
+            var bad = await ExternalTool.RunAsync(Attach, "the repository's scripts", ["--socket", server.SocketPath, "--page-cluster", "12"], TimeSpan.FromSeconds(30), ct);
+            Assert.That((bad.ExitCode, bad.Stderr.Trim()), Is.EqualTo((1, "swap-attach: --page-cluster '12' is not 0..9 or keep")));
+        }
+        finally
+        {
+            await ExternalTool.RunAsync(Detach, "the repository's scripts", ["--name", name], TimeSpan.FromSeconds(60), CancellationToken.None);
+            await File.WriteAllTextAsync(PageCluster, before, CancellationToken.None);
+        }
+    }
+
+    [Test, CancelAfter(120_000)]
     public async Task Detach_after_a_partial_teardown_finishes_the_job(CancellationToken ct)
     {
         await using var server = TestServer.Start(32L << 20);
