@@ -128,13 +128,16 @@ run_workload() { # KEY LIMIT: KEY is the setup, or with --loss "LOSS|SETUP" for 
   log "$1: $line"
 }
 
-prefetch_summary() { # STATUS_FILE: the prefetcher's pages: READ pages from its cache / past it, asked of donors ahead, never read
+prefetch_summary() { # STATUS_FILE: the prefetcher's pages (READ pages from its cache / past it, asked of donors ahead, never
+  # read), READ bytes answered by daemons and by the backup disk, write pieces left disk-only by a full write-behind queue
   python3 - "$1" <<'PY' 2>/dev/null || echo "prefetch=?"
 import json, sys
 s = json.load(open(sys.argv[1]))["slabs"]
 p = lambda k: s.get(k, 0) >> 12
 print(f"prefetch_hit={p('prefetchHitBytes')} prefetch_miss={p('prefetchMissBytes')} "
-      f"prefetch_issued={p('prefetchIssuedBytes')} prefetch_wasted={p('prefetchWastedBytes')}")
+      f"prefetch_issued={p('prefetchIssuedBytes')} prefetch_wasted={p('prefetchWastedBytes')} "
+      f"read_daemons={s.get('readBytesFromDaemons', 0) >> 20}MiB read_disk={s.get('readBytesFromDisk', 0) >> 20}MiB "
+      f"writes_queue_full={s.get('writesQueueFull', 0)}")
 PY
 }
 
