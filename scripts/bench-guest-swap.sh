@@ -2,8 +2,8 @@
 # The swap workload of the kernel tests, timed: Debian's kernel under qemu swaps on /dev/nbd0 (the real nbd module,
 # Debian's nbd-client, 2 connections) attached to a server on this host, for each setup and vm.page-cluster value,
 # in one run, one table:
-#   swapnbd             swapnbd-server in slab mode: three donor daemons + a backup file (prefetcher on, the default)
-#   swapnbd-noprefetch  the same with --prefetch-cache 0
+#   swapnbd             swapnbd-server in slab mode: three donor daemons + a backup file (prefetcher off, the default)
+#   swapnbd-prefetch    the same with --prefetch-cache 16MiB
 #   nbdkit              nbdkit's memory plugin (one hop)
 #   nbdkit-chain        nbdkit's nbd plugin in front of nbdkit's memory plugin on loopback TCP (two hops, as ours)
 # The guest (scripts/kernel/guests/swap-check.sh + swap-workload.sh) writes --work MiB of random data into a tmpfs
@@ -21,7 +21,7 @@ usage() {
 usage: scripts/bench-guest-swap.sh [--only LIST] [--page-clusters LIST] [--work MIB] [--limit MIB] [--out FILE]
                                    [--no-build]
 
-  --only LIST           comma-separated subset of swapnbd,swapnbd-noprefetch,nbdkit,nbdkit-chain (default: all four)
+  --only LIST           comma-separated subset of swapnbd,swapnbd-prefetch,nbdkit,nbdkit-chain (default: all four)
   --page-clusters LIST  vm.page-cluster values set in the guest, e.g. 0,3 (default 0,3; the kernel's default is 3)
   --work MIB            MiB written and read back (default 192)
   --limit MIB           the guest cgroup's memory limit (default 48)
@@ -30,7 +30,7 @@ usage: scripts/bench-guest-swap.sh [--only LIST] [--page-clusters LIST] [--work 
 USAGE
 }
 
-only=swapnbd,swapnbd-noprefetch,nbdkit,nbdkit-chain clusters=0,3 work_mib=192 limit_mib=48 out="" build=1
+only=swapnbd,swapnbd-prefetch,nbdkit,nbdkit-chain clusters=0,3 work_mib=192 limit_mib=48 out="" build=1
 while (($#)); do
   case $1 in
     -h|--help) usage; exit 0 ;;
@@ -47,7 +47,7 @@ is_root || die "run as root (qemu, the servers' cluster key)"
 IFS=, read -r -a setups <<<"$only"
 IFS=, read -r -a pcs <<<"$clusters"
 for setup in "${setups[@]}"; do
-  [[ $setup =~ ^(swapnbd|swapnbd-noprefetch|nbdkit|nbdkit-chain)$ ]] || die_with 2 "unknown setup '$setup' in --only"
+  [[ $setup =~ ^(swapnbd|swapnbd-prefetch|nbdkit|nbdkit-chain)$ ]] || die_with 2 "unknown setup '$setup' in --only"
 done
 for pc in "${pcs[@]}"; do [[ $pc =~ ^[0-9]$ ]] || die_with 2 "--page-clusters: '$pc' is not 0..9"; done
 [[ $work_mib =~ ^[1-9][0-9]*$ && $limit_mib =~ ^[1-9][0-9]*$ ]] || die_with 2 "--work and --limit are whole MiB"
@@ -84,9 +84,9 @@ for pc in "${pcs[@]}"; do
   for setup in "${setups[@]}"; do
     read -r port < <(free_ports 1)
     case $setup in
-      swapnbd | swapnbd-noprefetch)
+      swapnbd | swapnbd-prefetch)
         swapenv_server_args=(--listen "127.0.0.1:$port")
-        [[ $setup != swapnbd-noprefetch ]] || swapenv_server_args+=(--prefetch-cache 0)
+        [[ $setup != swapnbd-prefetch ]] || swapenv_server_args+=(--prefetch-cache 16MiB)
         swapenv_start_system "$export_size" 32MiB
         swapenv_wait_system
         wait_for_port "$port" 10 "$server_pid" || die "swapnbd-server did not listen on 127.0.0.1:$port"

@@ -3,7 +3,7 @@
 #   swapnbd       SwapNbd's full system: three donor daemons + swapnbd-server (slab mode, backup file) on loopback
 #   swapnbd-unsealed  the same with --seal-pages false (not in the default list: for measuring what sealing costs,
 #                 e.g. --only swapnbd,swapnbd-unsealed,nbdkit-chain)
-#   swapnbd-noprefetch  the same with --prefetch-cache 0 (not in the default list: what the prefetcher buys)
+#   swapnbd-prefetch  the same with --prefetch-cache 16MiB (not in the default list: what the prefetcher buys)
 #   nbdkit        nbdkit's memory plugin on a Unix socket, attached the same way (scripts/swap-attach.sh)
 #   nbdkit-chain  nbdkit's nbd plugin on a Unix socket in front of nbdkit's memory plugin on loopback TCP: the same
 #                 client -> server -> memory-holder hop as SwapNbd's server -> daemon (design.md's two-hop peer)
@@ -29,7 +29,7 @@ usage: scripts/bench-swap.sh [--size SIZE] [--factor F] [--touches N] [--only LI
   --size SIZE    the workload's memory (default 1GiB)
   --factor F     working set / cgroup limit (default 4)
   --touches N    random page touches after the fill (default: one per page)
-  --only LIST    comma-separated subset of swapnbd,swapnbd-unsealed,swapnbd-noprefetch,nbdkit,nbdkit-chain,
+  --only LIST    comma-separated subset of swapnbd,swapnbd-unsealed,swapnbd-prefetch,nbdkit,nbdkit-chain,
                  file,nolimit
                  (default: swapnbd,nbdkit,nbdkit-chain,file,nolimit)
   --loss LIST    the donors behind lossy links: swapnbd's three daemons and the chain's back end (nbdkit
@@ -68,7 +68,7 @@ size_bytes=$(parse_bytes "$size") || size_bytes=0
 touches=${touches:-$((size_bytes / 4096))}
 IFS=, read -r -a setups <<<"$only"
 for setup in "${setups[@]}"; do
-  [[ $setup =~ ^(swapnbd|swapnbd-unsealed|swapnbd-noprefetch|nbdkit|nbdkit-chain|file|nolimit)$ ]] || die_with 2 "unknown setup '$setup' in --only"
+  [[ $setup =~ ^(swapnbd|swapnbd-unsealed|swapnbd-prefetch|nbdkit|nbdkit-chain|file|nolimit)$ ]] || die_with 2 "unknown setup '$setup' in --only"
 done
 [[ -z $page_cluster || $page_cluster =~ ^[0-9]$ ]] || die_with 2 "--page-cluster '$page_cluster' must be 0..9 (2^N pages of swap readahead)"
 [[ -z $loss_list ]] || labenv_parse_losses "$loss_list"
@@ -149,7 +149,7 @@ attach_swap() { # SOCKET: waits up to 10 s for the server's socket, attaches it 
 
 # Setups with a donor link (has_link): with --loss they run once per loss value, behind the lab's links; the others
 # run once, in the first pass. runs: "LOSS|SETUP" in order ("|SETUP" without --loss).
-has_link() { [[ $1 =~ ^(swapnbd|swapnbd-unsealed|swapnbd-noprefetch|nbdkit-chain)$ ]]; }
+has_link() { [[ $1 =~ ^(swapnbd|swapnbd-unsealed|swapnbd-prefetch|nbdkit-chain)$ ]]; }
 passes=("") runs=() loss_now=""
 if ((${#labenv_losses[@]})); then
   passes=("${labenv_losses[@]}")
@@ -169,10 +169,10 @@ for run in "${runs[@]}"; do
     [[ -z $loss || $loss == "$loss_now" ]] || { labenv_set_loss "$loss"; loss_now=$loss; }
   fi
   case $setup in
-    swapnbd | swapnbd-unsealed | swapnbd-noprefetch)
+    swapnbd | swapnbd-unsealed | swapnbd-prefetch)
       swapenv_server_args=()
       [[ $setup != swapnbd-unsealed ]] || swapenv_server_args=(--seal-pages false)
-      [[ $setup != swapnbd-noprefetch ]] || swapenv_server_args=(--prefetch-cache 0)
+      [[ $setup != swapnbd-prefetch ]] || swapenv_server_args=(--prefetch-cache 16MiB)
       read -r -a extra_args <<<"${BENCH_SWAP_SERVER_ARGS:-}"
       swapenv_server_args+=(${extra_args[@]+"${extra_args[@]}"})
       swapenv_start_system "$export_size" 64MiB

@@ -25,8 +25,8 @@
 #   env BENCH_SEAL      --full: "off" runs the build under test with --seal-pages false (default on: pages sealed)
 #   env BENCH_BASELINE_SEAL  the same for the --baseline build. Sealed against unsealed in one run, side by side:
 #                       BENCH_BASELINE_SEAL=off scripts/bench.sh --full --baseline out   ("vs baseline" = sealed / unsealed)
-#   env BENCH_PREFETCH, BENCH_BASELINE_PREFETCH  --full: "off" runs that build with --prefetch-cache 0 (default on).
-#                       The prefetcher's gain: BENCH_BASELINE_PREFETCH=off scripts/bench.sh --full --baseline out
+#   env BENCH_PREFETCH, BENCH_BASELINE_PREFETCH  --full: "on" runs that build with --prefetch-cache 16MiB (default
+#                       off, the server's default). The prefetcher's gain: BENCH_PREFETCH=on scripts/bench.sh --full --baseline out
 #   env BENCH_ROWS      only the rows whose "Workload|Transport|Conns" matches this extended regex,
 #                       e.g. BENCH_ROWS='^128K write.*\|Unix\|4$' (default: every row)
 #
@@ -69,7 +69,7 @@ if [[ -n $loss_list ]]; then
   is_root || die "--loss needs root (network namespaces, nftables)"
 fi
 
-for seal in "${BENCH_SEAL:-on}" "${BENCH_BASELINE_SEAL:-on}" "${BENCH_PREFETCH:-on}" "${BENCH_BASELINE_PREFETCH:-on}"; do
+for seal in "${BENCH_SEAL:-on}" "${BENCH_BASELINE_SEAL:-on}" "${BENCH_PREFETCH:-off}" "${BENCH_BASELINE_PREFETCH:-off}"; do
   [[ $seal == on || $seal == off ]] || die_with 2 "BENCH_SEAL / BENCH_BASELINE_SEAL / BENCH_PREFETCH / BENCH_BASELINE_PREFETCH: '$seal' is not on or off"
 done
 
@@ -368,8 +368,8 @@ seal_args() {
   local value
   if [[ $1 == baseline ]]; then value=${BENCH_BASELINE_SEAL:-on}; else value=${BENCH_SEAL:-on}; fi
   [[ $value == off ]] && echo "--seal-pages false"
-  if [[ $1 == baseline ]]; then value=${BENCH_BASELINE_PREFETCH:-on}; else value=${BENCH_PREFETCH:-on}; fi
-  [[ $value == off ]] && echo "--prefetch-cache 0"
+  if [[ $1 == baseline ]]; then value=${BENCH_BASELINE_PREFETCH:-off}; else value=${BENCH_PREFETCH:-off}; fi
+  [[ $value == on ]] && echo "--prefetch-cache 16MiB"
   return 0
 }
 # start_slab NAME DIR: 2 DIR/swapnbd-daemon donors and DIR/swapnbd-server in slab mode, every one on a port of its
@@ -546,7 +546,7 @@ section_full() {
   section_report=$(
     version_line "slab path (server + 2 daemons, ${slab_size} slabs, backup file)" "chain (nbd plugin -> memory plugin)"
     echo "Pages sealed: build under test ${BENCH_SEAL:-on}${baseline_dir:+, baseline ${BENCH_BASELINE_SEAL:-on}}." \
-      "Prefetcher: build under test ${BENCH_PREFETCH:-on}${baseline_dir:+, baseline ${BENCH_BASELINE_PREFETCH:-on}}."
+      "Prefetcher: build under test ${BENCH_PREFETCH:-off}${baseline_dir:+, baseline ${BENCH_BASELINE_PREFETCH:-off}}."
     [[ -z $back_k ]] || labenv_describe
     echo
     printf '%s' "$table"

@@ -59,9 +59,11 @@ public sealed record SwapDeviceOptions
 
     /// <summary>
     /// Bytes of the prefetch cache (in locked memory, made at start): pages read ahead of a swap-in stream that shows a
-    /// trend (sequential, reverse, strided). Zero turns prefetching off.
+    /// trend (sequential, reverse, strided). Zero (the default) turns prefetching off: it pays where the device sees the
+    /// swap-in stream in order (page-cluster 0, files and tmpfs read back in order), not at the kernel's default
+    /// page-cluster, and its locked memory counts on a small host (README, "Prefetching swap-in").
     /// </summary>
-    public long PrefetchCacheSize { get; init; } = 16L << 20;
+    public long PrefetchCacheSize { get; init; }
 
     /// <summary>Donor bytes a second prefetching may add at most (a token bucket; reads past it are not prefetched).</summary>
     public long PrefetchRate { get; init; } = 256L << 20;

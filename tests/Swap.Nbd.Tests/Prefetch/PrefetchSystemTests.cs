@@ -2,6 +2,7 @@ using System.Diagnostics;
 using NUnit.Framework;
 using Swap.Nbd.Client;
 using Swap.Nbd.Tests.Support;
+using Swap.Slabs.Mapping;
 
 namespace Swap.Nbd.Tests.Prefetch;
 
@@ -17,11 +18,14 @@ public sealed class PrefetchSystemTests
     private const int Size = 16 << 20;
     private const int Page = 4096;
 
+    /// <summary>The prefetcher on, with the size the README suggests (it is off by default).</summary>
+    private static SwapDeviceOptions On(SwapDeviceOptions options) => options with { PrefetchCacheSize = 16 << 20 };
+
     [Test]
     [CancelAfter(240_000)]
     public async Task Streams_with_writes_trims_zeroes_an_eviction_and_a_lost_donor_never_read_an_old_page(CancellationToken ct)
     {
-        await using var cluster = await SlabCluster.StartAsync(3, Size);
+        await using var cluster = await SlabCluster.StartAsync(3, Size, configureDevice: On);
         await using var pool = await NbdClientPool.ConnectAsync(cluster.Uri, 2, new NbdClientOptions(), ct);
         var model = new byte[Size];
         var known = new bool[Size / Page];
@@ -167,9 +171,9 @@ public sealed class PrefetchSystemTests
 
     [Test]
     [CancelAfter(120_000)]
-    public async Task Random_reads_prefetch_nothing_and_zero_turns_it_off(CancellationToken ct)
+    public async Task Random_reads_prefetch_nothing_and_it_is_off_by_default(CancellationToken ct)
     {
-        await using var cluster = await SlabCluster.StartAsync(2, Size);
+        await using var cluster = await SlabCluster.StartAsync(2, Size, configureDevice: On);
         await using var pool = await NbdClientPool.ConnectAsync(cluster.Uri, 1, new NbdClientOptions(), ct);
         await pool.WriteAsync(0, new byte[Size], ct: ct);
         await cluster.WaitSettledAsync(ct);
@@ -184,7 +188,7 @@ public sealed class PrefetchSystemTests
         Assert.That(stats.PrefetchIssued, Is.LessThan(20), "a random stream has no majority delta (a chance run of three may)");
         Assert.That(stats.PrefetchMisses, Is.EqualTo(2000));
 
-        await using var off = await SlabCluster.StartAsync(1, Size, configureDevice: o => o with { PrefetchCacheSize = 0 });
-        Assert.That(off.Device.Prefetcher, Is.Null);
+        await using var off = await SlabCluster.StartAsync(1, Size);
+        Assert.That(off.Device.Prefetcher, Is.Null, "off unless --prefetch-cache asks for it");
     }
 }
