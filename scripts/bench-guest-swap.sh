@@ -62,12 +62,7 @@ need_packages nbdkit:nbdkit qemu-system-x86_64:qemu-system-x86
 work=$(mktemp -d /tmp/swapnbd-bench-guest.XXXXXX)
 export_size=$(( (work_mib * 2 + 64) << 20 ))
 daemon_pids=() server_pid="" nbdkit_pid="" nbdkit_back_pid=""
-teardown() {
-  stop_pids "$server_pid" "$nbdkit_pid"
-  stop_pids "${daemon_pids[@]}" "$nbdkit_back_pid"
-  server_pid="" nbdkit_pid="" nbdkit_back_pid="" daemon_pids=()
-  rm -f "$work/backup.img" "$work/status.json"
-}
+teardown() { swapenv_stop_servers; }
 cleanup() {
   local status=$?
   set +e
@@ -117,13 +112,7 @@ for pc in "${pcs[@]}"; do
     verify_s[$key]=$(sed -n 's/.* verify \([0-9]*\) s.*/\1/p' <<<"$line")
     note[$key]=${line#SWAP-WORK: PASS }
     if [[ $setup == swapnbd* ]]; then
-      note[$key]+=", $(python3 - "$work/status.json" <<'PY' 2>/dev/null || echo "prefetch ?"
-import json, sys
-s = json.load(open(sys.argv[1]))["slabs"]
-p = lambda k: s.get(k, 0) >> 12
-print(f"prefetch hit {p('prefetchHitBytes')} miss {p('prefetchMissBytes')} issued {p('prefetchIssuedBytes')} wasted {p('prefetchWastedBytes')} pages")
-PY
-)"
+      note[$key]+=", $(swapenv_slab_summary "$work/status.json")"
     fi
     log "$setup, vm.page-cluster $pc: $line"
     teardown

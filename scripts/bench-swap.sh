@@ -92,10 +92,7 @@ teardown() {
   swapenv_remove_cgroup || true
   if [[ -n $attached ]]; then "$root/scripts/swap-detach.sh" --name "$attached" >&2 || return 1; attached=""; fi
   if [[ -n $swapfile ]]; then swapoff "$swapfile" 2>/dev/null || true; rm -f "$swapfile"; swapfile=""; fi
-  stop_pids "$server_pid" "$nbdkit_pid"
-  stop_pids "${daemon_pids[@]}" "$nbdkit_back_pid"
-  server_pid="" nbdkit_pid="" nbdkit_back_pid="" daemon_pids=()
-  rm -f "$work/backup.img" "$work/status.json"
+  swapenv_stop_servers
 }
 cleanup() {
   local status=$?
@@ -126,19 +123,6 @@ run_workload() { # KEY LIMIT: KEY is the setup, or with --loss "LOSS|SETUP" for 
   summary[$1]=$line
   seconds[$1]=$(sed -n 's/.* seconds=\([0-9.]*\).*/\1/p' <<<"$line")
   log "$1: $line"
-}
-
-prefetch_summary() { # STATUS_FILE: the prefetcher's pages (READ pages from its cache / past it, asked of donors ahead, never
-  # read), READ bytes answered by daemons and by the backup disk, write pieces left disk-only by a full write-behind queue
-  python3 - "$1" <<'PY' 2>/dev/null || echo "prefetch=?"
-import json, sys
-s = json.load(open(sys.argv[1]))["slabs"]
-p = lambda k: s.get(k, 0) >> 12
-print(f"prefetch_hit={p('prefetchHitBytes')} prefetch_miss={p('prefetchMissBytes')} "
-      f"prefetch_issued={p('prefetchIssuedBytes')} prefetch_wasted={p('prefetchWastedBytes')} "
-      f"read_daemons={s.get('readBytesFromDaemons', 0) >> 20}MiB read_disk={s.get('readBytesFromDisk', 0) >> 20}MiB "
-      f"writes_queue_full={s.get('writesQueueFull', 0)}")
-PY
 }
 
 attach_swap() { # SOCKET: waits up to 10 s for the server's socket, attaches it as the top-priority swap device
@@ -181,7 +165,7 @@ for run in "${runs[@]}"; do
       run_workload "$key" "$limit"
       summary[$key]+=" rss_server=$(($(ps -o rss= -p "$server_pid") >> 10))MiB"
       # The prefetcher's pages (status file): READ pages from its cache / past it, asked of donors ahead, never read.
-      summary[$key]+=" $(prefetch_summary "$work/status.json")"
+      summary[$key]+=" $(swapenv_slab_summary "$work/status.json")"
       # The backup file's pages in this machine's page cache (--backup-io direct keeps it near 0; SWAPNBD_BACKUP_IO=buffered to compare).
       summary[$key]+=" backup_cache=$(($(fincore --bytes --noheadings --output RES "$work/backup.img" 2>/dev/null || echo 0) >> 20))MiB"
       # Behind lossy links: were the donors still serving at the end (a failed one sends its slabs to disk)?

@@ -103,6 +103,30 @@ swapenv_daemons_up() {
   python3 -c 'import json, sys; print(sum(d["up"] for d in json.load(open(sys.argv[1]))["slabs"]["daemons"]))' "$work/status.json" 2>/dev/null
 }
 
+# swapenv_slab_summary STATUS_FILE: from the server's status file, the prefetcher's pages (READ pages from its cache /
+# past it, asked of donors ahead, never read), READ bytes answered by daemons and by the backup disk, and write pieces
+# left disk-only by a full write-behind queue, as KEY=VALUE words.
+swapenv_slab_summary() {
+  python3 - "$1" <<'PY' 2>/dev/null || echo "prefetch=?"
+import json, sys
+s = json.load(open(sys.argv[1]))["slabs"]
+p = lambda k: s.get(k, 0) >> 12
+print(f"prefetch_hit={p('prefetchHitBytes')} prefetch_miss={p('prefetchMissBytes')} "
+      f"prefetch_issued={p('prefetchIssuedBytes')} prefetch_wasted={p('prefetchWastedBytes')} "
+      f"read_daemons={s.get('readBytesFromDaemons', 0) >> 20}MiB read_disk={s.get('readBytesFromDisk', 0) >> 20}MiB "
+      f"writes_queue_full={s.get('writesQueueFull', 0)}")
+PY
+}
+
+# swapenv_stop_servers: stops what swapenv_start_system (and a caller's nbdkit_pid / nbdkit_back_pid) started, the
+# servers before the donors, and removes the run's backup and status files.
+swapenv_stop_servers() {
+  stop_pids "$server_pid" "${nbdkit_pid:-}"
+  stop_pids "${daemon_pids[@]}" "${nbdkit_back_pid:-}"
+  server_pid="" nbdkit_pid="" nbdkit_back_pid="" daemon_pids=()
+  rm -f "$work/backup.img" "$work/status.json"
+}
+
 # Waits up to 30 s until the server listens and reaches all three daemons.
 swapenv_wait_system() {
   for _ in $(seq 300); do
