@@ -108,6 +108,9 @@ public sealed class SlabSystemTests
     [TestCase("--daemon-timeout", "0", "DaemonTimeout:")]
     [TestCase("--connect-timeout", "-1", "ConnectTimeout:")]
     [TestCase("--heartbeat", "soon", "HeartbeatInterval:")]
+    [TestCase("--prefetch-cache", "5000", "PrefetchCache: 5000 must be a multiple of 4KiB")]
+    [TestCase("--prefetch-cache", "2GiB", "PrefetchCache:")]
+    [TestCase("--prefetch-rate", "4096", "PrefetchRate: 4096 bytes a second must be at least 1MiB")]
     [CancelAfter(60_000)]
     public async Task Slab_mode_configuration_errors_name_the_key(string key, string value, string expected, CancellationToken ct)
     {
