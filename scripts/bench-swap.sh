@@ -125,6 +125,17 @@ run_workload() { # KEY LIMIT: KEY is the setup, or with --loss "LOSS|SETUP" for 
   log "$1: $line"
 }
 
+# cpu_summary SERVER_PID "DONOR_PIDS": CPU seconds so far of the server, its memory holders (daemons, the chain's back
+# end) and the attach path's nbdfuse, as words for the summary (setsid'd nbdkit: its pid is nbdkit's own).
+cpu_summary() {
+  local fuse_pid=""
+  local pid_file=${SWAPNBD_RUN_DIR:-/run/swapnbd}/nbdfuse-$name.pid
+  [[ ! -r $pid_file ]] || read -r fuse_pid <"$pid_file"
+  local -a donors
+  read -r -a donors <<<"$2"
+  echo "cpu_server=$(swapenv_cpu_seconds "$1")s${2:+ cpu_donors=$(swapenv_cpu_seconds "${donors[@]}")s}${fuse_pid:+ cpu_nbdfuse=$(swapenv_cpu_seconds "$fuse_pid")s}"
+}
+
 attach_swap() { # SOCKET: waits up to 10 s for the server's socket, attaches it as the top-priority swap device
   wait_for_socket "$1" 10 || true  # swap-attach.sh names a socket that is still missing
   "$root/scripts/swap-attach.sh" --socket "$1" --name "$name" --priority 32767 --page-cluster keep >/dev/null
@@ -164,6 +175,7 @@ for run in "${runs[@]}"; do
       attach_swap "$work/nbd.sock"
       run_workload "$key" "$limit"
       summary[$key]+=" rss_server=$(($(ps -o rss= -p "$server_pid") >> 10))MiB"
+      summary[$key]+=" $(cpu_summary "$server_pid" "${daemon_pids[*]}")"
       # The prefetcher's pages (status file): READ pages from its cache / past it, asked of donors ahead, never read.
       summary[$key]+=" $(swapenv_slab_summary "$work/status.json")"
       # The backup file's pages in this machine's page cache (--backup-io direct keeps it near 0; SWAPNBD_BACKUP_IO=buffered to compare).
@@ -176,6 +188,7 @@ for run in "${runs[@]}"; do
       nbdkit_pid=$!
       attach_swap "$work/nbdkit.sock"
       run_workload "$key" "$limit"
+      summary[$key]+=" $(cpu_summary "$nbdkit_pid" "")"
       ;;
     nbdkit-chain)
       back_host=127.0.0.1 front=()
@@ -200,6 +213,7 @@ for run in "${runs[@]}"; do
       nbdkit_pid=$!
       attach_swap "$work/nbdkit-chain.sock"
       run_workload "$key" "$limit"
+      summary[$key]+=" $(cpu_summary "$nbdkit_pid" "$nbdkit_back_pid")"
       ;;
     file)
       swapfile=$work/swapfile

@@ -118,6 +118,21 @@ print(f"prefetch_hit={p('prefetchHitBytes')} prefetch_miss={p('prefetchMissBytes
 PY
 }
 
+# swapenv_cpu_seconds PID...: the CPU time (user + system, every thread) the live processes PID... have used so far,
+# in seconds to one place; a swap workload's cost in the servers shows here when its wall time hides it (two cores
+# shared by the workload, the kernel's swap path and the servers).
+swapenv_cpu_seconds() {
+  local pid stat ticks=0 hz
+  local -a fields
+  hz=$(getconf CLK_TCK)
+  for pid in "$@"; do
+    if [[ -z $pid ]] || ! read -r stat 2>/dev/null <"/proc/$pid/stat"; then continue; fi
+    read -r -a fields <<<"${stat##*) }"
+    ticks=$((ticks + fields[11] + fields[12]))
+  done
+  echo "$((ticks / hz)).$((ticks % hz * 10 / hz))"
+}
+
 # swapenv_stop_servers: stops what swapenv_start_system (and a caller's nbdkit_pid / nbdkit_back_pid) started, the
 # servers before the donors, and removes the run's backup and status files.
 swapenv_stop_servers() {
