@@ -196,6 +196,12 @@ internal sealed class Prefetcher
         var slot = _cache.TryReserve(page);
         if (slot < 0)
         {
+            // Cached or in flight since the check above, or every slot loading: nothing read, nothing spent.
+            lock (_lock)
+            {
+                _budget.Refund(PageSize);
+            }
+
             return true;
         }
 

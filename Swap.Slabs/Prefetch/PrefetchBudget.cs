@@ -34,4 +34,10 @@ internal sealed class PrefetchBudget(long bytesPerSecond, TimeProvider time)
         _tokens -= bytes;
         return true;
     }
+
+    /// <summary>Gives back <paramref name="bytes"/> taken for a prefetch that did not start (never above the bucket's size).</summary>
+    public void Refund(int bytes) => _tokens = Math.Min(_capacity, _tokens + bytes);
+
+    /// <summary>Bytes the bucket holds now, before the refill due since the last take (a test's view).</summary>
+    internal long Tokens => _tokens;
 }
