@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Swap.Slabs.Backup;
 using Swap.Common.Hosting;
@@ -97,12 +96,13 @@ public static class ServerCommand
             ThreadPoolWarmup.StartFixed(PoolWorkers, TimeSpan.FromSeconds(5));
         }
 
-        // SIGHUP re-reads the portal (a portal.list edited in place, or DNS asked now) instead of ending the process.
-        using var reload = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+        // SIGHUP re-reads the portal (a portal.list edited in place, or DNS asked now) instead of ending the process,
+        // also when the server was started with SIGHUP ignored (nohup): HangupSignal puts the disposition back first.
+        using var reload = HangupSignal.Register(context =>
         {
             context.Cancel = true;
             host.ReloadPortal();
-        });
+        }, out _);
 
         // Every listener is bound and accepting: a client that connects now gets its handshake answered, so a
         // Type=notify unit (deploy/systemd) starts swapnbd-swap.service only now, without polling for the socket.
