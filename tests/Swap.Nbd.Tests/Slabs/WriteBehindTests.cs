@@ -71,11 +71,14 @@ public sealed class WriteBehindTests
 
         cluster.Daemons[0].Faults.Active = DonorFaults.None;
         // The queue drains into the daemon; the pages of the writes that found it full stay disk-only until written
-        // again: write the slab once more and every page is valid remotely.
+        // again: write the slab once more and every page is valid remotely. One write at a time, each sent before the
+        // next: the whole slab sealed (8 × 32 pages at 4112 bytes) is more than the 1 MiB ring, so written back to
+        // back on a busy machine the last write could find the ring full again and stay disk-only.
         await cluster.WaitForAsync(s => s.PagesUnsent == 0, "the queue drained once the daemon reads again", ct);
         for (var offset = 0; offset < SlabSize; offset += Length)
         {
             Assert.That(device.TryWrite(offset, data.AsSpan(offset, Length), fua: false), Is.True);
+            await cluster.WaitForAsync(s => s.PagesUnsent == 0, "the write sent to the daemon", ct);
         }
 
         await cluster.WaitForAsync(s => s.PagesRemote == SlabSize / 4096, "every page valid on the daemon again", ct);
