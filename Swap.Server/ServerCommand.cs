@@ -102,7 +102,7 @@ public static class ServerCommand
         {
             context.Cancel = true;
             host.ReloadPortal();
-        }, out _);
+        });
 
         // Every listener is bound and accepting: a client that connects now gets its handshake answered, so a
         // Type=notify unit (deploy/systemd) starts swapnbd-swap.service only now, without polling for the socket.

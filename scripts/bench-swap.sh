@@ -176,7 +176,7 @@ for run in "${runs[@]}"; do
       run_workload "$key" "$limit"
       summary[$key]+=" rss_server=$(($(ps -o rss= -p "$server_pid") >> 10))MiB"
       summary[$key]+=" $(cpu_summary "$server_pid" "${daemon_pids[*]}")"
-      # The prefetcher's pages (status file): READ pages from its cache / past it, asked of donors ahead, never read.
+      # From the status file: the prefetcher's pages, READ bytes by source, writes left disk-only (swapenv_slab_summary).
       summary[$key]+=" $(swapenv_slab_summary "$work/status.json")"
       # The backup file's pages in this machine's page cache (--backup-io direct keeps it near 0; SWAPNBD_BACKUP_IO=buffered to compare).
       summary[$key]+=" backup_cache=$(($(fincore --bytes --noheadings --output RES "$work/backup.img" 2>/dev/null || echo 0) >> 20))MiB"

@@ -10,19 +10,17 @@ namespace Swap.Common.Hosting;
 public static partial class HangupSignal
 {
     private const int SigHup = 1;
-    private static readonly nint SigDfl = 0;
-    private static readonly nint SigIgn = 1;
+    private const nint SigDfl = 0;
 
     /// <summary>
     /// Registers <paramref name="handler"/> for SIGHUP (the hang-up no longer ends the process), after putting back
-    /// the default disposition if SIGHUP was ignored. <paramref name="wasIgnored"/>: it was, and now is not.
+    /// the default disposition in case SIGHUP was ignored.
     /// </summary>
-    public static PosixSignalRegistration Register(Action<PosixSignalContext> handler, out bool wasIgnored)
+    public static PosixSignalRegistration Register(Action<PosixSignalContext> handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        // signal() returns the previous disposition; set to default first, then the registration installs .NET's handler.
-        var previous = signal(SigHup, SigDfl);
-        wasIgnored = previous == SigIgn;
+        // The default first (whatever it was), then the registration installs .NET's handler over it.
+        _ = signal(SigHup, SigDfl);
         return PosixSignalRegistration.Create(PosixSignal.SIGHUP, handler);
     }
 
