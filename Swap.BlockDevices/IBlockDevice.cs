@@ -24,6 +24,17 @@ public interface IBlockDevice : IDisposable
 
     ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Writes a batch of writes without FUA that do not overlap, synchronously, when the device gains by taking them
+    /// together (a disk that works on them at once); <paramref name="errors"/>[i] gets write i's failure or null.
+    /// False means nothing was written: write them one by one (<see cref="TryWrite"/>). The data is not used after
+    /// this returns.
+    /// </summary>
+    bool TryWriteBatch(ReadOnlySpan<BlockWrite> writes, Span<BlockDeviceException?> errors) => false;
+
+    /// <summary>True when <see cref="TryWriteBatch"/> gains over one write at a time, so a server should gather the WRITEs it has received into batches.</summary>
+    bool TakesWriteBatches => false;
+
     /// <summary>Makes every completed write durable.</summary>
     ValueTask FlushAsync(CancellationToken cancellationToken);
 

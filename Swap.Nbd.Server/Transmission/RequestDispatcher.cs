@@ -25,6 +25,15 @@ internal sealed class RequestDispatcher(
 {
     private const int MaxExtentsPerReply = 1024;
 
+    /// <summary>WRITEs one batch holds at most (the slab device's limit).</summary>
+    internal const int MaxHeldWrites = 32;
+
+    private readonly bool _batchWrites = device.TakesWriteBatches;
+    private readonly NbdRequest[] _heldRequests = new NbdRequest[MaxHeldWrites];
+    private readonly BlockWrite[] _heldWrites = new BlockWrite[MaxHeldWrites];
+    private readonly BlockDeviceException?[] _heldErrors = new BlockDeviceException?[MaxHeldWrites];
+    private readonly long[] _heldStarted = new long[MaxHeldWrites];
+    private int _held;
     private AllocationExtent[]? _extents;
 
     /// <summary>Serves one request that passed <see cref="RequestValidator"/>; <paramref name="payload"/> is a WRITE's
@@ -59,27 +68,7 @@ internal sealed class RequestDispatcher(
                 return;
 
             case NbdCommand.Write:
-                if (TryWriteInline(request, payload, fua, out var writeError))
-                {
-                    await replies.ReplyAsync(request, writeError, ct).ConfigureAwait(false);
-                    metrics.Answered(request.Command, started);
-                    return;
-                }
-
-                await budget.WaitForRoomAsync(request.Length).ConfigureAwait(false);
-                var writeBuffer = await buffers.RentAsync((int)request.Length).ConfigureAwait(false);
-                payload.CopyTo(writeBuffer);
-                ValueTask write;
-                try
-                {
-                    write = device.WriteAsync(offset, writeBuffer.AsMemory(0, (int)request.Length), fua, ct);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    write = ValueTask.FromException(ex);
-                }
-
-                Start(write, request, writeBuffer, started);
+                await WriteAsync(request, payload, started, ct).ConfigureAwait(false);
                 return;
 
             case NbdCommand.Flush:
@@ -136,6 +125,113 @@ internal sealed class RequestDispatcher(
                 metrics.Answered(request.Command, started);
                 return;
         }
+    }
+
+    /// <summary>
+    /// Holds a WRITE for the batch instead of serving it now, when it can be batched (no FUA, its payload in one piece,
+    /// room in the batch, a device that takes batches); false: flush the batch and dispatch it. A held WRITE's
+    /// <paramref name="payload"/> must stay valid until <see cref="FlushWritesAsync"/>: call it before the caller
+    /// advances the input.
+    /// </summary>
+    public bool TryHoldWrite(in NbdRequest request, in ReadOnlySequence<byte> payload)
+    {
+        if (!_batchWrites || _held == MaxHeldWrites || (request.Flags & NbdCommandFlags.Fua) != 0 || !payload.IsSingleSegment || payload.IsEmpty)
+        {
+            return false;
+        }
+
+        _heldRequests[_held] = request;
+        _heldWrites[_held] = new BlockWrite((long)request.Offset, payload.First);
+        _heldStarted[_held] = metrics.Received(request.Command, request.Length);
+        _held++;
+        return true;
+    }
+
+    /// <summary>
+    /// Serves the WRITEs held by <see cref="TryHoldWrite"/>: as one batch on the device (its disk writes in flight
+    /// together) when there are several and the device takes them, else one by one; then answers each. False when
+    /// none were held.
+    /// </summary>
+    public async ValueTask<bool> FlushWritesAsync(CancellationToken ct)
+    {
+        var count = _held;
+        if (count == 0)
+        {
+            return false;
+        }
+
+        _held = 0;
+        var batched = false;
+        if (count > 1)
+        {
+            try
+            {
+                batched = device.TryWriteBatch(_heldWrites.AsSpan(0, count), _heldErrors.AsSpan(0, count));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // A device bug: every write of the batch is answered EIO (none may have been written whole).
+                for (var i = 0; i < count; i++)
+                {
+                    await replies.ReplyAsync(_heldRequests[i], Unexpected(_heldRequests[i], ex), ct).ConfigureAwait(false);
+                    metrics.Answered(NbdCommand.Write, _heldStarted[i]);
+                }
+
+                ClearHeld(count);
+                return true;
+            }
+        }
+
+        for (var i = 0; i < count; i++)
+        {
+            var request = _heldRequests[i];
+            if (!batched)
+            {
+                await WriteAsync(request, new ReadOnlySequence<byte>(_heldWrites[i].Data), _heldStarted[i], ct).ConfigureAwait(false);
+                continue;
+            }
+
+            var error = _heldErrors[i] is { } failure ? MapError(request, failure) : NbdError.None;
+            await replies.ReplyAsync(request, error, ct).ConfigureAwait(false);
+            metrics.Answered(NbdCommand.Write, _heldStarted[i]);
+        }
+
+        ClearHeld(count);
+        return true;
+    }
+
+    // The held payloads point into the connection's input: not kept past the flush.
+    private void ClearHeld(int count)
+    {
+        _heldWrites.AsSpan(0, count).Clear();
+        _heldErrors.AsSpan(0, count).Clear();
+    }
+
+    private async ValueTask WriteAsync(NbdRequest request, ReadOnlySequence<byte> payload, long started, CancellationToken ct)
+    {
+        var offset = (long)request.Offset;
+        var fua = (request.Flags & NbdCommandFlags.Fua) != 0;
+        if (TryWriteInline(request, payload, fua, out var writeError))
+        {
+            await replies.ReplyAsync(request, writeError, ct).ConfigureAwait(false);
+            metrics.Answered(request.Command, started);
+            return;
+        }
+
+        await budget.WaitForRoomAsync(request.Length).ConfigureAwait(false);
+        var writeBuffer = await buffers.RentAsync((int)request.Length).ConfigureAwait(false);
+        payload.CopyTo(writeBuffer);
+        ValueTask write;
+        try
+        {
+            write = device.WriteAsync(offset, writeBuffer.AsMemory(0, (int)request.Length), fua, ct);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            write = ValueTask.FromException(ex);
+        }
+
+        Start(write, request, writeBuffer, started);
     }
 
     /// <summary>Serves a READ straight into the reply buffer when the device has the data at hand.</summary>

@@ -119,6 +119,13 @@ internal sealed class TransmissionLoop
                         error = NbdError.Shutdown;
                     }
 
+                    if (error == NbdError.None && request.Command == NbdCommand.Write && _dispatcher.TryHoldWrite(request, payload))
+                    {
+                        // Answered with the WRITEs after it in this buffer, their disk writes in flight together.
+                        continue;
+                    }
+
+                    replied |= await _dispatcher.FlushWritesAsync(ct).ConfigureAwait(false);
                     if (error != NbdError.None)
                     {
                         await _replies.ReplyAsync(request, error, ct).ConfigureAwait(false);
@@ -130,6 +137,9 @@ internal sealed class TransmissionLoop
 
                     replied = true;
                 }
+
+                // Before the input moves on: the held WRITEs' payloads are in it.
+                replied |= await _dispatcher.FlushWritesAsync(ct).ConfigureAwait(false);
             }
             finally
             {

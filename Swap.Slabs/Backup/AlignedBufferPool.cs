@@ -59,6 +59,23 @@ internal sealed unsafe class AlignedBufferPool : IDisposable
         }
     }
 
+    /// <summary>Takes a buffer if one is free, without waiting; -1 when all are out.</summary>
+    public int TryRent(out byte* buffer)
+    {
+        if (!_available.Wait(0))
+        {
+            buffer = null;
+            return -1;
+        }
+
+        lock (_lock)
+        {
+            var index = _free[--_freeCount];
+            buffer = (byte*)_buffers[index];
+            return index;
+        }
+    }
+
     public void Return(int index)
     {
         lock (_lock)

@@ -44,6 +44,9 @@ public sealed class BackupDisk : IBackupStore
     /// <summary>True when pages go around the page cache (O_DIRECT); false when through it.</summary>
     public bool IsDirect => _direct is not null;
 
+    /// <summary>True when <see cref="WriteMany"/> keeps its writes in flight together (direct I/O on a file, native AIO).</summary>
+    public bool BatchesWrites => _direct?.Batches ?? false;
+
     /// <summary>With direct I/O, the block size offsets and lengths are aligned to (smaller writes are read-modify-written); else 0.</summary>
     public int DirectAlignment => _direct?.Alignment ?? 0;
 
@@ -242,6 +245,47 @@ public sealed class BackupDisk : IBackupStore
         }
     }
 
+    /// <summary>
+    /// Writes that do not overlap. With direct I/O on a file they are in flight together (native AIO: one submission,
+    /// one wait, <see cref="DirectBlockIo.WriteMany"/>), so a batch costs about one device round trip, not one each.
+    /// A block device takes them one by one: its synchronous direct I/O of small pieces is the path that never
+    /// allocates (see <see cref="ChooseIo"/>), and AIO allocates a request per write.
+    /// </summary>
+    public void WriteMany(ReadOnlySpan<BlockWrite> writes, Span<BlockDeviceException?> errors)
+    {
+        foreach (var write in writes)
+        {
+            CheckRange(write.Offset, write.Data.Length);
+        }
+
+        if (_direct is not { Batches: true } direct)
+        {
+            for (var i = 0; i < writes.Length; i++)
+            {
+                try
+                {
+                    Write(writes[i].Offset, writes[i].Data.Span);
+                    errors[i] = null;
+                }
+                catch (BlockDeviceException ex)
+                {
+                    errors[i] = ex;
+                }
+            }
+
+            return;
+        }
+
+        Span<int> errnos = writes.Length <= DirectBlockIo.MaxBatch ? stackalloc int[DirectBlockIo.MaxBatch] : new int[writes.Length];
+        direct.WriteMany(writes, errnos);
+        for (var i = 0; i < writes.Length; i++)
+        {
+            var errno = errnos[i];
+            errors[i] = errno == 0 ? null : new BlockDeviceException(ErrorOf(errno),
+                $"backup disk {Path}: write of {writes[i].Data.Length} bytes at offset {writes[i].Offset} failed: {BackupDiskNative.Describe(errno)}");
+        }
+    }
+
     /// <summary>Makes every completed write durable (fdatasync).</summary>
     public void Flush()
     {
@@ -304,8 +348,12 @@ public sealed class BackupDisk : IBackupStore
         // A file system's direct I/O allocates per call whatever the size, so files keep the large pieces.
         _direct = IsBlockDevice
             ? new DirectBlockIo(_handle, alignment, memoryAlignment, DirectBlockIo.DefaultBuffers, DirectBlockIo.NoAllocationPieceSize)
-            : new DirectBlockIo(_handle, alignment, memoryAlignment);
+            : new DirectBlockIo(_handle, alignment, memoryAlignment, batches: true);
         BackupLog.Direct(logger, Path, alignment, _direct.BufferBytes);
+        if (_direct.AioRefusal is { } aioRefusal)
+        {
+            BackupLog.BatchesRefused(logger, Path, aioRefusal);
+        }
     }
 
     /// <summary>Why this disk cannot do direct I/O, or null once O_DIRECT is set on the handle (with the alignments it needs).</summary>

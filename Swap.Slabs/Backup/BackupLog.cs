@@ -13,4 +13,7 @@ internal static partial class BackupLog
 
     [LoggerMessage(382, LogLevel.Information, "Backup disk {Path}: buffered I/O through the page cache (--backup-io buffered)")]
     public static partial void Buffered(ILogger logger, string path);
+
+    [LoggerMessage(383, LogLevel.Warning, "Backup disk {Path}: no native AIO ({Reason}); batches of writes go to the disk one by one (raise fs.aio-max-nr if it is the limit)")]
+    public static partial void BatchesRefused(ILogger logger, string path, string reason);
 }

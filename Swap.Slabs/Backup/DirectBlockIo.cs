@@ -24,9 +24,13 @@ internal sealed unsafe class DirectBlockIo : IDisposable
     private readonly nint _memoryMask;
     private readonly int _blockShift;
 
+    // One AIO context per bounce buffer (whoever holds the buffer holds its context), or null: no batches.
+    private readonly LinuxAio?[]? _aio;
+
     /// <param name="alignment">Offsets and lengths are multiples of this (a power of two: the logical block size).</param>
     /// <param name="memoryAlignment">Memory handed to the kernel starts at a multiple of this (a power of two); bounce buffers are page-aligned.</param>
-    public DirectBlockIo(SafeFileHandle handle, int alignment, int memoryAlignment, int buffers = DefaultBuffers, int bufferSize = DefaultBufferSize)
+    /// <param name="batches">Make an AIO context per bounce buffer so <see cref="WriteMany"/> keeps a batch in flight at once.</param>
+    public DirectBlockIo(SafeFileHandle handle, int alignment, int memoryAlignment, int buffers = DefaultBuffers, int bufferSize = DefaultBufferSize, bool batches = false)
     {
         if (alignment <= 0 || (alignment & (alignment - 1)) != 0 || memoryAlignment <= 0 || (memoryAlignment & (memoryAlignment - 1)) != 0)
         {
@@ -40,7 +44,34 @@ internal sealed unsafe class DirectBlockIo : IDisposable
         _blockShift = System.Numerics.BitOperations.Log2((uint)alignment);
         var bufferAlignment = Math.Max(Math.Max(alignment, memoryAlignment), Environment.SystemPageSize);
         _pool = new AlignedBufferPool(buffers, Math.Max(bufferSize, bufferAlignment) / bufferAlignment * bufferAlignment, bufferAlignment);
+        if (batches)
+        {
+            _aio = new LinuxAio?[buffers];
+            for (var i = 0; i < buffers; i++)
+            {
+                _aio[i] = LinuxAio.TryCreate(MaxBatch, out var errno);
+                if (_aio[i] is null)
+                {
+                    AioRefusal = BackupDiskNative.Describe(errno);
+                    DisposeAio();
+                    _aio = null;
+                    break;
+                }
+            }
+        }
     }
+
+    /// <summary>Writes one AIO batch holds at most.</summary>
+    public const int MaxBatch = 64;
+
+    /// <summary>Bounce buffers one batch takes at most (beyond the first only those free at the time).</summary>
+    private const int MaxBuffersPerBatch = 4;
+
+    /// <summary>True when <see cref="WriteMany"/> keeps a batch in flight at once (native AIO); false: one by one.</summary>
+    public bool Batches => _aio is not null;
+
+    /// <summary>Why batches were asked for and are not possible (io_setup's error), else null.</summary>
+    public string? AioRefusal { get; }
 
     public int Alignment { get; }
 
@@ -135,7 +166,176 @@ internal sealed unsafe class DirectBlockIo : IDisposable
         }
     }
 
-    public void Dispose() => _pool.Dispose();
+    /// <summary>
+    /// Writes that do not overlap, all in flight at once: copied into a bounce buffer and submitted together (native
+    /// AIO), up to a buffer's worth or <see cref="MaxBatch"/> writes per submission. <paramref name="errnos"/>[i] gets
+    /// write i's errno, or 0. Writes not aligned to the block size, and every write when batches are off, go one by
+    /// one through <see cref="Write"/>.
+    /// </summary>
+    public void WriteMany(ReadOnlySpan<Swap.BlockDevices.BlockWrite> writes, Span<int> errnos)
+    {
+        if (_aio is null)
+        {
+            for (var i = 0; i < writes.Length; i++)
+            {
+                errnos[i] = WriteOne(writes[i]);
+            }
+
+            return;
+        }
+
+        // Writes the batch cannot take go one by one first, before the batch holds any bounce buffer (Write rents one,
+        // and a caller holding several while waiting for another could wait forever).
+        var batched = 0;
+        for (var i = 0; i < writes.Length; i++)
+        {
+            var length = writes[i].Data.Length;
+            if (length == 0 || ((writes[i].Offset | (long)length) & _blockMask) != 0 || length > _pool.BufferSize)
+            {
+                errnos[i] = WriteOne(writes[i]);
+            }
+            else
+            {
+                errnos[i] = Pending;
+                batched++;
+            }
+        }
+
+        if (batched == 0)
+        {
+            return;
+        }
+
+        Span<long> results = stackalloc long[MaxBatch];
+        Span<int> owners = stackalloc int[MaxBatch];
+        Span<int> rented = stackalloc int[MaxBuffersPerBatch];
+        var held = 0;
+        rented[held++] = _pool.Rent(out var buffer);
+        var aio = _aio[rented[0]]!;
+        var added = false;
+        var reusable = true;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            var fd = (int)_handle.DangerousGetHandle();
+            var next = 0;
+            while (next < writes.Length)
+            {
+                // Copied into the batch's buffers (a payload in the connection's input is not aligned in memory): the
+                // first one rented, more while free ones are at hand, up to MaxBuffersPerBatch.
+                var used = 0;
+                var current = buffer;
+                while (next < writes.Length && aio.Count < aio.Capacity)
+                {
+                    var write = writes[next];
+                    var length = write.Data.Length;
+                    if (errnos[next] != Pending)
+                    {
+                        next++;
+                        continue;
+                    }
+
+                    if (used + length > _pool.BufferSize)
+                    {
+                        if (held == rented.Length || (rented[held] = _pool.TryRent(out var more)) < 0)
+                        {
+                            break;
+                        }
+
+                        held++;
+                        current = more;
+                        used = 0;
+                    }
+
+                    write.Data.Span.CopyTo(new Span<byte>(current + used, length));
+                    owners[aio.Count] = next;
+                    aio.AddWrite(fd, current + used, length, write.Offset, aio.Count);
+                    used += length;
+                    next++;
+                }
+
+                var count = aio.Count;
+                reusable = false;
+                aio.SubmitAndWait(results);
+                reusable = true;
+                for (var k = 0; k < count; k++)
+                {
+                    var owner = owners[k];
+                    var result = results[k];
+                    errnos[owner] = result == writes[owner].Data.Length ? 0 : result < 0 ? (int)-result : Short;
+                }
+
+                // The next round starts over in the first buffer.
+                while (held > 1)
+                {
+                    _pool.Return(rented[--held]);
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                _handle.DangerousRelease();
+            }
+
+            // A batch whose completion was never seen may still be written from the buffers: they are not handed out again.
+            while (reusable && held > 0)
+            {
+                _pool.Return(rented[--held]);
+            }
+        }
+
+        for (var i = 0; i < writes.Length; i++)
+        {
+            if (errnos[i] == Short)
+            {
+                // Short (the disk filled mid-write, say): written again whole, one by one, which reports why.
+                errnos[i] = WriteOne(writes[i]);
+            }
+        }
+    }
+
+    private const int Pending = -1;
+    private const int Short = -2;
+
+    public void Dispose()
+    {
+        DisposeAio();
+        _pool.Dispose();
+    }
+
+    private void DisposeAio()
+    {
+        if (_aio is not null)
+        {
+            foreach (var aio in _aio)
+            {
+                aio?.Dispose();
+            }
+        }
+    }
+
+    /// <summary>One write through <see cref="Write"/>: 0, or its errno.</summary>
+    private int WriteOne(in Swap.BlockDevices.BlockWrite write)
+    {
+        try
+        {
+            Write(write.Offset, write.Data.Span);
+            return 0;
+        }
+        catch (IOException ex)
+        {
+            return ex.HResult is > 0 and < 4096 ? ex.HResult : EIO;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return EACCES;
+        }
+    }
+
+    private const int EIO = 5;
+    private const int EACCES = 13;
 
     /// <summary>Read-modify-write of a chunk whose first or last block is only partly written, under those blocks' locks.</summary>
     private void WriteEdges(Span<byte> bounce, long blockStart, long coverEnd, ReadOnlySpan<byte> data, int dataOffset, bool headPartial, bool tailPartial)

@@ -13,6 +13,27 @@ public interface IBackupStore : IDisposable
 
     void Write(long offset, ReadOnlySpan<byte> source);
 
+    /// <summary>
+    /// Writes that do not overlap, each as <see cref="Write"/> would; <paramref name="errors"/>[i] gets write i's
+    /// failure or null. A store that can keep several writes in flight does (direct I/O on a file: one submission,
+    /// one wait); by default one after another.
+    /// </summary>
+    void WriteMany(ReadOnlySpan<BlockDevices.BlockWrite> writes, Span<BlockDevices.BlockDeviceException?> errors)
+    {
+        for (var i = 0; i < writes.Length; i++)
+        {
+            try
+            {
+                Write(writes[i].Offset, writes[i].Data.Span);
+                errors[i] = null;
+            }
+            catch (BlockDevices.BlockDeviceException ex)
+            {
+                errors[i] = ex;
+            }
+        }
+    }
+
     /// <summary>Makes every completed write durable (fdatasync).</summary>
     void Flush();
 

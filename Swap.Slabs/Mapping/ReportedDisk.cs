@@ -53,6 +53,24 @@ internal sealed class ReportedDisk(IBackupStore disk, SlabMetrics metrics, ILogg
         }
     }
 
+    public void WriteMany(ReadOnlySpan<BlockWrite> writes, Span<BlockDeviceException?> errors)
+    {
+        var started = metrics.DiskStart();
+        disk.WriteMany(writes, errors);
+        for (var i = 0; i < writes.Length; i++)
+        {
+            if (errors[i] is { } ex)
+            {
+                metrics.DiskError("write");
+                Report(ex);
+            }
+            else
+            {
+                metrics.DiskWrite(started);
+            }
+        }
+    }
+
     public void Flush()
     {
         try

@@ -173,6 +173,26 @@ public sealed class SwapDevice : IBlockDevice
         return true;
     }
 
+    public bool TakesWriteBatches => true;
+
+    public bool TryWriteBatch(ReadOnlySpan<BlockWrite> writes, Span<BlockDeviceException?> errors)
+    {
+        if (!_writes.TryWriteBatch(writes, errors))
+        {
+            return false;
+        }
+
+        if (_prefetcher is { } prefetcher)
+        {
+            foreach (var write in writes)
+            {
+                prefetcher.Invalidate(write.Offset, write.Data.Length);
+            }
+        }
+
+        return true;
+    }
+
     public ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
     {
         // The READ goes out first; the prefetches it predicts follow it on the wire.

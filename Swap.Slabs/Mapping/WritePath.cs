@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Swap.BlockDevices;
 using Swap.Common.Buffers;
 using Swap.Slabs.Sealing;
@@ -31,6 +32,9 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
     private readonly SlabWriters _writers = table.Writers;
     private readonly WriteOrderLocks _order = new();
 
+    /// <summary>Writes <see cref="TryWriteBatch"/> takes at most.</summary>
+    public const int MaxBatch = 32;
+
     /// <summary>Every piece is on the disk and queued for its daemon when this returns; <paramref name="source"/> is not used after.</summary>
     public void Write(long offset, ReadOnlySpan<byte> source)
     {
@@ -56,6 +60,118 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
             offset += n;
             source = source[n..];
         }
+    }
+
+    /// <summary>
+    /// Writes a batch as <see cref="Write"/> writes each, with the disk writes in flight together
+    /// (<see cref="Backup.IBackupStore.WriteMany"/>): the stripes of every write are held from before the disk writes until
+    /// the remote copies are queued, as one write holds its own. Only whole-page writes within one piece (one slab, one
+    /// sealed chunk) and no two sharing a stripe of <see cref="WriteOrderLocks"/>: otherwise false and nothing is
+    /// written (write them one by one). <paramref name="errors"/>[i] gets write i's disk failure, or null.
+    /// </summary>
+    public bool TryWriteBatch(ReadOnlySpan<BlockWrite> writes, Span<BlockDeviceException?> errors)
+    {
+        if (writes.Length > MaxBatch)
+        {
+            return false;
+        }
+
+        Span<ulong> stripes = stackalloc ulong[WriteOrderLocks.StripeSetLength];
+        foreach (var write in writes)
+        {
+            var length = write.Data.Length;
+            if (length == 0 || ((write.Offset | (long)length) & (PageSize - 1)) != 0 || table.PieceLength(write.Offset, length) != length ||
+                (sealer is not null && (write.Offset & (SealedPieceSize - 1)) + length > SealedPieceSize) ||
+                !WriteOrderLocks.TryMark(stripes, write.Offset, write.Offset + length))
+            {
+                return false;
+            }
+        }
+
+        var batch = default(PieceBatch);
+        Span<PendingPiece> pieces = batch;
+        Span<int> generations = stackalloc int[MaxBatch];
+        Span<bool> active = stackalloc bool[MaxBatch];
+        Span<bool> queued = stackalloc bool[MaxBatch];
+        var entered = 0;
+        var ordered = false;
+        try
+        {
+            for (var i = 0; i < writes.Length; i++)
+            {
+                var slab = table.SlabOf(writes[i].Offset);
+                pieces[i] = new PendingPiece
+                {
+                    Slab = slab,
+                    FirstPage = (writes[i].Offset - table.BaseOf(slab)) >> PageShift,
+                    Pages = writes[i].Data.Length >> PageShift,
+                    Mapping = table.Mapping(slab),
+                };
+                generations[i] = _writers.Enter(slab);
+                entered++;
+            }
+
+            _order.EnterMarked(stripes);
+            ordered = true;
+            for (var i = 0; i < writes.Length; i++)
+            {
+                var mapping = pieces[i].Mapping;
+                mapping?.Invalidate(pieces[i].FirstPage, pieces[i].Pages);
+                if (mapping is not null && mapping.Active)
+                {
+                    active[i] = true;
+                    pieces[i].DiscardSequence = Interlocked.Read(ref mapping.DiscardSequence);
+                }
+            }
+
+            disk.WriteMany(writes, errors);
+            for (var i = 0; i < writes.Length; i++)
+            {
+                if (errors[i] is not null)
+                {
+                    continue;
+                }
+
+                if (active[i])
+                {
+                    Queue(pieces[i], pieces[i].Mapping!, writes[i].Data.Span);
+                    queued[i] = true;
+                }
+
+                _onDisk.Set(writes[i].Offset >> PageShift, pieces[i].Pages);
+            }
+        }
+        finally
+        {
+            for (var i = 0; i < entered; i++)
+            {
+                if (!queued[i])
+                {
+                    // As in WritePiece: a fill that read the disk before the write must not mark these pages valid.
+                    pieces[i].Mapping?.Invalidate(pieces[i].FirstPage, pieces[i].Pages);
+                }
+            }
+
+            if (ordered)
+            {
+                _order.ExitMarked(stripes);
+            }
+
+            for (var i = 0; i < entered; i++)
+            {
+                _writers.Exit(pieces[i].Slab, generations[i]);
+            }
+        }
+
+        for (var i = 0; i < writes.Length; i++)
+        {
+            if (errors[i] is null && pieces[i].Mapping is null)
+            {
+                placer.EnsurePlaced(pieces[i].Slab);
+            }
+        }
+
+        return true;
     }
 
     /// <summary>
@@ -185,5 +301,12 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
                 }
             }
         }
+    }
+
+    /// <summary>The pieces of one batch, on the stack.</summary>
+    [InlineArray(MaxBatch)]
+    private struct PieceBatch
+    {
+        private PendingPiece _first;
     }
 }

@@ -12,6 +12,10 @@ internal sealed class FaultyBackupStore(BackupDisk inner) : IBackupStore
     private volatile bool _failReads;
     private volatile bool _failWrites;
     private volatile bool _failFlush;
+    private long _batchedWrites;
+
+    /// <summary>Writes that reached the disk in batches of two or more (<see cref="WriteMany"/>).</summary>
+    public long BatchedWrites => Interlocked.Read(ref _batchedWrites);
 
     /// <summary>The real disk underneath.</summary>
     public BackupDisk Inner { get; } = inner;
@@ -60,6 +64,28 @@ internal sealed class FaultyBackupStore(BackupDisk inner) : IBackupStore
         }
 
         Inner.Write(offset, source);
+    }
+
+    /// <summary>The real disk's batch (native AIO) when writes do not fail; with <see cref="FailWrites"/> every write of it fails.</summary>
+    public void WriteMany(ReadOnlySpan<BlockWrite> writes, Span<BlockDeviceException?> errors)
+    {
+        if (writes.Length > 1)
+        {
+            Interlocked.Add(ref _batchedWrites, writes.Length);
+        }
+
+        if (!_failWrites)
+        {
+            Inner.WriteMany(writes, errors);
+            return;
+        }
+
+        for (var i = 0; i < writes.Length; i++)
+        {
+            errors[i] = InRange(writes[i].Offset, writes[i].Data.Length)
+                ? Failure("write", writes[i].Offset, writes[i].Data.Length, "injected fault (FailWrites)")
+                : throw new ArgumentOutOfRangeException(nameof(writes));
+        }
     }
 
     public void Flush()
