@@ -286,6 +286,31 @@ public sealed class BackupDisk : IBackupStore
         }
     }
 
+    /// <summary>
+    /// A write with <paramref name="work"/> done while the disk has it: with direct I/O on a file the write is
+    /// submitted first (native AIO) and the work overlaps the device's round trip; otherwise the work runs first.
+    /// </summary>
+    public void WriteWhile<TWork>(long offset, ReadOnlySpan<byte> source, ref TWork work)
+        where TWork : IWhileWriting, allows ref struct
+    {
+        CheckRange(offset, source.Length);
+        if (_direct is not { Batches: true } direct)
+        {
+            work.Run();
+            Write(offset, source);
+            return;
+        }
+
+        try
+        {
+            direct.WriteWhile(offset, source, ref work);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw Failure("write", offset, source.Length, ex.Message, ex);
+        }
+    }
+
     /// <summary>Makes every completed write durable (fdatasync).</summary>
     public void Flush()
     {

@@ -299,6 +299,74 @@ internal sealed unsafe class DirectBlockIo : IDisposable
     private const int Pending = -1;
     private const int Short = -2;
 
+    /// <summary>
+    /// One write submitted (native AIO, from a bounce buffer) and <paramref name="work"/> run while the disk has it,
+    /// then the completion waited for. Without batches, or for a write not aligned to the block size or larger than
+    /// a bounce buffer, the work runs first and the write then goes through <see cref="Write"/>. Failures throw
+    /// <see cref="IOException"/> whose HResult is the errno; the work has run either way.
+    /// </summary>
+    public void WriteWhile<TWork>(long offset, ReadOnlySpan<byte> source, ref TWork work)
+        where TWork : IWhileWriting, allows ref struct
+    {
+        if (_aio is null || source.IsEmpty || ((offset | (long)source.Length) & _blockMask) != 0 || source.Length > _pool.BufferSize)
+        {
+            work.Run();
+            Write(offset, source);
+            return;
+        }
+
+        var index = _pool.Rent(out var buffer);
+        var aio = _aio[index]!;
+        var added = false;
+        var inFlight = false;
+        long result;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            source.CopyTo(new Span<byte>(buffer, source.Length));
+            aio.AddWrite((int)_handle.DangerousGetHandle(), buffer, source.Length, offset, 0);
+            var errno = aio.SubmitOne();
+            inFlight = errno == 0;
+            try
+            {
+                work.Run();
+            }
+            finally
+            {
+                result = inFlight ? aio.WaitOne() : -errno;
+                inFlight = false;
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                _handle.DangerousRelease();
+            }
+
+            // A write whose completion was never seen may still read the buffer: it is not handed out again.
+            if (!inFlight)
+            {
+                _pool.Return(index);
+            }
+        }
+
+        if (result == source.Length)
+        {
+            return;
+        }
+
+        if (result < 0 && result != -ErrnoAgain)
+        {
+            throw new IOException($"write failed: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage((int)-result)} (errno {-result})", (int)-result);
+        }
+
+        // Short, or the kernel had no room to take it (EAGAIN): written again whole, synchronously, which reports why.
+        Write(offset, source);
+    }
+
+    private const int ErrnoAgain = 11;
+
     public void Dispose()
     {
         DisposeAio();

@@ -34,6 +34,18 @@ public interface IBackupStore : IDisposable
         }
     }
 
+    /// <summary>
+    /// Writes as <see cref="Write"/> does and runs <paramref name="work"/> once, while the disk has the write in flight
+    /// where the store can (direct I/O on a file: native AIO), else before the write. <paramref name="work"/> runs
+    /// also when the write then fails.
+    /// </summary>
+    void WriteWhile<TWork>(long offset, ReadOnlySpan<byte> source, ref TWork work)
+        where TWork : IWhileWriting, allows ref struct
+    {
+        work.Run();
+        Write(offset, source);
+    }
+
     /// <summary>Makes every completed write durable (fdatasync).</summary>
     void Flush();
 

@@ -125,6 +125,48 @@ internal sealed unsafe partial class LinuxAio : IDisposable
         }
     }
 
+    /// <summary>
+    /// Submits the one write added, without waiting: 0, or io_submit's errno (then nothing is in flight and the batch
+    /// is empty). Wait for it with <see cref="WaitOne"/>.
+    /// </summary>
+    public int SubmitOne()
+    {
+        if (_count != 1)
+        {
+            throw new InvalidOperationException("SubmitOne needs exactly one write added");
+        }
+
+        while (true)
+        {
+            if (Syscall(Numbers.Submit, (nint)_context, 1, (nint)_iocbPointers, 0, 0) == 1)
+            {
+                return 0;
+            }
+
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno != ErrnoInterrupted)
+            {
+                _count = 0;
+                return errno;
+            }
+        }
+    }
+
+    /// <summary>Waits for the write <see cref="SubmitOne"/> submitted: its result, the bytes written or -errno. The batch is empty after.</summary>
+    public long WaitOne()
+    {
+        Span<long> result = stackalloc long[1];
+        try
+        {
+            Reap(1, result);
+            return result[0];
+        }
+        finally
+        {
+            _count = 0;
+        }
+    }
+
     public void Dispose()
     {
         if (_context != 0)

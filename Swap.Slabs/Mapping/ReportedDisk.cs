@@ -71,6 +71,23 @@ internal sealed class ReportedDisk(IBackupStore disk, SlabMetrics metrics, ILogg
         }
     }
 
+    public void WriteWhile<TWork>(long offset, ReadOnlySpan<byte> source, ref TWork work)
+        where TWork : IWhileWriting, allows ref struct
+    {
+        try
+        {
+            var started = metrics.DiskStart();
+            disk.WriteWhile(offset, source, ref work);
+            metrics.DiskWrite(started);
+        }
+        catch (BlockDeviceException ex)
+        {
+            metrics.DiskError("write");
+            Report(ex);
+            throw;
+        }
+    }
+
     public void Flush()
     {
         try

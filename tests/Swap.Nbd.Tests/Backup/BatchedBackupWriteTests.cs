@@ -1,6 +1,7 @@
 using NUnit.Framework;
 using Swap.BlockDevices;
 using Swap.Nbd.Client;
+using Swap.Nbd.Protocol;
 using Swap.Nbd.Tests.Support;
 using Swap.Slabs.Backup;
 
@@ -264,5 +265,107 @@ public sealed class BatchedBackupWriteTests
         var fromDisk = new byte[size];
         cluster.Disk.Read(0, fromDisk);
         Assert.That(fromDisk.AsSpan().SequenceEqual(model), Is.True, "the backup disk holds every page");
+    }
+
+    [Test]
+    [CancelAfter(60_000)]
+    public async Task An_overlapped_write_runs_its_work_once_lands_whole_and_fails_on_a_full_disk_after_the_work(CancellationToken ct)
+    {
+        using var disk = BackupDisk.Open(Path.Combine(DirectDir, "backup"), 4 << 20, BackupIoMode.Direct);
+        var random = new Random(47);
+        var model = new byte[4 << 20];
+        foreach (var (offset, length) in new (long, int)[] { (0, 128 << 10), (1 << 20, 256 << 10), (3 << 20, 4096), (100, 5000), (2 << 20, 1 << 20) })
+        {
+            var data = new byte[length];
+            random.NextBytes(data);
+            var work = new CountingWork();
+            disk.WriteWhile(offset, data, ref work);
+            Assert.That(work.Runs, Is.EqualTo(1), $"the work of the write at {offset}+{length} ran once");
+            data.CopyTo(model.AsSpan((int)offset));
+        }
+
+        var back = new byte[4 << 20];
+        disk.Read(0, back);
+        Assert.That(back.AsSpan().SequenceEqual(model), Is.True, "aligned, unaligned and larger-than-a-buffer overlapped writes all landed");
+
+        await using var small = await ScratchMount.Ext4Async(16L << 20, ct);
+        using var full = BackupDisk.Open(Path.Combine(small.Path, "backup"), 64L << 20, BackupIoMode.Direct);
+        BlockDeviceException? failure = null;
+        var chunk = new byte[128 << 10];
+        var runs = 0;
+        for (var offset = 0L; offset < full.Size && failure is null; offset += chunk.Length)
+        {
+            var work = new CountingWork();
+            try
+            {
+                full.WriteWhile(offset, chunk, ref work);
+            }
+            catch (BlockDeviceException ex)
+            {
+                failure = ex;
+            }
+
+            runs += work.Runs;
+            Assert.That(work.Runs, Is.EqualTo(1), "the work runs also when the write fails");
+        }
+
+        Assert.That(failure, Is.Not.Null, "64 MiB fit on a 16 MiB file system");
+        Assert.That(failure!.Error, Is.EqualTo(BlockDeviceError.NoSpace));
+        Assert.That(failure.Message, Does.Contain("No space left on device"));
+    }
+
+    [Test]
+    [CancelAfter(120_000)]
+    public async Task Large_sealed_writes_are_sealed_while_the_disk_writes_them_and_a_failed_one_never_reaches_a_daemon(CancellationToken ct)
+    {
+        const int slabSize = 1 << 20;
+        const int size = 4 * slabSize;
+        await using var cluster = await SlabCluster.StartAsync(2, size, slabSize);
+        await using var pool = await NbdClientPool.ConnectAsync(cluster.Uri, 2, new NbdClientOptions(), ct);
+        var workload = new ReferenceWorkload(size, 48, cache: false);
+        await workload.RunAsync(pool, 10, ct);
+        var model = new byte[size];
+        await pool.ReadAsync(0, model, ct);
+        var data = new byte[128 << 10];
+        var random = new Random(48);
+        for (var offset = 0; offset < size; offset += data.Length)
+        {
+            random.NextBytes(data);
+            await pool.WriteAsync(offset, data, fua: false, ct);
+            data.CopyTo(model.AsSpan(offset));
+        }
+
+        Assert.That(cluster.Disk.OverlappedWrites, Is.GreaterThanOrEqualTo(size / data.Length), "every 128 KiB write was sealed while the disk had it");
+        await cluster.WaitForAsync(s => s.PagesUnsent == 0 && s.PagesRemote == size / PageSize, "every page on a daemon", ct);
+
+        // A failed write: its sealed copy must never reach the daemon, and the pages read back as before it (from the disk).
+        cluster.Disk.FailWrites = true;
+        random.NextBytes(data);
+        var write = Assert.ThrowsAsync<NbdServerErrorException>(async () => await pool.WriteAsync(slabSize, data, fua: false, ct));
+        Assert.That(write!.Error, Is.EqualTo(NbdError.Io));
+        cluster.Disk.FailWrites = false;
+        await cluster.WaitForAsync(s => s.PagesUnsent == 0, "the write-behind queues drained", ct);
+        var back = new byte[size];
+        await pool.ReadAsync(0, back, ct);
+        Assert.That(back.AsSpan().SequenceEqual(model), Is.True, "the failed write left the device as it was");
+
+        // The same pages written again: sealed as their next version, on the daemon, and read from it.
+        random.NextBytes(data);
+        await pool.WriteAsync(slabSize, data, fua: false, ct);
+        data.CopyTo(model.AsSpan(slabSize));
+        await cluster.WaitForAsync(s => s.PagesUnsent == 0 && s.PagesRemote == size / PageSize, "every page on a daemon again", ct);
+        await pool.ReadAsync(0, back, ct);
+        Assert.Multiple(() =>
+        {
+            Assert.That(back.AsSpan().SequenceEqual(model), Is.True, "the device after the rewrite");
+            Assert.That(cluster.Device.GetStats().OpenFailures, Is.Zero, "no page came back sealed as another version");
+        });
+    }
+
+    private struct CountingWork : IWhileWriting
+    {
+        public int Runs;
+
+        public void Run() => Runs++;
     }
 }

@@ -13,6 +13,7 @@ internal sealed class FaultyBackupStore(BackupDisk inner) : IBackupStore
     private volatile bool _failWrites;
     private volatile bool _failFlush;
     private long _batchedWrites;
+    private long _overlappedWrites;
 
     /// <summary>Writes that reached the disk in batches of two or more (<see cref="WriteMany"/>).</summary>
     public long BatchedWrites => Interlocked.Read(ref _batchedWrites);
@@ -87,6 +88,23 @@ internal sealed class FaultyBackupStore(BackupDisk inner) : IBackupStore
                 : throw new ArgumentOutOfRangeException(nameof(writes));
         }
     }
+
+    /// <summary>The real disk's overlapped write (native AIO) when writes do not fail; with <see cref="FailWrites"/> the work runs and the write fails.</summary>
+    public void WriteWhile<TWork>(long offset, ReadOnlySpan<byte> source, ref TWork work)
+        where TWork : IWhileWriting, allows ref struct
+    {
+        if (_failWrites && InRange(offset, source.Length))
+        {
+            work.Run();
+            throw Failure("write", offset, source.Length, "injected fault (FailWrites)");
+        }
+
+        Interlocked.Increment(ref _overlappedWrites);
+        Inner.WriteWhile(offset, source, ref work);
+    }
+
+    /// <summary>Writes that came with work to overlap (<see cref="WriteWhile"/>).</summary>
+    public long OverlappedWrites => Interlocked.Read(ref _overlappedWrites);
 
     public void Flush()
     {
