@@ -70,39 +70,19 @@ internal sealed class WriteOrderLocks
         }
     }
 
-    /// <summary>
-    /// Marks the stripes of bytes [<paramref name="start"/>, <paramref name="end"/>) in <paramref name="stripes"/>
-    /// (256 bits); false, marking nothing, when one of them is marked already (the range shares a stripe with one
-    /// marked before) or the range covers every stripe.
-    /// </summary>
-    public static bool TryMark(Span<ulong> stripes, long start, long end)
+    /// <summary>Marks the stripes of bytes [<paramref name="start"/>, <paramref name="end"/>) in <paramref name="stripes"/> (256 bits), for <see cref="EnterMarked"/>.</summary>
+    public static void Mark(Span<ulong> stripes, long start, long end)
     {
         var first = start >> StripeShift;
-        var last = (end - 1) >> StripeShift;
-        if (last - first + 1 >= Stripes)
-        {
-            return false;
-        }
-
-        for (var s = first; s <= last; s++)
-        {
-            var i = (int)(s & (Stripes - 1));
-            if ((stripes[i >> 6] & (1UL << i)) != 0)
-            {
-                return false;
-            }
-        }
-
+        var last = Math.Min((end - 1) >> StripeShift, first + Stripes - 1);
         for (var s = first; s <= last; s++)
         {
             var i = (int)(s & (Stripes - 1));
             stripes[i >> 6] |= 1UL << i;
         }
-
-        return true;
     }
 
-    /// <summary>The size of a stripe set for <see cref="TryMark"/>, in ulongs.</summary>
+    /// <summary>The size of a stripe set for <see cref="Mark"/>, in ulongs.</summary>
     public const int StripeSetLength = Stripes / 64;
 
     /// <summary>Takes every stripe marked in <paramref name="stripes"/>, lowest first (the order <see cref="Enter"/> keeps, so no two callers deadlock).</summary>

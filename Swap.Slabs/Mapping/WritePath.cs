@@ -70,7 +70,7 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
     /// Writes a batch as <see cref="Write"/> writes each, with the disk writes in flight together
     /// (<see cref="Backup.IBackupStore.WriteMany"/>): the stripes of every write are held from before the disk writes until
     /// the remote copies are queued, as one write holds its own. Only whole-page writes within one piece (one slab, one
-    /// sealed chunk) and no two sharing a stripe of <see cref="WriteOrderLocks"/>: otherwise false and nothing is
+    /// sealed chunk) and no two of the same page: otherwise false and nothing is
     /// written (write them one by one). <paramref name="errors"/>[i] gets write i's disk failure, or null.
     /// </summary>
     public bool TryWriteBatch(ReadOnlySpan<BlockWrite> writes, Span<BlockDeviceException?> errors)
@@ -81,15 +81,27 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
         }
 
         Span<ulong> stripes = stackalloc ulong[WriteOrderLocks.StripeSetLength];
-        foreach (var write in writes)
+        for (var i = 0; i < writes.Length; i++)
         {
+            var write = writes[i];
             var length = write.Data.Length;
             if (length == 0 || ((write.Offset | (long)length) & (PageSize - 1)) != 0 || table.PieceLength(write.Offset, length) != length ||
-                (sealer is not null && (write.Offset & (SealedPieceSize - 1)) + length > SealedPieceSize) ||
-                !WriteOrderLocks.TryMark(stripes, write.Offset, write.Offset + length))
+                (sealer is not null && (write.Offset & (SealedPieceSize - 1)) + length > SealedPieceSize))
             {
                 return false;
             }
+
+            // Two writes of one page in flight together would reach the disk in either order: those go one by one.
+            // Neighbours (swap-outs of adjacent slots) share a stripe, which the batch takes once.
+            for (var j = 0; j < i; j++)
+            {
+                if (write.Offset < writes[j].Offset + writes[j].Data.Length && writes[j].Offset < write.Offset + length)
+                {
+                    return false;
+                }
+            }
+
+            WriteOrderLocks.Mark(stripes, write.Offset, write.Offset + length);
         }
 
         var batch = default(PieceBatch);

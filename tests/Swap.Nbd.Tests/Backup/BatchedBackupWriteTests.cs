@@ -9,7 +9,7 @@ namespace Swap.Nbd.Tests.Backup;
 
 /// <summary>
 /// Batches of backup disk writes in flight together (direct I/O on a file, native AIO): data against a reference model,
-/// a full disk reported per write, the slab device's batch (whole pages, no shared stripe, else declined and nothing
+/// a full disk reported per write, the slab device's batch (whole pages, no page twice, else declined and nothing
 /// written) and the NBD server gathering pipelined WRITEs into batches.
 /// </summary>
 [Category(Tier.Integration)]
@@ -146,7 +146,7 @@ public sealed class BatchedBackupWriteTests
 
     [Test]
     [CancelAfter(120_000)]
-    public async Task The_slab_device_takes_whole_page_batches_to_disk_and_daemons_and_declines_shared_stripes_writing_nothing(CancellationToken ct)
+    public async Task The_slab_device_takes_whole_page_batches_to_disk_and_daemons_and_declines_two_writes_of_a_page_writing_nothing(CancellationToken ct)
     {
         const int slabSize = 1 << 20;
         await using var cluster = await SlabCluster.StartAsync(2, 2 * slabSize, slabSize);
@@ -171,11 +171,25 @@ public sealed class BatchedBackupWriteTests
         Assert.That(cluster.Disk.BatchedWrites, Is.EqualTo(8), "the disk got them as one batch");
         await cluster.WaitForAsync(s => s.PagesUnsent == 0, "the write-behind queues drained", ct);
 
-        // Declined, nothing written: two writes in one 64 KiB stripe; a part-page write.
-        var stripeMates = new[] { new BlockWrite(128 << 10, new byte[PageSize]), new BlockWrite((128 << 10) + (8 * PageSize), new byte[PageSize]) };
+        // Neighbours in one 64 KiB stripe (swap-outs of adjacent slots) are one batch too.
+        var neighbours = new BlockWrite[4];
+        for (var i = 0; i < neighbours.Length; i++)
+        {
+            var data = new byte[PageSize];
+            data.AsSpan().Fill((byte)(0x40 + i));
+            neighbours[i] = new BlockWrite((192 << 10) + ((long)(3 - i) * PageSize), data);
+            data.CopyTo(model.AsSpan((int)neighbours[i].Offset));
+        }
+
+        Assert.That(device.TryWriteBatch(neighbours, new BlockDeviceException?[4]), Is.True, "four neighbouring pages of one stripe");
+        Assert.That(cluster.Disk.BatchedWrites, Is.EqualTo(12));
+
+        // Declined, nothing written: two writes of one page; a part-page write.
+        var samePage = new[] { new BlockWrite(128 << 10, new byte[2 * PageSize]), new BlockWrite((128 << 10) + PageSize, new byte[PageSize]) };
         var partPage = new[] { new BlockWrite(256 << 10, new byte[PageSize]), new BlockWrite((512 << 10) + 100, new byte[100]) };
-        Assert.That(device.TryWriteBatch(stripeMates, new BlockDeviceException?[2]), Is.False, "two writes sharing a stripe");
+        Assert.That(device.TryWriteBatch(samePage, new BlockDeviceException?[2]), Is.False, "two writes of one page");
         Assert.That(device.TryWriteBatch(partPage, new BlockDeviceException?[2]), Is.False, "a part-page write");
+        Assert.That(cluster.Disk.BatchedWrites, Is.EqualTo(12), "the declined batches wrote nothing");
 
         var fromDevice = new byte[2 * slabSize];
         await device.ReadAsync(0, fromDevice, ct);
