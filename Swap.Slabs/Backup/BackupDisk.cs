@@ -260,19 +260,7 @@ public sealed class BackupDisk : IBackupStore
 
         if (_direct is not { Batches: true } direct)
         {
-            for (var i = 0; i < writes.Length; i++)
-            {
-                try
-                {
-                    Write(writes[i].Offset, writes[i].Data.Span);
-                    errors[i] = null;
-                }
-                catch (BlockDeviceException ex)
-                {
-                    errors[i] = ex;
-                }
-            }
-
+            IBackupStore.WriteOneByOne(this, writes, errors);
             return;
         }
 

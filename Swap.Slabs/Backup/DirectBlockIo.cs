@@ -189,8 +189,7 @@ internal sealed unsafe class DirectBlockIo : IDisposable
         var batched = 0;
         for (var i = 0; i < writes.Length; i++)
         {
-            var length = writes[i].Data.Length;
-            if (length == 0 || ((writes[i].Offset | (long)length) & _blockMask) != 0 || length > _pool.BufferSize)
+            if (!FitsAio(writes[i].Offset, writes[i].Data.Length))
             {
                 errnos[i] = WriteOne(writes[i]);
             }
@@ -296,6 +295,9 @@ internal sealed unsafe class DirectBlockIo : IDisposable
         }
     }
 
+    /// <summary>A write AIO can take from a bounce buffer: not empty, block-aligned, at most one buffer long.</summary>
+    private bool FitsAio(long offset, int length) => length > 0 && ((offset | (long)length) & _blockMask) == 0 && length <= _pool.BufferSize;
+
     private const int Pending = -1;
     private const int Short = -2;
 
@@ -308,7 +310,7 @@ internal sealed unsafe class DirectBlockIo : IDisposable
     public void WriteWhile<TWork>(long offset, ReadOnlySpan<byte> source, ref TWork work)
         where TWork : IWhileWriting, allows ref struct
     {
-        if (_aio is null || source.IsEmpty || ((offset | (long)source.Length) & _blockMask) != 0 || source.Length > _pool.BufferSize)
+        if (_aio is null || !FitsAio(offset, source.Length))
         {
             work.Run();
             Write(offset, source);

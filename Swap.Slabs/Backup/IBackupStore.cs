@@ -18,13 +18,17 @@ public interface IBackupStore : IDisposable
     /// failure or null. A store that can keep several writes in flight does (direct I/O on a file: one submission,
     /// one wait); by default one after another.
     /// </summary>
-    void WriteMany(ReadOnlySpan<BlockDevices.BlockWrite> writes, Span<BlockDevices.BlockDeviceException?> errors)
+    void WriteMany(ReadOnlySpan<BlockDevices.BlockWrite> writes, Span<BlockDevices.BlockDeviceException?> errors) =>
+        WriteOneByOne(this, writes, errors);
+
+    /// <summary>What <see cref="WriteMany"/> does for a store that keeps one write in flight: each through <see cref="Write"/>.</summary>
+    static void WriteOneByOne(IBackupStore store, ReadOnlySpan<BlockDevices.BlockWrite> writes, Span<BlockDevices.BlockDeviceException?> errors)
     {
         for (var i = 0; i < writes.Length; i++)
         {
             try
             {
-                Write(writes[i].Offset, writes[i].Data.Span);
+                store.Write(writes[i].Offset, writes[i].Data.Span);
                 errors[i] = null;
             }
             catch (BlockDevices.BlockDeviceException ex)

@@ -115,15 +115,8 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
         {
             for (var i = 0; i < writes.Length; i++)
             {
-                var slab = table.SlabOf(writes[i].Offset);
-                pieces[i] = new PendingPiece
-                {
-                    Slab = slab,
-                    FirstPage = (writes[i].Offset - table.BaseOf(slab)) >> PageShift,
-                    Pages = writes[i].Data.Length >> PageShift,
-                    Mapping = table.Mapping(slab),
-                };
-                generations[i] = _writers.Enter(slab);
+                pieces[i] = PieceOf(writes[i].Offset, writes[i].Offset + writes[i].Data.Length);
+                generations[i] = _writers.Enter(pieces[i].Slab);
                 entered++;
             }
 
@@ -197,17 +190,10 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
     /// </summary>
     private PendingPiece WritePiece(long offset, ReadOnlySpan<byte> source)
     {
-        var slab = table.SlabOf(offset);
-        var slabBase = table.BaseOf(slab);
         var coverStart = offset & ~(long)(PageSize - 1);
         var coverEnd = (offset + source.Length + PageSize - 1) & ~(long)(PageSize - 1);
-        var piece = new PendingPiece
-        {
-            Slab = slab,
-            FirstPage = (coverStart - slabBase) >> PageShift,
-            Pages = (coverEnd - coverStart) >> PageShift,
-            Mapping = table.Mapping(slab),
-        };
+        var piece = PieceOf(coverStart, coverEnd);
+        var slab = piece.Slab;
         var generation = _writers.Enter(slab);
         var order = _order.Enter(coverStart, coverEnd);
         var mapping = piece.Mapping;
@@ -221,7 +207,7 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
                 if (coverStart == offset && coverEnd == offset + source.Length && sealer is not null && source.Length > SealAheadMinimum)
                 {
                     // The swap case, large: whole pages, sealed while the disk writes them.
-                    var ahead = new SealAhead(remoteWrites, sealer, (piece.Slab * table.PagesPerSlab) + piece.FirstPage, piece, mapping, source);
+                    var ahead = new SealAhead(remoteWrites, sealer, GlobalFirstPage(piece), piece, mapping, source);
                     try
                     {
                         disk.WriteWhile(offset, source, ref ahead);
@@ -293,53 +279,59 @@ internal sealed class WritePath(SlabTable table, ReportedDisk disk, RemoteWrites
     }
 
     /// <summary>
-    /// Queues the piece's whole pages for the slab's daemon, sealed when sealing is on, in frames of at most
-    /// <see cref="FramePages"/> pages. Pages whose frame finds the queue full, or that cannot be sealed (a page has
+    /// Queues the piece's whole pages for the slab's daemon: sealed, as one frame (<see cref="SealAhead"/>), or in
+    /// frames of at most <see cref="FramePages"/> pages. Pages whose frame finds the queue full, or that cannot be sealed (a page has
     /// used its last version), stay on the disk only.
     /// </summary>
     private void Queue(in PendingPiece whole, SlabMapping mapping, ReadOnlySpan<byte> pages)
     {
+        if (sealer is not null)
+        {
+            // One frame, prepared and committed as a large piece's is during its disk write, only after it here.
+            var ahead = new SealAhead(remoteWrites, sealer, GlobalFirstPage(whole), whole, mapping, pages);
+            ahead.Run();
+            ahead.Commit();
+            return;
+        }
+
         // Again after the disk write, before any frame can leave and be answered: a fill that read the disk before
         // it must not mark these pages valid.
         mapping.Invalidate(whole.FirstPage, whole.Pages);
-        var framePages = sealer is null ? FramePages : (int)whole.Pages;
-        for (var done = 0L; done < whole.Pages; done += framePages)
+        for (var done = 0L; done < whole.Pages; done += FramePages)
         {
             var piece = whole;
             piece.FirstPage = whole.FirstPage + done;
-            piece.Pages = Math.Min(framePages, whole.Pages - done);
+            piece.Pages = Math.Min(FramePages, whole.Pages - done);
             var plain = pages.Slice((int)(done << PageShift), (int)(piece.Pages << PageShift));
-            if (sealer is null)
+            if (remoteWrites.TryReserve(mapping, plain.Length, out var ticket, out var payload))
             {
-                if (remoteWrites.TryReserve(mapping, plain.Length, out var ticket, out var payload))
-                {
-                    plain.CopyTo(payload);
-                    remoteWrites.Commit(piece, ticket, piece.FirstPage << PageShift);
-                }
-
-                continue;
-            }
-
-            var sealedLength = (int)piece.Pages * SealedPage.Stride;
-            if (remoteWrites.TryReserve(mapping, sealedLength, out var sealedTicket, out var sealedPayload))
-            {
-                var firstPage = (piece.Slab * table.PagesPerSlab) + piece.FirstPage;
-                if (sealer.TrySeal(firstPage, plain, sealedPayload))
-                {
-                    remoteWrites.Commit(piece, sealedTicket, SealedPage.DonorOffset(piece.FirstPage));
-                }
-                else
-                {
-                    RemoteWrites.Cancel(mapping, sealedTicket);
-                }
+                plain.CopyTo(payload);
+                remoteWrites.Commit(piece, ticket, piece.FirstPage << PageShift);
             }
         }
     }
 
+    /// <summary>The device page a piece starts at (what pages are sealed under).</summary>
+    private long GlobalFirstPage(in PendingPiece piece) => (piece.Slab * table.PagesPerSlab) + piece.FirstPage;
+
+    /// <summary>The piece of the whole pages [<paramref name="coverStart"/>, <paramref name="coverEnd"/>) of one slab, with the slab's current mapping.</summary>
+    private PendingPiece PieceOf(long coverStart, long coverEnd)
+    {
+        var slab = table.SlabOf(coverStart);
+        return new PendingPiece
+        {
+            Slab = slab,
+            FirstPage = (coverStart - table.BaseOf(slab)) >> PageShift,
+            Pages = (coverEnd - coverStart) >> PageShift,
+            Mapping = table.Mapping(slab),
+        };
+    }
+
     /// <summary>
-    /// A large sealed piece's remote copy, prepared while its disk write is in flight (<see cref="IWhileWriting"/>):
-    /// its place in the link's queue reserved and its pages sealed into it, then, once the disk has the write,
-    /// committed as <see cref="Queue"/> commits (the pages invalidated again first), or given up if the disk failed.
+    /// A sealed piece's remote copy (one frame): its place in the link's queue reserved and its pages sealed into it,
+    /// then, once the disk has the write, the pages invalidated again and the entry committed, or given up if the disk
+    /// failed. A large piece does the first half while its disk write is in flight (<see cref="IWhileWriting"/>);
+    /// <see cref="Queue"/> does both after the write.
     /// Nothing leaves before the commit: a reserved entry holds the link's queue behind it. Sealing 128 KiB costs about
     /// as much as the disk's round trip for it on this project's VM, so overlapping the two halves the wait.
     /// </summary>

@@ -17,35 +17,16 @@ public sealed class BatchedBackupWriteTests
 {
     private const int PageSize = 4096;
 
-    private DirectoryInfo _dir = null!;
-    private ScratchMount? _ext4;
+    private DirectIoDirectory _direct = null!;
 
-    private string DirectDir => _ext4?.Path ?? _dir.FullName;
+    /// <summary>A directory where O_DIRECT works (<see cref="DirectIoDirectory"/>).</summary>
+    private string DirectDir => _direct.Path;
 
     [SetUp]
-    public async Task SetUp()
-    {
-        _dir = Directory.CreateTempSubdirectory("swapnbd-batch-");
-        try
-        {
-            using var probe = BackupDisk.Open(Path.Combine(_dir.FullName, "probe"), 4096, BackupIoMode.Direct);
-        }
-        catch (BackupDiskException)
-        {
-            _ext4 = await ScratchMount.Ext4Async(256L << 20, CancellationToken.None);
-        }
-    }
+    public async Task SetUp() => _direct = await DirectIoDirectory.CreateAsync("swapnbd-batch-");
 
     [TearDown]
-    public async Task TearDown()
-    {
-        if (_ext4 is not null)
-        {
-            await _ext4.DisposeAsync();
-        }
-
-        _dir.Delete(recursive: true);
-    }
+    public async Task TearDown() => await _direct.DisposeAsync();
 
     [Test]
     public void Batches_of_aligned_unaligned_small_and_large_writes_match_a_reference_model()

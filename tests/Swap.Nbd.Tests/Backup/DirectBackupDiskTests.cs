@@ -14,36 +14,16 @@ namespace Swap.Nbd.Tests.Backup;
 [Category(Tier.Integration)]
 public sealed class DirectBackupDiskTests
 {
-    private DirectoryInfo _dir = null!;
-    private ScratchMount? _ext4;
+    private DirectIoDirectory _direct = null!;
 
-    /// <summary>A directory where O_DIRECT works: the temp directory, or an ext4 image mounted for the test if it cannot.</summary>
-    private string DirectDir => _ext4?.Path ?? _dir.FullName;
+    /// <summary>A directory where O_DIRECT works (<see cref="DirectIoDirectory"/>).</summary>
+    private string DirectDir => _direct.Path;
 
     [SetUp]
-    public async Task SetUp()
-    {
-        _dir = Directory.CreateTempSubdirectory("swapnbd-direct-");
-        try
-        {
-            using var probe = BackupDisk.Open(Path.Combine(_dir.FullName, "probe"), 4096, BackupIoMode.Direct);
-        }
-        catch (BackupDiskException)
-        {
-            _ext4 = await ScratchMount.Ext4Async(256L << 20, CancellationToken.None);
-        }
-    }
+    public async Task SetUp() => _direct = await DirectIoDirectory.CreateAsync("swapnbd-direct-");
 
     [TearDown]
-    public async Task TearDown()
-    {
-        if (_ext4 is not null)
-        {
-            await _ext4.DisposeAsync();
-        }
-
-        _dir.Delete(recursive: true);
-    }
+    public async Task TearDown() => await _direct.DisposeAsync();
 
     [Test]
     public void Random_aligned_and_unaligned_reads_writes_and_discards_match_a_reference_model()
