@@ -43,10 +43,18 @@ public sealed class WritePathAllocationTests
         // flight makes another, which is a bound, not the per-write cost measured here).
         await cluster.WaitForAsync(s => s.PagesUnsent == 0 && s.PagesRemote == SlabSize / 4096, "the queue drained and every reply in", ct);
 
+        // A System.Threading.Lock makes its wait event (56 bytes) the first time a thread has to wait for it, once per
+        // lock: on a loaded machine that first wait can fall in a measured round (CI saw 280 bytes, five locks). A cost
+        // per write shows in every round, so one round of the three without an allocation is the proof.
         const int Writes = 512;
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        Round(Writes);
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.That(allocated, Is.Zero, $"{allocated} bytes allocated by {Writes} writes of {length} bytes (sealed: {sealPages})");
+        var rounds = new List<long>(3);
+        for (var round = 0; round < 3 && (rounds.Count == 0 || rounds[^1] != 0); round++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            Round(Writes);
+            rounds.Add(GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+
+        Assert.That(rounds[^1], Is.Zero, $"bytes allocated by rounds of {Writes} writes of {length} bytes (sealed: {sealPages}): {string.Join(", ", rounds)}");
     }
 }
