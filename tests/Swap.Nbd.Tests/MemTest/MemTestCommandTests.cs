@@ -27,7 +27,22 @@ public sealed class MemTestCommandTests
     {
         var (exit, output) = await Repo.RunAsync(Repo.Path("out", "swapnbd-memtest"), ["--size", "16MiB", "--touches", "20000", "--seed", "5", "--passes", "2"], TimeSpan.FromSeconds(50), ct);
         Assert.That(exit, Is.Zero, output);
-        Assert.That(output, Does.Match(@"^swapnbd-memtest: PASS pages=4096 size=16MiB touches=40000 mismatches=0 seconds=[0-9.]+ fill=[0-9.]+ touch=[0-9.]+ verify=[0-9.]+ swap_peak=\d+MiB max_page_ms=[0-9.]+ "));
+        Assert.That(output, Does.Match(@"^swapnbd-memtest: PASS pages=4096 size=16MiB touches=40000 mismatches=0 seconds=[0-9.]+ fill=[0-9.]+ touch=[0-9.]+ verify=[0-9.]+ swap_peak=\d+MiB max_page_ms=[0-9.]+ swap_mib=fill:\d+/\d+,touch:\d+/\d+,verify:\d+/\d+ swap_ra_mib=fill:\d+/\d+,touch:\d+/\d+,verify:\d+/\d+( |$)"));
+    }
+
+    [Test]
+    public void Swap_traffic_is_read_from_vmstat_and_counted_per_phase()
+    {
+        const string VmStat = "nr_free_pages 12345\npswpin 1000\npswpout 2560\nswap_ra 300\nswap_ra_hit 256\npgfault 99\nbogus\nswap_ra_x 7\n";
+        var before = SwapTraffic.Parse(VmStat);
+        Assert.That(before, Is.EqualTo(new SwapTraffic(1000, 2560, 300, 256)));
+        var after = SwapTraffic.Parse("pswpin 1256\npswpout 4608\nswap_ra 812\nswap_ra_hit 768\n");
+        var phase = after - before;
+        Assert.That(phase, Is.EqualTo(new SwapTraffic(256, 2048, 512, 512)));
+        Assert.That((phase.InOutMiB, phase.ReadAheadMiB), Is.EqualTo(("1/8", "2/2")));
+        Assert.That((phase + phase).InOutMiB, Is.EqualTo("2/16"));
+        Assert.That(SwapTraffic.Parse("pswpin\npswpout x\n"), Is.EqualTo(default(SwapTraffic)), "a kernel without the counters reads as zeros");
+        Assert.That(SwapTraffic.Read("/nonexistent/vmstat"), Is.EqualTo(default(SwapTraffic)));
     }
 
     [Test, CancelAfter(60_000)]
