@@ -24,7 +24,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 usage() {
   cat <<'EOF'
 usage: scripts/bench-swap.sh [--size SIZE] [--factor F] [--touches N] [--only LIST] [--loss LIST]
-                             [--page-cluster N] [--out FILE] [--no-build]
+                             [--page-cluster N] [--export-size SIZE] [--out FILE] [--no-build]
 
   --size SIZE    the workload's memory (default 1GiB)
   --factor F     working set / cgroup limit (default 4)
@@ -40,12 +40,16 @@ usage: scripts/bench-swap.sh [--size SIZE] [--factor F] [--touches N] [--only LI
                  with a "loss %" column ("–" for setups without a network)
   --page-cluster N  vm.page-cluster for the run (swap readahead: 2^N pages; the kernel's default is 3),
                  restored at the end
+  --export-size SIZE  every setup's swap device (default: twice --size plus 512MiB, rounded down to 64MiB). The
+                 kernel counts swap as full above half of it (vm_swap_full): then a swap-in frees the page's slot,
+                 and every page read back is written again when it is evicted. The default keeps the workload's
+                 swap under half; 1.5GiB with the 1GiB default workload crosses it (about 51 % full)
   --out FILE     also write the table (markdown) to FILE
   --no-build     skip scripts/setup.sh; out/ must be built already
 EOF
 }
 
-size=1GiB factor=4 touches="" only=swapnbd,nbdkit,nbdkit-chain,file,nolimit out="" build=1 loss_list="" page_cluster=""
+size=1GiB factor=4 touches="" only=swapnbd,nbdkit,nbdkit-chain,file,nolimit out="" build=1 loss_list="" page_cluster="" export_arg=""
 while (($#)); do
   case $1 in
     -h|--help) usage; exit 0 ;;
@@ -55,6 +59,7 @@ while (($#)); do
     --only) only=${2:?--only needs a value}; shift 2 ;;
     --loss) loss_list=${2:?--loss needs percentages, e.g. 0,0.5,2}; shift 2 ;;
     --page-cluster) page_cluster=${2:?--page-cluster needs a value}; shift 2 ;;
+    --export-size) export_arg=${2:?--export-size needs a value}; shift 2 ;;
     --out) out=${2:?--out needs a value}; shift 2 ;;
     --no-build) build=""; shift ;;
     *) usage >&2; die_with 2 "unknown argument '$1'" ;;
@@ -73,7 +78,13 @@ done
 [[ -z $page_cluster || $page_cluster =~ ^[0-9]$ ]] || die_with 2 "--page-cluster '$page_cluster' must be 0..9 (2^N pages of swap readahead)"
 [[ -z $loss_list ]] || labenv_parse_losses "$loss_list"
 limit=$((size_bytes / factor / 4096 * 4096))
-export_size=$(( (size_bytes + (512 << 20)) / (64 << 20) * (64 << 20) ))
+if [[ -n $export_arg ]]; then
+  export_size=$(parse_bytes "$export_arg") || export_size=0
+  ((export_size >= size_bytes && export_size % (64 << 20) == 0)) ||
+    die_with 2 "--export-size '$export_arg' must be a whole number of 64MiB slabs, at least --size ($size)"
+else
+  export_size=$(( (2 * size_bytes + (512 << 20)) / (64 << 20) * (64 << 20) ))
+fi
 
 if [[ -n $build ]]; then
   "$root/scripts/setup.sh" >/dev/null
@@ -266,8 +277,10 @@ loss_table() {
 footer() {
   echo
   echo "$size working set at 1/$factor of it as the cgroup limit ($((limit >> 20)) MiB), $touches random touches, seed 42;" \
-    "vm.page-cluster $(sysctl -n vm.page-cluster);" \
+    "vm.page-cluster $(sysctl -n vm.page-cluster); swap device $((export_size >> 20)) MiB;" \
     "$(nproc) CPUs, kernel $(uname -r); swapnbd: 3 daemons, 64 MiB slabs, backup file in $(df --output=source "$work" | tail -1)."
+  echo "memtest's swap_mib: each phase's swap-ins/swap-outs in MiB, machine-wide; a verify phase that writes about as much" \
+    "as it reads ran with swap over half full (see --export-size)."
   echo "Time ratio: below 1.00 is faster than the peer. Attach path here:" \
     "$([[ -d /sys/module/nbd ]] && echo 'kernel nbd (nbd-client)' || echo 'nbdfuse + loop device (no nbd module)')."
 }

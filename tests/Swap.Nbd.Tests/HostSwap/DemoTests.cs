@@ -26,6 +26,17 @@ public sealed partial class DemoTests
         Assert.That(output, Does.Contain(message));
     }
 
+    [TestCase("512MiB")]
+    [TestCase("2000MiB")]
+    [TestCase("lots")]
+    [CancelAfter(30_000)]
+    public async Task A_bad_export_size_is_refused_by_name_before_anything_starts(string exportSize, CancellationToken ct)
+    {
+        var (exit, output) = await Repo.RunAsync(Repo.Path("scripts", "bench-swap.sh"), ["--export-size", exportSize, "--no-build"], TimeSpan.FromSeconds(20), ct);
+        Assert.That(exit, Is.EqualTo(2), output);
+        Assert.That(output, Does.Contain($"bench-swap: --export-size '{exportSize}' must be a whole number of 64MiB slabs, at least --size (1GiB)"));
+    }
+
     [Test, CancelAfter(300_000)]
     public async Task The_demo_swaps_a_workload_through_three_daemons_says_where_the_pages_went_and_leaves_nothing(CancellationToken ct)
     {
