@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using NUnit.Framework;
+using Swap.MemTest;
 using Swap.Nbd.Tests.Support;
 
 namespace Swap.Nbd.Tests.HostSwap;
@@ -137,8 +138,7 @@ public sealed partial class HostSwapTests
     }
 
     /// <summary>Pages swapped in since boot, all swap areas (/proc/vmstat pswpin).</summary>
-    private static long SwapIns() =>
-        long.Parse(File.ReadLines("/proc/vmstat").First(l => l.StartsWith("pswpin ", StringComparison.Ordinal))[7..], CultureInfo.InvariantCulture);
+    private static long SwapIns() => SwapTraffic.Read().In;
 
     private static List<JsonElement> Daemons(JsonElement status) => [.. status.GetProperty("slabs").GetProperty("daemons").EnumerateArray()];
 

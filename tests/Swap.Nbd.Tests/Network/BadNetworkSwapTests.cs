@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using NUnit.Framework;
+using Swap.MemTest;
 using Swap.Nbd.Tests.Support;
 
 namespace Swap.Nbd.Tests.Network;
@@ -212,8 +213,7 @@ public sealed partial class BadNetworkSwapTests
     private static int DonorNumber(string name) => int.Parse(name.Split('.')[2], CultureInfo.InvariantCulture);
 
     /// <summary>Pages swapped in since boot, all swap areas (/proc/vmstat pswpin).</summary>
-    private static long SwapIns() =>
-        long.Parse(File.ReadLines("/proc/vmstat").First(l => l.StartsWith("pswpin ", StringComparison.Ordinal))[7..], CultureInfo.InvariantCulture);
+    private static long SwapIns() => SwapTraffic.Read().In;
 
     // ServerLog.DeviceError: "Connection 3: Read at 4096+4096 failed: ..." is an NBD error reply the kernel would see as EIO.
     [GeneratedRegex(@"Connection \d+: \w+ at \d+\+\d+ failed")]
