@@ -19,6 +19,10 @@
 #                   chain's front in the lab's server namespace, each serving a Unix socket (so Unix rows only).
 #                   LIST is percentages lost each way on every donor link, e.g. 0,0.5,2: the matrix runs once per
 #                   value, in that order, on the same pre-filled system, into one table with a "Loss %" column
+#   Each row also gives the CPU a request cost each side: user + system time of all its processes' threads (ours:
+#   the server, and with --full its 2 daemons; the peer: nbdkit, or the chain's front ends and back end) over the
+#   cell, warm-up included, divided by IOPS x (warm-up + measured seconds). On a machine whose CPUs are all busy
+#   (4 connections here) IOPS follow that cost, not latency.
 #   env BENCH_SECONDS   seconds measured per cell (default 5; 1 with --quick)
 #   env BENCH_RAMP      seconds of unmeasured warm-up per cell (default 1; 0 with --quick)
 #   env BENCH_SLAB_SIZE slab size for --full (default 256MiB, so both daemons get a slab)
@@ -205,6 +209,24 @@ fmt_ratio() {
   if [[ $1 == fail || $2 == fail ]]; then echo "-"; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; fi
 }
 
+# CPU of a server's processes (the cpu_pids entry of its name: the server and what holds its memory), in clock ticks
+# of user + system time, all threads; a process gone counts 0.
+declare -A cpu_pids
+clk_tck=$(getconf CLK_TCK)
+cpu_ticks() { # pid...
+  local pid sum=0 t
+  for pid in "$@"; do
+    t=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) || t=0
+    sum=$((sum + ${t:-0}))
+  done
+  echo "$sum"
+}
+# CPU µs per request: TICKS over a cell (warm-up included) / (IOPS × (warm-up + measured seconds)).
+fmt_cpu() { # ticks iops
+  if [[ $2 == fail ]]; then echo "-"; else awk -v t="$1" -v i="$2" -v hz="$clk_tck" -v s="$((seconds + ramp))" \
+    'BEGIN { if (i > 0) printf "%.0f", t * 1e6 / hz / (i * s); else print "-" }'; fi
+}
+
 # Transports of the matrix: both, or only the Unix socket when the servers run in the lab (their TCP would be
 # inside its namespace). Loss passes: one pass at the network as it is (""), or one per --loss value.
 transports=(tcp unix)
@@ -222,13 +244,14 @@ run_matrix() { # ours peer ours_label peer_label loss [baseline]
   local ours=$1 peer=$2 ours_label=$3 peer_label=$4 loss=$5 base=${6:-}
   local rows=$(( ${#workloads[@]} * ${#transports[@]} * 2 )) row=0 w label rw bs qd dir transport conns server name line ratio
   local -a order
-  local -A r_iops r_bw r_p99
+  local -A r_iops r_bw r_p99 r_cpu
+  local ticks
   log "$rows rows x $((${base:+1} + 2)) servers ($ours_label vs ${base:+baseline and }$peer_label)${loss:+ at $loss % loss}, ${seconds}s + ${ramp}s warm-up per cell"
   if [[ -z $loss || $loss == "${loss_passes[0]}" ]]; then
     lowest="" lowest_row=""
-    table="${loss:+| Loss % }| Workload | Transport | Conns | $ours_label IOPS | $peer_label IOPS | Ratio | $ours_label MB/s | $ours_label p99 µs | $peer_label p99 µs |"
+    table="${loss:+| Loss % }| Workload | Transport | Conns | $ours_label IOPS | $peer_label IOPS | Ratio | $ours_label MB/s | $ours_label p99 µs | $peer_label p99 µs | $ours_label CPU µs/req | $peer_label CPU µs/req |"
     [[ -z $base ]] || table+=" baseline IOPS | vs baseline |"
-    table+=$'\n'"${loss:+|--:}|---|---|--:|--:|--:|--:|--:|--:|--:|"
+    table+=$'\n'"${loss:+|--:}|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
     [[ -z $base ]] || table+='--:|--:|'
     table+=$'\n'
   fi
@@ -249,11 +272,15 @@ run_matrix() { # ours peer ours_label peer_label loss [baseline]
           3) order=("$peer" "$ours" ${base:+"$base"}) ;;
         esac
         for server in "${order[@]}"; do
+          # shellcheck disable=SC2086 # cpu_pids entries are lists of pids
+          ticks=$(cpu_ticks ${cpu_pids[$server]:-})
           read -r iops bw p99 < <(run_cell "$(uri_of "$server" "$transport")" "$rw" "$bs" "$qd" "$conns" "$dir")
+          # shellcheck disable=SC2086
+          ticks=$(($(cpu_ticks ${cpu_pids[$server]:-}) - ticks))
           [[ $iops == fail ]] && failures=$((failures + 1))
-          r_iops[$server]=$iops r_bw[$server]=$bw r_p99[$server]=$p99
+          r_iops[$server]=$iops r_bw[$server]=$bw r_p99[$server]=$p99 r_cpu[$server]=$(fmt_cpu "$ticks" "$iops")
         done
-        line="${loss:+| $loss }| $label | $name | $conns | $(fmt_iops "${r_iops[$ours]}") | $(fmt_iops "${r_iops[$peer]}") | $(fmt_ratio "${r_iops[$ours]}" "${r_iops[$peer]}") | $(fmt_mbs "${r_bw[$ours]}") | $(fmt_us "${r_p99[$ours]}") | $(fmt_us "${r_p99[$peer]}") |"
+        line="${loss:+| $loss }| $label | $name | $conns | $(fmt_iops "${r_iops[$ours]}") | $(fmt_iops "${r_iops[$peer]}") | $(fmt_ratio "${r_iops[$ours]}" "${r_iops[$peer]}") | $(fmt_mbs "${r_bw[$ours]}") | $(fmt_us "${r_p99[$ours]}") | $(fmt_us "${r_p99[$peer]}") | ${r_cpu[$ours]} | ${r_cpu[$peer]} |"
         if [[ -n $base ]]; then
           ratio=$(fmt_ratio "${r_iops[$ours]}" "${r_iops[$base]}")
           line+=" $(fmt_iops "${r_iops[$base]}") | $ratio |"
@@ -297,6 +324,7 @@ start_memory() {
     --log-level Warning >"$work/$name.log" 2>&1 &
   server_pid[$name]=$!
   pids+=("$!")
+  cpu_pids[$name]=$!
   port=$(port_of "${server_pid[$name]}" "$work/$name.log")
   tcp_uri[$name]=nbd://127.0.0.1:$port unix_uri[$name]="nbd+unix:///?socket=$sock"
 }
@@ -317,6 +345,7 @@ section_memory() {
   nbdkit -f --exit-with-parent -U "$sock_kit" memory "$export_size" >"$work/nbdkit-unix.log" 2>&1 &
   pid_kit_unix=$!
   pids+=("$pid_kit_unix")
+  cpu_pids[nbdkit]="$pid_kit_tcp $pid_kit_unix"
 
   local s
   for s in swapnbd ${baseline_dir:+baseline}; do
@@ -350,7 +379,7 @@ section_memory() {
   # The servers first: a daemon stopped under its server only makes the server log errors.
   stop_pids "${server_pid[@]}"
   stop_pids "${pids[@]}"
-  pids=() server_pid=()
+  pids=() server_pid=() cpu_pids=()
 }
 
 # --- section: full slab path vs two-hop nbdkit chain (--full) ---------------------------------------------------
@@ -428,6 +457,7 @@ start_slab() { # NAME DIR [K]: with K (--loss), the donors are lab nodes K and K
     --slab-size "$slab_size" "${listen[@]}" --socket "$sock" --log-level Warning $(seal_args "$name") >"$work/$name.log" 2>&1 &
   server_pid[$name]=$!
   pids+=("$!")
+  cpu_pids[$name]="${server_pid[$name]} ${d1_pid[$name]} ${d2_pid[$name]}"
   unix_uri[$name]="nbd+unix:///?socket=$sock"
   if [[ -z $k ]]; then
     port=$(port_of "${server_pid[$name]}" "$work/$name.log")
@@ -506,6 +536,7 @@ section_full() {
     >"$work/nbdkit-front-unix.log" 2>&1 &
   pid_front_unix=$!
   pids+=("$pid_front_unix")
+  cpu_pids[chain]="$pid_back ${pid_front_tcp:-} $pid_front_unix"
   unix_uri[chain]="nbd+unix:///?socket=$sock_front"
 
   for s in slab ${baseline_dir:+baseline}; do
@@ -563,7 +594,7 @@ section_full() {
   # The servers first: a daemon stopped under its server only makes the server log errors.
   stop_pids "${server_pid[@]}"
   stop_pids "${pids[@]}"
-  pids=() server_pid=()
+  pids=() server_pid=() cpu_pids=()
   labenv_down
 }
 
