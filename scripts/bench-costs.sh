@@ -91,12 +91,6 @@ fio_qd1() {
     p99_us: (.clat_ns.percentile["99.000000"] / 1000), ios: .total_ios }' "$work/qd1.json"
 }
 
-cpu_ticks() { # PID...: utime + stime of them all, in clock ticks
-  local pid sum=0
-  for pid in "$@"; do sum=$((sum + $(awk '{ print $14 + $15 }' "/proc/$pid/stat"))); done
-  echo "$sum"
-}
-
 # --- the server alone (memory backend) -------------------------------------------------------------------------
 "$root/out/swapnbd-server" --backend memory --size 1GiB --socket "$work/mem.sock" --listen "" --log-level Warning \
   >"$work/mem.log" 2>&1 </dev/null &

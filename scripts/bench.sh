@@ -209,18 +209,9 @@ fmt_ratio() {
   if [[ $1 == fail || $2 == fail ]]; then echo "-"; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; fi
 }
 
-# CPU of a server's processes (the cpu_pids entry of its name: the server and what holds its memory), in clock ticks
-# of user + system time, all threads; a process gone counts 0.
+# The processes whose CPU (cpu_ticks) each server name is charged with: the server and what holds its memory.
 declare -A cpu_pids
 clk_tck=$(getconf CLK_TCK)
-cpu_ticks() { # pid...
-  local pid sum=0 t
-  for pid in "$@"; do
-    t=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) || t=0
-    sum=$((sum + ${t:-0}))
-  done
-  echo "$sum"
-}
 # CPU µs per request: TICKS over a cell (warm-up included) / (IOPS × (warm-up + measured seconds)).
 fmt_cpu() { # ticks iops
   if [[ $2 == fail ]]; then echo "-"; else awk -v t="$1" -v i="$2" -v hz="$clk_tck" -v s="$((seconds + ramp))" \

@@ -81,6 +81,20 @@ stop_pids() {
   return 0
 }
 
+# cpu_ticks PID...: the CPU time (user + system, every thread) the processes PID... have used so far, in clock ticks
+# (getconf CLK_TCK a second); an empty argument or a process gone counts 0. The fields are read after the ") " that
+# ends the command name, which may itself hold spaces.
+cpu_ticks() {
+  local pid stat ticks=0
+  local -a fields
+  for pid in "$@"; do
+    if [[ -z $pid ]] || ! read -r stat 2>/dev/null <"/proc/$pid/stat"; then continue; fi
+    read -r -a fields <<<"${stat##*) }"
+    ticks=$((ticks + fields[11] + fields[12]))
+  done
+  echo "$ticks"
+}
+
 # --- sockets and ports -----------------------------------------------------------------------------------------------
 # wait_for_socket PATH [SECONDS [PID]]: until PATH is a Unix socket (default 10 s); returns 1 on timeout, or at once
 # when PID is given and has exited.

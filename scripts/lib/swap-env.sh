@@ -122,14 +122,8 @@ PY
 # in seconds to one place; a swap workload's cost in the servers shows here when its wall time hides it (two cores
 # shared by the workload, the kernel's swap path and the servers).
 swapenv_cpu_seconds() {
-  local pid stat ticks=0 hz
-  local -a fields
-  hz=$(getconf CLK_TCK)
-  for pid in "$@"; do
-    if [[ -z $pid ]] || ! read -r stat 2>/dev/null <"/proc/$pid/stat"; then continue; fi
-    read -r -a fields <<<"${stat##*) }"
-    ticks=$((ticks + fields[11] + fields[12]))
-  done
+  local ticks hz
+  ticks=$(cpu_ticks "$@") hz=$(getconf CLK_TCK)
   echo "$((ticks / hz)).$((ticks % hz * 10 / hz))"
 }
 
