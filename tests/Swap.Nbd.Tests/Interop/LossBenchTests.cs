@@ -40,6 +40,9 @@ public sealed class LossBenchTests
             Assert.That(result.Stdout, Does.Contain("| Loss % | Workload | Transport | Conns | SwapNbd slab IOPS | nbdkit chain IOPS |"));
             Assert.That(result.Stdout, Does.Match(@"\| 0 \| 4K randread QD1 \| Unix \| 1 \| \d+ \| \d+ \|"), "the 0 % row, both servers measured");
             Assert.That(result.Stdout, Does.Match(@"\| 1 \| 4K randread QD1 \| Unix \| 1 \| \d+ \| \d+ \|"), "the 1 % row, both servers measured");
+            Assert.That(result.Stdout, Does.Contain("| SwapNbd slab CPU µs/req | nbdkit chain CPU µs/req |"), "each side's CPU per request");
+            Assert.That(result.Stdout, Does.Match(@"\| 1 \| 4K randread QD1 \| Unix \| 1 \|( [^|]+ \|){6} \d+ \| \d+ \|"),
+                "the CPU columns measured for both sides (the server and donors in the lab, the chain's processes)");
             Assert.That(result.Stdout, Does.Not.Contain("| TCP |"), "the servers in the lab serve a Unix socket only");
             Assert.That(result.Stdout, Does.Match(@"After the 1 % pass: build under test: \d of 2 daemons up"));
             Assert.That(result.Stderr, Does.Contain("1 % loss each way on all 3 donor links"));
